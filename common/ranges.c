@@ -1,0 +1,170 @@
+/* HTTP byte range parsing; see ranges.h. */
+#include <ctype.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ranges.h"
+
+int
+range_parse_u64 (const char *s, size_t n, uint64_t *out)
+{
+  uint64_t v = 0;
+
+  if (n == 0 || n > 20)
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    {
+      unsigned d;
+
+      if (s[i] < '0' || s[i] > '9')
+        return -1;
+      d = s[i] - '0';
+      if (v > (UINT64_MAX - d) / 10)
+        return -1;
+      v = v * 10 + d;
+    }
+  *out = v;
+  return 0;
+}
+
+static const char *
+skip_spaces (const char *p)
+{
+  while (*p == ' ' || *p == '\t')
+    p++;
+  return p;
+}
+
+/* Length of the run of decimal digits at P. */
+static size_t
+digits (const char *p)
+{
+  size_t n = 0;
+
+  while (p[n] >= '0' && p[n] <= '9')
+    n++;
+  return n;
+}
+
+int
+range_parse_request (const char *value, uint64_t size,
+                     uint64_t *first, uint64_t *last, const char **why)
+{
+  const char *p = skip_spaces (value);
+  size_t n;
+  uint64_t a, b;
+
+  if (strncasecmp (p, "bytes", 5) != 0 || skip_spaces (p + 5)[0] != '=')
+    {
+      *why = "Unsupported range unit, expecting 'bytes'";
+      return -1;
+    }
+  p = skip_spaces (skip_spaces (p + 5) + 1);
+  if (strchr (p, ',') != NULL)
+    {
+      *why = "Multiple ranges are not supported";
+      return -1;
+    }
+  if (*p == '-')
+    {
+      *why = "Suffix range 'bytes=-N' is not supported";
+      return -1;
+    }
+  n = digits (p);
+  if (range_parse_u64 (p, n, &a) == -1)
+    {
+      *why = "Invalid range, expecting 'bytes=first-last' or 'bytes=first-'";
+      return -1;
+    }
+  p = skip_spaces (p + n);
+  if (*p != '-')
+    {
+      *why = "Invalid range, expecting 'bytes=first-last' or 'bytes=first-'";
+      return -1;
+    }
+  p = skip_spaces (p + 1);
+  n = digits (p);
+  if (n == 0)
+    b = UINT64_MAX;
+  else if (range_parse_u64 (p, n, &b) == -1)
+    {
+      *why = "Invalid range, expecting 'bytes=first-last' or 'bytes=first-'";
+      return -1;
+    }
+  if (*skip_spaces (p + n) != '\0')
+    {
+      *why = "Invalid range, expecting 'bytes=first-last' or 'bytes=first-'";
+      return -1;
+    }
+  if (b < a)
+    {
+      *why = "Invalid range, last byte before first byte";
+      return -1;
+    }
+  if (a >= size)
+    {
+      *why = "Requested range out of allowed range";
+      return -1;
+    }
+  if (b >= size)
+    b = size - 1;
+  *first = a;
+  *last = b;
+  return 0;
+}
+
+int
+range_parse_content_range (const char *value, uint64_t *first,
+                           uint64_t *last, uint64_t *total)
+{
+  const char *p = skip_spaces (value);
+  size_t n;
+  uint64_t a, b, t;
+
+  if (strncasecmp (p, "bytes", 5) != 0 || (p[5] != ' ' && p[5] != '\t'))
+    return -1;
+  p = skip_spaces (p + 5);
+  if (*p == '*')
+    {
+      a = b = UINT64_MAX;
+      p++;
+    }
+  else
+    {
+      n = digits (p);
+      if (range_parse_u64 (p, n, &a) == -1 || p[n] != '-')
+        return -1;
+      p += n + 1;
+      n = digits (p);
+      if (range_parse_u64 (p, n, &b) == -1 || b < a)
+        return -1;
+      p += n;
+    }
+  if (*p != '/')
+    return -1;
+  p++;
+  if (*p == '*')
+    {
+      t = UINT64_MAX;
+      p++;
+      if (a == UINT64_MAX)   /* "bytes */*" says nothing */
+        return -1;
+    }
+  else
+    {
+      n = digits (p);
+      if (range_parse_u64 (p, n, &t) == -1)
+        return -1;
+      p += n;
+      if (a != UINT64_MAX && b >= t)
+        return -1;
+    }
+  if (*skip_spaces (p) != '\0')
+    return -1;
+  *first = a;
+  *last = b;
+  *total = t;
+  return 0;
+}

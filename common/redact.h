@@ -1,0 +1,27 @@
+/* Ticket redaction: the one way the plugin and the server print a ticket id.
+ *
+ * A ticket id is a bearer secret (whoever knows it may read or write the
+ * disk), so logs show only its first 8 characters.  Every message that
+ * names a ticket or a transfer URL goes through these helpers.
+ */
+#ifndef IMAGEIO_REDACT_H
+#define IMAGEIO_REDACT_H
+
+#include <stddef.h>
+
+/* Characters of a ticket id that may be shown. */
+#define REDACT_KEEP 8
+/* Enough for REDACT_KEEP characters, "..." and the terminating NUL. */
+#define REDACT_TICKET_BUFSZ (REDACT_KEEP + 4)
+
+/* Writes the shown prefix of ID (followed by "..." when something was cut)
+ * into BUF and returns BUF.  ID may be NULL.
+ */
+const char *redact_ticket (const char *id, char buf[REDACT_TICKET_BUFSZ]);
+
+/* Copies URL into BUF (of BUFSZ bytes, truncating), with the path component
+ * following "/images/" or "/tickets/" redacted.  Returns BUF.
+ */
+const char *redact_url (const char *url, char *buf, size_t bufsz);
+
+#endif

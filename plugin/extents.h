@@ -1,0 +1,55 @@
+/* The plugin's cached allocation map (see extents.c): fetched lazily once,
+ * kept exact by writes and zeroes, and a safe all-data answer when the
+ * server's document is bad.  Thread-safe.
+ */
+#ifndef IMAGEIO_EXTENTS_H
+#define IMAGEIO_EXTENTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http.h"
+
+/* Downloads the extents document, feeding its body to SINK (an
+ * http_body_fn) with SINK_OPAQUE.  Returns 0, or -1 with a one-line
+ * reason in ERRBUF.
+ */
+typedef int (*extents_fetch_fn) (void *opaque, http_body_fn sink,
+                                 void *sink_opaque, char *errbuf,
+                                 size_t errlen);
+
+/* Called once at start-up, before any other extents_ call. */
+void extents_init (uint64_t size, extents_fetch_fn fetch, void *opaque);
+void extents_cleanup (void);
+
+/* Makes sure the map is known: the first caller fetches it (the others
+ * wait); a failed fetch or a bad document logs one nbdkit_error and the
+ * whole image is reported as data from then on.  Never fails.
+ */
+void extents_ensure (void);
+
+/* Reports the extents covering [OFFSET, OFFSET+COUNT) through ADD (which
+ * has nbdkit_add_extent's meaning).  Calls extents_ensure first.
+ * Returns 0 or -1.
+ */
+int extents_query (uint64_t offset, uint32_t count, bool req_one,
+                   int (*add) (void *opaque, uint64_t offset,
+                               uint64_t length, uint32_t type),
+                   void *opaque);
+
+/* Updates after requests.  A write or zero that is in flight while the map
+ * is being fetched is applied after the fetch, so the map stays exact.
+ */
+void extents_written (uint64_t offset, uint64_t length);  /* now data */
+void extents_zeroed (uint64_t offset, uint64_t length);   /* now ZERO */
+void extents_failed (uint64_t offset, uint64_t length);   /* now data */
+
+/* True only when the map is known and exact and the whole range reads as
+ * zeroes (for zero elision).  Does not fetch.
+ */
+bool extents_reads_as_zero (uint64_t offset, uint64_t length);
+/* True when the map has been fetched and is exact (not the fallback). */
+bool extents_known (void);
+
+#endif
