@@ -149,7 +149,7 @@ range_parse_content_range (const char *value, uint64_t *first,
     {
       t = UINT64_MAX;
       p++;
-      if (a == UINT64_MAX)   /* "bytes */*" says nothing */
+      if (a == UINT64_MAX)   /* both unknown says nothing */
         return -1;
     }
   else

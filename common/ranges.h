@@ -24,7 +24,7 @@ int range_parse_request (const char *value, uint64_t size,
 
 /* Parses a "Content-Range" value "bytes FIRST-LAST/TOTAL" where TOTAL may
  * be "*".  Sets *FIRST, *LAST and *TOTAL (UINT64_MAX for "*").  The form
- * "bytes * /TOTAL" (unsatisfied range) sets *FIRST = *LAST = UINT64_MAX.
+ * "bytes * / TOTAL" (no spaces) (unsatisfied range) sets *FIRST = *LAST = UINT64_MAX.
  * Returns 0, or -1 when malformed (including LAST < FIRST, or LAST >= TOTAL
  * when TOTAL is known).
  */
