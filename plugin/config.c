@@ -1,1 +1,247 @@
-/* placeholder */
+/* Parameters: parsed by .config, checked by .config_complete, read-only
+ * afterwards.  Names and meanings of url, size, cafile, insecure and
+ * is_ovirt_host match virt-v2v's Python plugin, so this is a drop-in.
+ */
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imageio.h"
+#include "redact.h"
+
+struct imageio_config config = {
+  .size = -1,
+  .connections = 4,
+  .timeout = 60,
+  .connect_timeout = 10,
+  .idle_flush = 20,
+  .zero_elision = true,
+};
+
+/* Upper bounds that keep a typo from doing harm. */
+#define MAX_CONNECTIONS 64
+#define MAX_TIMEOUT 3600
+
+static int
+parse_bool_param (const char *key, const char *value, bool *out)
+{
+  int r = nbdkit_parse_bool (value);
+
+  if (r == -1)
+    {
+      nbdkit_error ("%s=%s: expecting true or false", key, value);
+      return -1;
+    }
+  *out = r;
+  return 0;
+}
+
+static int
+parse_uint_param (const char *key, const char *value, unsigned min,
+                  unsigned max, unsigned *out)
+{
+  unsigned v;
+
+  if (nbdkit_parse_unsigned (key, value, &v) == -1)
+    return -1;
+  if (v < min || v > max)
+    {
+      nbdkit_error ("%s=%s: must be between %u and %u", key, value, min, max);
+      return -1;
+    }
+  *out = v;
+  return 0;
+}
+
+int
+config_set (const char *key, const char *value)
+{
+  if (strcmp (key, "url") == 0)
+    config.url = value;
+  else if (strcmp (key, "size") == 0)
+    {
+      config.size = nbdkit_parse_size (value);
+      if (config.size == -1)
+        return -1;
+      if (config.size == 0)
+        {
+          nbdkit_error ("size=%s: must be larger than 0", value);
+          return -1;
+        }
+    }
+  else if (strcmp (key, "cafile") == 0)
+    {
+      if (*value == '\0')
+        {
+          nbdkit_error ("cafile=: empty file name");
+          return -1;
+        }
+      config.cafile = value;
+    }
+  else if (strcmp (key, "insecure") == 0)
+    return parse_bool_param (key, value, &config.insecure);
+  else if (strcmp (key, "is_ovirt_host") == 0)
+    return parse_bool_param (key, value, &config.is_ovirt_host);
+  else if (strcmp (key, "connections") == 0)
+    return parse_uint_param (key, value, 1, MAX_CONNECTIONS,
+                             &config.connections);
+  else if (strcmp (key, "timeout") == 0)
+    return parse_uint_param (key, value, 1, MAX_TIMEOUT, &config.timeout);
+  else if (strcmp (key, "idle_flush") == 0)
+    return parse_uint_param (key, value, 1, MAX_TIMEOUT, &config.idle_flush);
+  else if (strcmp (key, "zero_elision") == 0)
+    return parse_bool_param (key, value, &config.zero_elision);
+  else
+    {
+      nbdkit_error ("unknown parameter '%s'", key);
+      return -1;
+    }
+  return 0;
+}
+
+/* Splits URL into scheme, host, port and path, filling config.remote and
+ * config.path.  Accepts http://HOST[:PORT]/PATH and https://..., with
+ * IPv6 literals in brackets.  User info and fragments are refused.
+ */
+static int
+parse_url (const char *url)
+{
+  struct http_endpoint *ep = &config.remote;
+  char shown[256];
+  const char *p, *host_end, *path;
+  size_t hostlen;
+
+  redact_url (url, shown, sizeof shown);
+  if (strncasecmp (url, "https://", 8) == 0)
+    {
+      ep->tls = true;
+      p = url + 8;
+    }
+  else if (strncasecmp (url, "http://", 7) == 0)
+    {
+      ep->tls = false;
+      p = url + 7;
+    }
+  else
+    {
+      nbdkit_error ("url=%s: expecting an https:// or http:// URL", shown);
+      return -1;
+    }
+
+  path = p + strcspn (p, "/?#");
+  if (*path != '/')
+    {
+      nbdkit_error ("url=%s: missing the path (/images/TICKET)", shown);
+      return -1;
+    }
+  if (memchr (p, '@', path - p) != NULL)
+    {
+      nbdkit_error ("url=%s: user information in the URL is not supported",
+                    shown);
+      return -1;
+    }
+
+  if (*p == '[')
+    {
+      host_end = memchr (p, ']', path - p);
+      if (host_end == NULL)
+        {
+          nbdkit_error ("url=%s: unterminated IPv6 address", shown);
+          return -1;
+        }
+      ep->host = strndup (p + 1, host_end - p - 1);
+      host_end++;
+    }
+  else
+    {
+      host_end = memchr (p, ':', path - p);
+      if (host_end == NULL)
+        host_end = path;
+      ep->host = strndup (p, host_end - p);
+    }
+  hostlen = strlen (ep->host);
+  if (hostlen == 0)
+    {
+      nbdkit_error ("url=%s: missing host name", shown);
+      return -1;
+    }
+
+  if (*host_end == ':')
+    {
+      unsigned port;
+      char *portstr = strndup (host_end + 1, path - host_end - 1);
+
+      if (portstr == NULL
+          || nbdkit_parse_unsigned ("url port", portstr, &port) == -1
+          || port == 0 || port > 65535)
+        {
+          nbdkit_error ("url=%s: invalid port", shown);
+          free (portstr);
+          return -1;
+        }
+      ep->port = portstr;
+    }
+  else if (host_end == path)
+    ep->port = strdup (ep->tls ? "443" : "80");
+  else
+    {
+      nbdkit_error ("url=%s: invalid host or port", shown);
+      return -1;
+    }
+
+  if (strchr (path, '#') != NULL || strchr (path, ' ') != NULL)
+    {
+      nbdkit_error ("url=%s: unexpected character in the path", shown);
+      return -1;
+    }
+  config.path = strdup (path);
+
+  /* Host header: keep the URL's spelling, brackets and port included. */
+  ep->host_header = strndup (p, path - p);
+  if (ep->port == NULL || config.path == NULL || ep->host_header == NULL)
+    {
+      nbdkit_error ("strdup: %m");
+      return -1;
+    }
+  return 0;
+}
+
+int
+config_complete (void)
+{
+  if (config.url == NULL)
+    {
+      nbdkit_error ("the url parameter is required, "
+                    "e.g. url=https://HOST:54322/images/TICKET");
+      return -1;
+    }
+  if (parse_url (config.url) == -1)
+    return -1;
+  if (!config.remote.tls && (config.cafile || config.insecure))
+    nbdkit_debug ("cafile and insecure are ignored for an http:// URL");
+  if (config.connect_timeout > config.timeout)
+    config.connect_timeout = config.timeout;
+
+  config.remote.cafile = (char *) config.cafile;
+  config.remote.insecure = config.insecure;
+  config.remote.connect_timeout_ms = config.connect_timeout * 1000;
+  config.remote.io_timeout_ms = config.timeout * 1000;
+  return 0;
+}
+
+void
+config_free (void)
+{
+  http_endpoint_free (&config.remote);
+  free (config.remote.host);
+  free (config.remote.port);
+  free (config.remote.host_header);
+  free (config.path);
+  config.remote.host = config.remote.port = config.remote.host_header = NULL;
+  config.path = NULL;
+}

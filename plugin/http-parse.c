@@ -1,1 +1,312 @@
-/* placeholder */
+/* Response head and chunk-size parsing for the HTTP client: pure functions,
+ * no I/O and no nbdkit symbols, so the unit tests and the fuzzer link this
+ * file alone.
+ *
+ * Contract: the input is a byte range that is NOT NUL-terminated and may
+ * hold any bytes; nothing past LEN is read.  The parser is strict (RFC 9112
+ * without the obsolete forms): a head that could be read in two ways is
+ * rejected rather than guessed at, because a wrong body length would
+ * desynchronise a kept-alive connection.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http.h"
+
+/* RFC 9110 tchar: the characters of a header name. */
+static bool
+is_tchar (unsigned char ch)
+{
+  if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z')
+      || (ch >= 'A' && ch <= 'Z'))
+    return true;
+  return ch != '\0' && strchr ("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+/* Field value and reason phrase characters: visible ASCII, space, tab and
+ * obs-text (bytes >= 0x80).  Every other control character, NUL included,
+ * is refused.
+ */
+static bool
+is_text (unsigned char ch)
+{
+  return ch == '\t' || (ch >= 0x20 && ch != 0x7f);
+}
+
+static bool
+is_ows (unsigned char ch)
+{
+  return ch == ' ' || ch == '\t';
+}
+
+/* Case-insensitive comparison of a counted string with a literal. */
+static bool
+name_is (const char *s, size_t len, const char *lit)
+{
+  return strlen (lit) == len && strncasecmp (s, lit, len) == 0;
+}
+
+/* Copies a counted value into a fixed field, truncating; NUL-terminates. */
+static void
+copy_field (char *dst, size_t dstsz, const char *src, size_t len)
+{
+  if (len >= dstsz)
+    len = dstsz - 1;
+  memcpy (dst, src, len);
+  dst[len] = '\0';
+}
+
+/* Content-Length = 1*DIGIT.  A list ("5, 5"), a sign, spaces inside or an
+ * overflow of int64_t are all refused.
+ */
+static int
+parse_length (const char *s, size_t len, int64_t *out)
+{
+  uint64_t v = 0;
+  size_t i;
+
+  if (len == 0)
+    return -1;
+  for (i = 0; i < len; i++)
+    {
+      unsigned d;
+
+      if (s[i] < '0' || s[i] > '9')
+        return -1;
+      d = s[i] - '0';
+      if (v > ((uint64_t) INT64_MAX - d) / 10)
+        return -1;
+      v = v * 10 + d;
+    }
+  *out = (int64_t) v;
+  return 0;
+}
+
+/* Walks the comma-separated tokens of a Connection value. */
+static void
+parse_connection (const char *s, size_t len, bool *close, bool *keep_alive)
+{
+  size_t i = 0;
+
+  while (i < len)
+    {
+      size_t start, end;
+
+      while (i < len && (is_ows (s[i]) || s[i] == ','))
+        i++;
+      start = i;
+      while (i < len && s[i] != ',')
+        i++;
+      end = i;
+      while (end > start && is_ows (s[end - 1]))
+        end--;
+      if (name_is (s + start, end - start, "close"))
+        *close = true;
+      else if (name_is (s + start, end - start, "keep-alive"))
+        *keep_alive = true;
+    }
+}
+
+/* Status line: "HTTP/1.D SP 3DIGIT SP reason".  A missing reason (with or
+ * without its space) is accepted: RFC 9112 makes the phrase optional and
+ * some servers drop the space too.
+ */
+static int
+parse_status_line (const char *s, size_t len, struct http_response *resp,
+                   int *minor)
+{
+  size_t i;
+
+  if (len < 12 || memcmp (s, "HTTP/1.", 7) != 0)
+    return -1;
+  if (s[7] < '0' || s[7] > '9' || s[8] != ' ')
+    return -1;
+  *minor = s[7] - '0';
+  if (s[9] < '1' || s[9] > '5' || s[10] < '0' || s[10] > '9'
+      || s[11] < '0' || s[11] > '9')
+    return -1;
+  resp->status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
+  if (len == 12)
+    return 0;
+  if (s[12] != ' ')
+    return -1;
+  for (i = 13; i < len; i++)
+    if (!is_text (s[i]))
+      return -1;
+  copy_field (resp->reason, sizeof resp->reason, s + 13, len - 13);
+  return 0;
+}
+
+int
+http_parse_head (const char *head, size_t len, struct http_response *resp,
+                 bool *chunked)
+{
+  size_t pos = 0;
+  bool first = true, ended = false;
+  bool conn_close = false, conn_keep_alive = false;
+  bool have_length = false, have_te = false;
+  bool have_crange = false, have_ctype = false;
+  int minor = 0;
+
+  memset (resp, 0, sizeof *resp);
+  resp->content_length = -1;
+  *chunked = false;
+
+  while (pos < len)
+    {
+      const char *line = head + pos;
+      const char *cr = memchr (line, '\r', len - pos);
+      size_t llen;
+
+      /* Lines end with CRLF; a bare CR or LF anywhere is refused (a bare
+       * LF shows up as a control character in the line).
+       */
+      if (cr == NULL || (size_t) (cr - head) + 1 >= len || cr[1] != '\n')
+        return -1;
+      llen = cr - line;
+      pos += llen + 2;
+
+      if (first)
+        {
+          if (parse_status_line (line, llen, resp, &minor) == -1)
+            return -1;
+          first = false;
+          continue;
+        }
+      if (llen == 0)
+        {
+          ended = true;
+          break;
+        }
+
+      /* "name: value".  A line starting with whitespace is obs-fold; a
+       * space before the colon is forbidden by RFC 9112 5.1.
+       */
+      size_t n = 0;
+      while (n < llen && is_tchar (line[n]))
+        n++;
+      if (n == 0 || n == llen || line[n] != ':')
+        return -1;
+      const char *value = line + n + 1;
+      size_t vlen = llen - n - 1;
+      while (vlen > 0 && is_ows (value[0]))
+        value++, vlen--;
+      while (vlen > 0 && is_ows (value[vlen - 1]))
+        vlen--;
+      for (size_t i = 0; i < vlen; i++)
+        if (!is_text (value[i]))
+          return -1;
+
+      if (name_is (line, n, "content-length"))
+        {
+          int64_t v;
+
+          if (parse_length (value, vlen, &v) == -1)
+            return -1;
+          if (have_length && v != resp->content_length)
+            return -1;
+          have_length = true;
+          resp->content_length = v;
+        }
+      else if (name_is (line, n, "transfer-encoding"))
+        {
+          /* Only "chunked", once: any other coding is one we cannot
+           * decode, and chunked twice is invalid.
+           */
+          if (have_te || !name_is (value, vlen, "chunked"))
+            return -1;
+          have_te = true;
+        }
+      else if (name_is (line, n, "connection"))
+        parse_connection (value, vlen, &conn_close, &conn_keep_alive);
+      else if (name_is (line, n, "content-range"))
+        {
+          /* Truncating would change the meaning: refuse instead. */
+          if (have_crange || vlen >= sizeof resp->content_range)
+            return -1;
+          have_crange = true;
+          copy_field (resp->content_range, sizeof resp->content_range,
+                      value, vlen);
+        }
+      else if (name_is (line, n, "content-type"))
+        {
+          if (have_ctype)
+            return -1;
+          have_ctype = true;
+          copy_field (resp->content_type, sizeof resp->content_type,
+                      value, vlen);
+        }
+      else if (name_is (line, n, "allow"))
+        {
+          /* A list header: several lines join with ", ". */
+          size_t used = strlen (resp->allow);
+
+          if (used > 0 && used + 2 < sizeof resp->allow)
+            {
+              memcpy (resp->allow + used, ", ", 2);
+              used += 2;
+            }
+          copy_field (resp->allow + used, sizeof resp->allow - used,
+                      value, vlen);
+        }
+    }
+
+  /* The empty line must be there and must be the last thing. */
+  if (first || !ended || pos != len)
+    return -1;
+  if (have_te && have_length)
+    return -1;
+
+  *chunked = have_te;
+  if (minor == 0)
+    resp->keep_alive = conn_keep_alive && !conn_close;
+  else
+    resp->keep_alive = !conn_close;
+  return 0;
+}
+
+int
+http_parse_chunk_size (const char *line, size_t len, uint64_t *size)
+{
+  uint64_t v = 0;
+  size_t i = 0;
+
+  for (; i < len; i++)
+    {
+      unsigned char ch = line[i];
+      unsigned d;
+
+      if (ch >= '0' && ch <= '9')
+        d = ch - '0';
+      else if (ch >= 'a' && ch <= 'f')
+        d = ch - 'a' + 10;
+      else if (ch >= 'A' && ch <= 'F')
+        d = ch - 'A' + 10;
+      else
+        break;
+      if (v > (UINT64_MAX >> 4))
+        return -1;
+      v = (v << 4) | d;
+    }
+  if (i == 0)
+    return -1;
+
+  /* Optional extensions: BWS ";" ...; their content is ignored but must
+   * be text (no CR, LF or NUL).
+   */
+  while (i < len && is_ows (line[i]))
+    i++;
+  if (i < len)
+    {
+      if (line[i] != ';')
+        return -1;
+      for (; i < len; i++)
+        if (!is_text (line[i]))
+          return -1;
+    }
+  *size = v;
+  return 0;
+}

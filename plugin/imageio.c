@@ -1,1 +1,798 @@
-/* placeholder */
+/* nbdkit-imageio-plugin: an ovirt-imageio transfer URL as an NBD export.
+ *
+ * This file holds the nbdkit callbacks: start-up (OPTIONS and the size,
+ * before nbdkit serves), and the data path, each NBD request mapped to
+ * imageio requests on a pooled connection (pool.c):
+ *   pread  -> GET with Range
+ *   pwrite -> PUT with Content-Range, ?flush=y only with FUA
+ *   zero   -> PATCH {"op": "zero"} (or PUTs of zeroes on servers without it)
+ *   flush  -> PATCH {"op": "flush"} on every connection that wrote
+ *   extents-> the cached map (extents.c)
+ */
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/opensslv.h>
+#include <yajl/yajl_version.h>
+
+#include "extents.h"
+#include "imageio.h"
+#include "ranges.h"
+#include "redact.h"
+
+/* Requests on different connections run in parallel; the pool serialises
+ * use of each connection, and imageio allows concurrent requests.
+ */
+#define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
+
+struct imageio_server server;
+
+/* Request targets, made once at start-up. */
+static char *target_flush_y, *target_flush_n, *target_extents;
+
+/* Where the pool connects when is_ovirt_host picked the Unix socket. */
+static struct http_endpoint local;
+
+/* Servers without the zero feature get PUTs from this buffer of zeroes. */
+#define ZERO_BUF_SIZE (8 * 1024 * 1024)
+static void *zero_buf;
+
+/* Zero requests are split so none can take longer than the timeout on a
+ * server that has to write the zeroes.
+ */
+#define MAX_ZERO_REQUEST (256 * 1024 * 1024)
+
+/* Largest OPTIONS answer accepted (a real one is about 150 bytes). */
+#define OPTIONS_BODY_MAX (64 * 1024)
+
+static void
+imageio_unload (void)
+{
+  config_free ();
+  free (target_flush_y);
+  free (target_flush_n);
+  free (target_extents);
+  free (zero_buf);
+}
+
+static int
+imageio_config (const char *key, const char *value)
+{
+  return config_set (key, value);
+}
+
+static int
+imageio_config_complete (void)
+{
+  return config_complete ();
+}
+
+static void
+imageio_dump_plugin (void)
+{
+  printf ("imageio_version=%s\n", PACKAGE_VERSION);
+  printf ("imageio_http_client=builtin\n");
+  printf ("imageio_openssl_version=%s\n", OPENSSL_VERSION_TEXT);
+  printf ("imageio_yajl_version=%d\n", YAJL_VERSION);
+  printf ("imageio_features=tls unix_socket abstract_socket extents "
+          "zero_elision\n");
+}
+
+/* Maps an HTTP error status to the errno an NBD client sees. */
+static int
+status_errno (int status)
+{
+  switch (status)
+    {
+    case 403: return EPERM;
+    case 413: case 416: return EINVAL;
+    case 507: return ENOSPC;
+    default: return EIO;
+    }
+}
+
+/* Logs a failed request: what was attempted, then the transport failure or
+ * the HTTP status and the server's message.  Sets the errno for nbdkit.
+ */
+static void
+request_error (const char *what, enum http_result r,
+               const struct http_response *resp, const char *errbuf)
+{
+  if (r != HTTP_OK)
+    {
+      nbdkit_error ("%s: %s: %s", what, http_result_str (r), errbuf);
+      nbdkit_set_error (r == HTTP_ERR_TIMEOUT ? ETIMEDOUT : EIO);
+    }
+  else if (resp->status == 403)
+    {
+      nbdkit_error ("%s: 403 %s: ticket not found or expired: %s", what,
+                    resp->reason, resp->error_text);
+      nbdkit_set_error (EPERM);
+    }
+  else
+    {
+      nbdkit_error ("%s: %d %s: %s", what, resp->status, resp->reason,
+                    resp->error_text);
+      nbdkit_set_error (status_errno (resp->status));
+    }
+}
+
+/* Sends OPTIONS on C and fills server.  Returns 0 or -1 (logged). */
+static int
+probe_options (struct http_conn *c, const char *where)
+{
+  char body[OPTIONS_BODY_MAX];
+  struct http_request req = {
+    .method = "OPTIONS", .target = config.path,
+    .buf = body, .buf_len = sizeof body,
+  };
+  struct http_response resp;
+  struct imageio_options opts;
+  char errbuf[256] = "", what[300];
+  enum http_result r;
+
+  snprintf (what, sizeof what, "OPTIONS %s", where);
+  r = http_request (c, &req, &resp, errbuf, sizeof errbuf);
+  if (r != HTTP_OK)
+    {
+      request_error (what, r, &resp, errbuf);
+      return -1;
+    }
+  if (resp.status == 405 || (resp.status == 204 && resp.body_len == 0))
+    {
+      /* Old daemon (405) or proxy (204): only GET and PUT, one connection. */
+      nbdkit_debug ("imageio: server has no OPTIONS (%d): old server mode, "
+                    "no zero, flush or extents", resp.status);
+      server.old = true;
+      server.can_write = true;
+      server.max_readers = server.max_writers = 1;
+      return 0;
+    }
+  if (resp.status != 200)
+    {
+      request_error (what, HTTP_OK, &resp, errbuf);
+      return -1;
+    }
+  if (json_parse_options (body, resp.body_len, &opts, errbuf,
+                          sizeof errbuf) == -1)
+    {
+      nbdkit_error ("%s: invalid answer from server: %s", what, errbuf);
+      return -1;
+    }
+  server.has_zero = opts.has_zero;
+  server.has_flush = opts.has_flush;
+  server.has_extents = opts.has_extents;
+  server.max_readers = opts.max_readers;
+  server.max_writers = opts.max_writers;
+  /* Without an Allow header, trust the features: zero means writable. */
+  if (resp.allow[0] != '\0')
+    server.can_write = strcasestr (resp.allow, "PUT") != NULL;
+  else
+    server.can_write = opts.has_zero;
+
+  if (config.is_ovirt_host && opts.unix_socket_len > 0)
+    {
+      local.unix_len = opts.unix_socket_len;
+      memcpy (local.unix_path, opts.unix_socket, opts.unix_socket_len);
+    }
+  return 0;
+}
+
+/* Asks the server for the image size with a one-byte GET, whose answer is
+ * "Content-Range: bytes 0-0/SIZE".  Returns the size or -1 (logged).
+ */
+static int64_t
+probe_size (struct http_conn *c)
+{
+  char byte;
+  struct http_request req = {
+    .method = "GET", .target = config.path, .range = "bytes=0-0",
+    .buf = &byte, .buf_len = 1,
+  };
+  struct http_response resp;
+  char errbuf[256] = "";
+  enum http_result r;
+  uint64_t first, last, total;
+
+  r = http_request (c, &req, &resp, errbuf, sizeof errbuf);
+  if (r != HTTP_OK || resp.status != 206)
+    {
+      request_error ("GET bytes=0-0 (to learn the image size)", r, &resp,
+                     errbuf);
+      return -1;
+    }
+  if (range_parse_content_range (resp.content_range, &first, &last,
+                                 &total) == -1
+      || total == UINT64_MAX || total > INT64_MAX)
+    {
+      nbdkit_error ("the server did not report the image size "
+                    "(Content-Range: %.80s); give size=", resp.content_range);
+      return -1;
+    }
+  return total;
+}
+
+/* Makes the Unix socket endpoint reported by OPTIONS the pool's endpoint
+ * when it answers; otherwise the URL stays in use.
+ */
+static void
+try_local_socket (void)
+{
+  struct http_conn *c;
+  char errbuf[256] = "";
+  bool ok;
+
+  local.tls = false;
+  local.host_header = (char *) "localhost";
+  local.connect_timeout_ms = config.remote.connect_timeout_ms;
+  local.io_timeout_ms = config.remote.io_timeout_ms;
+  if (http_endpoint_init (&local, errbuf, sizeof errbuf) == -1)
+    {
+      nbdkit_debug ("imageio: is_ovirt_host: %s", errbuf);
+      return;
+    }
+  c = http_conn_new (&local);
+  if (c == NULL)
+    return;
+  {
+    struct imageio_server saved = server;
+    ok = probe_options (c, "via the Unix socket") == 0 && !server.old;
+    server = saved;
+  }
+  http_conn_free (c);
+  if (ok)
+    {
+      server.ep = &local;
+      nbdkit_debug ("imageio: is_ovirt_host: using the server's Unix socket "
+                    "%s%.*s", local.unix_path[0] == '\0' ? "@" : "",
+                    (int) local.unix_len - (local.unix_path[0] == '\0'),
+                    local.unix_path + (local.unix_path[0] == '\0'));
+    }
+  else
+    nbdkit_debug ("imageio: is_ovirt_host: the Unix socket does not answer, "
+                  "using the URL");
+}
+
+static char *
+make_target (const char *suffix)
+{
+  char *s;
+
+  if (asprintf (&s, "%s%s", config.path, suffix) == -1)
+    {
+      nbdkit_error ("asprintf: %m");
+      return NULL;
+    }
+  return s;
+}
+
+/* Downloads the extents document on a connection of its own, so the pool
+ * keeps serving reads and writes while a big document arrives.
+ */
+static int
+fetch_extents (void *opaque, http_body_fn sink, void *sink_opaque,
+               char *errbuf, size_t errlen)
+{
+  struct http_request req = {
+    .method = "GET", .target = target_extents,
+    .body_fn = sink, .opaque = sink_opaque,
+  };
+  struct http_response resp;
+  struct http_conn *c;
+  enum http_result r;
+
+  (void) opaque;
+  c = http_conn_new (server.ep);
+  if (c == NULL)
+    {
+      snprintf (errbuf, errlen, "out of memory");
+      return -1;
+    }
+  r = http_request (c, &req, &resp, errbuf, errlen);
+  http_conn_free (c);
+  if (r != HTTP_OK)
+    return -1;
+  if (resp.status != 200)
+    {
+      snprintf (errbuf, errlen, "GET extents: %d %s: %s", resp.status,
+                resp.reason, resp.error_text);
+      return -1;
+    }
+  return 0;
+}
+
+/* Learns what the server offers, before nbdkit serves, so that a bad URL,
+ * a TLS failure or an expired ticket stops nbdkit at once.
+ */
+static int
+imageio_get_ready (void)
+{
+  char errbuf[256] = "", shown[256];
+  struct http_conn *c = NULL;
+  int64_t size;
+  unsigned n;
+
+  redact_url (config.url, shown, sizeof shown);
+  if (http_endpoint_init (&config.remote, errbuf, sizeof errbuf) == -1)
+    {
+      nbdkit_error ("%s: %s", shown, errbuf);
+      return -1;
+    }
+  server.ep = &config.remote;
+  c = http_conn_new (&config.remote);
+  if (c == NULL)
+    {
+      nbdkit_error ("http_conn_new: %m");
+      return -1;
+    }
+  if (probe_options (c, shown) == -1)
+    goto err;
+  size = probe_size (c);
+  if (config.size == -1)
+    {
+      if (size == -1)
+        goto err;
+      server.size = size;
+    }
+  else
+    {
+      if (size != -1 && config.size > size)
+        {
+          nbdkit_error ("size=%" PRIi64 " is larger than the image "
+                        "(%" PRIi64 " bytes)", config.size, size);
+          goto err;
+        }
+      server.size = config.size;
+    }
+  http_conn_free (c);
+  c = NULL;
+
+  if (local.unix_len > 0)
+    try_local_socket ();
+
+  n = config.connections;
+  if (server.can_write && server.max_writers > 0
+      && (unsigned) server.max_writers < n)
+    n = server.max_writers;
+  if (!server.can_write && server.max_readers > 0
+      && (unsigned) server.max_readers < n)
+    n = server.max_readers;
+
+  target_flush_y = make_target ("?flush=y");
+  target_flush_n = make_target ("?flush=n");
+  target_extents = make_target ("/extents");
+  if (!target_flush_y || !target_flush_n || !target_extents)
+    return -1;
+  if (!server.has_zero && server.can_write)
+    {
+      zero_buf = calloc (1, ZERO_BUF_SIZE);
+      if (zero_buf == NULL)
+        {
+          nbdkit_error ("calloc: %m");
+          return -1;
+        }
+    }
+  if (pool_init (n, server.ep) == -1)
+    return -1;
+  extents_init (server.size, fetch_extents, NULL);
+
+  nbdkit_debug ("imageio: size %" PRIu64 ", %s, zero %s, flush %s, "
+                "extents %s, %u connections%s", server.size,
+                server.can_write ? "writable" : "read-only",
+                server.has_zero ? "yes" : "no",
+                server.has_flush ? "yes" : "no",
+                server.has_extents ? "yes" : "no", n,
+                server.ep == &local ? " via the Unix socket" : "");
+  return 0;
+
+ err:
+  http_conn_free (c);
+  return -1;
+}
+
+static int
+imageio_after_fork (void)
+{
+  return pool_start_keeper ();
+}
+
+/* Flushes what is still unflushed (best effort: the client may have
+ * disconnected without flushing) and closes every connection, so that
+ * oVirt can finalize the transfer at once.
+ */
+static void
+imageio_cleanup (void)
+{
+  pool_stop_keeper ();
+  if (pool_size () > 0 && server.has_flush)
+    {
+      struct pool_conn *all[pool_size ()];
+      unsigned n = pool_get_all (all);
+
+      for (unsigned i = 0; i < n; i++)
+        pool_flush_conn (all[i]);
+      pool_put_all (all, n);
+    }
+  pool_free ();
+  extents_cleanup ();
+  http_endpoint_free (&local);
+}
+
+struct handle
+{
+  bool readonly;
+};
+
+static void *
+imageio_open (int readonly)
+{
+  struct handle *h = malloc (sizeof *h);
+
+  if (h == NULL)
+    {
+      nbdkit_error ("malloc: %m");
+      return NULL;
+    }
+  h->readonly = readonly;
+  return h;
+}
+
+static void
+imageio_close (void *handle)
+{
+  free (handle);
+}
+
+static int64_t
+imageio_get_size (void *handle)
+{
+  (void) handle;
+  return server.size;
+}
+
+static int
+imageio_can_write (void *handle)
+{
+  (void) handle;
+  return server.can_write;
+}
+
+/* Old servers flush every PUT, so flush has nothing left to do there. */
+static int
+imageio_can_flush (void *handle)
+{
+  (void) handle;
+  return server.can_write;
+}
+
+static int
+imageio_can_fua (void *handle)
+{
+  (void) handle;
+  return NBDKIT_FUA_NATIVE;
+}
+
+static int
+imageio_can_zero (void *handle)
+{
+  (void) handle;
+  return server.can_write;
+}
+
+static int
+imageio_can_fast_zero (void *handle)
+{
+  (void) handle;
+  return 0;
+}
+
+static int
+imageio_can_trim (void *handle)
+{
+  (void) handle;
+  return 0;
+}
+
+static int
+imageio_can_multi_conn (void *handle)
+{
+  (void) handle;
+  return 1;
+}
+
+static int
+imageio_can_extents (void *handle)
+{
+  (void) handle;
+  return server.has_extents;
+}
+
+/* Sends REQ on a pooled connection.  On success with WROTE, records that
+ * the connection holds unflushed writes (unless FLUSHED: the server
+ * flushed before answering).
+ */
+static enum http_result
+send_pooled (const struct http_request *req, struct http_response *resp,
+             char *errbuf, size_t errlen, bool wrote, bool flushed)
+{
+  struct pool_conn *pc = pool_get ();
+  enum http_result r = pool_send (pc, req, resp, errbuf, errlen);
+
+  if (r == HTTP_OK && resp->status / 100 == 2 && wrote && server.has_flush)
+    {
+      if (flushed)
+        pc->dirty = false;     /* the server flushed this backend */
+      else if (resp->keep_alive)
+        pc->dirty = true;
+      else
+        pc->lost_unflushed = true;  /* closed with the backend unflushed */
+    }
+  pool_put (pc);
+  return r;
+}
+
+static int
+imageio_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
+               uint32_t flags)
+{
+  char range[64], errbuf[256] = "", what[96];
+  struct http_request req = {
+    .method = "GET", .target = config.path, .range = range,
+    .buf = buf, .buf_len = count,
+  };
+  struct http_response resp;
+  enum http_result r;
+  uint64_t first, last, total;
+
+  (void) handle;
+  (void) flags;
+  snprintf (range, sizeof range, "bytes=%" PRIu64 "-%" PRIu64, offset,
+            offset + count - 1);
+  snprintf (what, sizeof what, "pread offset %" PRIu64 " length %" PRIu32,
+            offset, count);
+  r = send_pooled (&req, &resp, errbuf, sizeof errbuf, false, false);
+  if (r != HTTP_OK || resp.status != 206)
+    {
+      request_error (what, r, &resp, errbuf);
+      return -1;
+    }
+  if (range_parse_content_range (resp.content_range, &first, &last,
+                                 &total) == -1
+      || first != offset || last != offset + count - 1)
+    {
+      nbdkit_error ("%s: server answered with Content-Range '%.80s'", what,
+                    resp.content_range);
+      return -1;
+    }
+  if (resp.body_len != count)
+    {
+      nbdkit_error ("%s: short answer, %" PRIu64 " bytes", what,
+                    resp.body_len);
+      return -1;
+    }
+  return 0;
+}
+
+/* PUTs COUNT bytes of BUF at OFFSET.  FUA asks the server to flush first. */
+static int
+put_data (const void *buf, uint32_t count, uint64_t offset, bool fua,
+          const char *op)
+{
+  char content_range[96], errbuf[256] = "", what[96];
+  struct http_request req = {
+    .method = "PUT", .content_range = content_range,
+    .body = buf, .body_len = count,
+  };
+  struct http_response resp;
+  enum http_result r;
+
+  /* Without the flush feature the server flushes every PUT (flush=y is its
+   * default), and an old server may not know the parameter.
+   */
+  if (!server.has_flush)
+    req.target = config.path;
+  else
+    req.target = fua ? target_flush_y : target_flush_n;
+  snprintf (content_range, sizeof content_range,
+            "bytes %" PRIu64 "-%" PRIu64 "/*", offset, offset + count - 1);
+  r = send_pooled (&req, &resp, errbuf, sizeof errbuf, true, fua);
+  if (r != HTTP_OK || resp.status / 100 != 2)
+    {
+      snprintf (what, sizeof what, "%s offset %" PRIu64 " length %" PRIu32,
+                op, offset, count);
+      request_error (what, r, &resp, errbuf);
+      return -1;
+    }
+  return 0;
+}
+
+static int
+imageio_pwrite (void *handle, const void *buf, uint32_t count,
+                uint64_t offset, uint32_t flags)
+{
+  int ret;
+
+  (void) handle;
+  ret = put_data (buf, count, offset, flags & NBDKIT_FLAG_FUA, "pwrite");
+  if (ret == 0)
+    extents_written (offset, count);
+  else
+    extents_failed (offset, count);
+  return ret;
+}
+
+static int imageio_flush (void *handle, uint32_t flags);
+
+/* PATCH zero for at most MAX_ZERO_REQUEST bytes. */
+static int
+patch_zero (uint64_t offset, uint64_t size, bool fua)
+{
+  char body[160], errbuf[256] = "", what[96];
+  struct http_request req = {
+    .method = "PATCH", .target = config.path,
+    .content_type = "application/json", .body = body,
+  };
+  struct http_response resp;
+  enum http_result r;
+  int len;
+
+  len = snprintf (body, sizeof body,
+                  "{\"op\": \"zero\", \"offset\": %" PRIu64
+                  ", \"size\": %" PRIu64 ", \"flush\": %s}",
+                  offset, size, fua ? "true" : "false");
+  req.body_len = len;
+  r = send_pooled (&req, &resp, errbuf, sizeof errbuf, true, fua);
+  if (r != HTTP_OK || resp.status / 100 != 2)
+    {
+      snprintf (what, sizeof what, "zero offset %" PRIu64 " length %" PRIu64,
+                offset, size);
+      request_error (what, r, &resp, errbuf);
+      return -1;
+    }
+  return 0;
+}
+
+static int
+imageio_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
+{
+  bool fua = flags & NBDKIT_FLAG_FUA;
+  uint64_t done = 0;
+  int ret = 0;
+
+  /* Zero elision: the map knows this range already reads as zeroes, so
+   * there is nothing to send.  The map is fetched at the first zero.
+   */
+  if (config.zero_elision && server.has_extents)
+    {
+      extents_ensure ();
+      if (extents_reads_as_zero (offset, count))
+        {
+          if (imageio_debug_pool)
+            nbdkit_debug ("zero offset %" PRIu64 " length %" PRIu32
+                          ": already zero, not sent", offset, count);
+          return fua ? imageio_flush (handle, 0) : 0;
+        }
+    }
+
+  while (ret == 0 && done < count)
+    {
+      uint64_t n;
+
+      if (server.has_zero)
+        {
+          n = count - done < MAX_ZERO_REQUEST ? count - done
+                                              : MAX_ZERO_REQUEST;
+          ret = patch_zero (offset + done, n, fua);
+        }
+      else
+        {
+          n = count - done < ZERO_BUF_SIZE ? count - done : ZERO_BUF_SIZE;
+          ret = put_data (zero_buf, n, offset + done, fua, "zero (PUT)");
+        }
+      done += n;
+    }
+  if (ret == 0)
+    extents_zeroed (offset, count);
+  else
+    extents_failed (offset, count);
+  return ret;
+}
+
+/* Waits for the requests in flight (by taking every connection), then
+ * flushes each connection that wrote since its last flush.  A connection
+ * that broke holding unflushed writes fails the flush: those writes may be
+ * lost, and the client must know.
+ */
+static int
+imageio_flush (void *handle, uint32_t flags)
+{
+  unsigned n, lost = 0;
+  int ret = 0;
+
+  (void) handle;
+  (void) flags;
+  if (!server.has_flush)
+    return 0;
+  {
+    struct pool_conn *all[pool_size ()];
+
+    n = pool_get_all (all);
+    for (unsigned i = 0; i < n; i++)
+      {
+        if (pool_flush_conn (all[i]) == -1)
+          ret = -1;
+        /* Checked after the flush, which may break a connection too. */
+        if (all[i]->lost_unflushed)
+          {
+            lost++;
+            all[i]->lost_unflushed = false;
+          }
+      }
+    pool_put_all (all, n);
+  }
+  if (lost > 0)
+    {
+      nbdkit_error ("flush: %u connection(s) to the server broke while "
+                    "holding unflushed writes; data written since the "
+                    "previous flush may be lost", lost);
+      nbdkit_set_error (EIO);
+      return -1;
+    }
+  return ret;
+}
+
+static int
+add_extent (void *opaque, uint64_t offset, uint64_t length, uint32_t type)
+{
+  return nbdkit_add_extent (opaque, offset, length, type);
+}
+
+static int
+imageio_extents (void *handle, uint32_t count, uint64_t offset,
+                 uint32_t flags, struct nbdkit_extents *exts)
+{
+  (void) handle;
+  return extents_query (offset, count, flags & NBDKIT_FLAG_REQ_ONE,
+                        add_extent, exts);
+}
+
+static struct nbdkit_plugin plugin = {
+  .name = "imageio",
+  .longname = "nbdkit ovirt-imageio plugin",
+  .version = PACKAGE_VERSION,
+  .description = "Exposes an ovirt-imageio transfer URL as an NBD export.",
+  .unload = imageio_unload,
+  .config = imageio_config,
+  .config_complete = imageio_config_complete,
+  .config_help = CONFIG_HELP,
+  .magic_config_key = "url",
+  .dump_plugin = imageio_dump_plugin,
+  .get_ready = imageio_get_ready,
+  .after_fork = imageio_after_fork,
+  .cleanup = imageio_cleanup,
+  .open = imageio_open,
+  .close = imageio_close,
+  .get_size = imageio_get_size,
+  .can_write = imageio_can_write,
+  .can_flush = imageio_can_flush,
+  .can_fua = imageio_can_fua,
+  .can_zero = imageio_can_zero,
+  .can_fast_zero = imageio_can_fast_zero,
+  .can_trim = imageio_can_trim,
+  .can_multi_conn = imageio_can_multi_conn,
+  .can_extents = imageio_can_extents,
+  .pread = imageio_pread,
+  .pwrite = imageio_pwrite,
+  .zero = imageio_zero,
+  .flush = imageio_flush,
+  .extents = imageio_extents,
+};
+
+NBDKIT_REGISTER_PLUGIN (plugin)

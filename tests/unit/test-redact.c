@@ -1,1 +1,158 @@
-int main (void) { return 77; }
+/* Unit test of common/redact.c: ticket ids and transfer URLs are shown with
+ * at most REDACT_KEEP characters of the ticket.  Aborts on the first
+ * failure, printing the case.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "redact.h"
+
+#define UUID "0123abcd-4567-89ef-0123-456789abcdef"
+
+#define CHECK(cond)                                                       \
+  do                                                                      \
+    {                                                                     \
+      if (!(cond))                                                        \
+        {                                                                 \
+          fprintf (stderr, "%s:%d: check failed: %s\n", __FILE__,         \
+                   __LINE__, #cond);                                      \
+          abort ();                                                       \
+        }                                                                 \
+    }                                                                     \
+  while (0)
+
+static void
+ticket_is (const char *id, const char *want)
+{
+  char buf[REDACT_TICKET_BUFSZ];
+  const char *got;
+
+  memset (buf, 'X', sizeof buf);
+  got = redact_ticket (id, buf);
+  if (got != buf || strcmp (got, want) != 0)
+    {
+      fprintf (stderr, "redact_ticket (\"%s\"): expected \"%s\", got \"%s\"\n",
+               id ? id : "(null)", want, got);
+      abort ();
+    }
+}
+
+static void
+url_is (const char *url, size_t bufsz, const char *want)
+{
+  char buf[256];
+  const char *got;
+
+  CHECK (bufsz <= sizeof buf - 1);
+  memset (buf, 'X', sizeof buf);
+  got = redact_url (url, buf, bufsz);
+  if (got != buf || strcmp (got, want) != 0)
+    {
+      fprintf (stderr, "redact_url (\"%s\", %zu): expected \"%s\", got \"%s\"\n",
+               url ? url : "(null)", bufsz, want, got);
+      abort ();
+    }
+  /* Nothing written past BUFSZ. */
+  CHECK (buf[bufsz] == 'X');
+}
+
+static void
+test_ticket (void)
+{
+  CHECK (REDACT_KEEP == 8);
+  CHECK (REDACT_TICKET_BUFSZ >= REDACT_KEEP + 4);
+
+  ticket_is (NULL, "");
+  ticket_is ("", "");
+  ticket_is ("a", "a");
+  ticket_is ("abcdefg", "abcdefg");
+  ticket_is ("abcdefgh", "abcdefgh");         /* exactly KEEP: nothing cut */
+  ticket_is ("abcdefghi", "abcdefgh...");     /* KEEP + 1 */
+  ticket_is (UUID, "0123abcd...");
+  ticket_is (UUID UUID UUID, "0123abcd...");
+}
+
+static void
+test_url (void)
+{
+  char buf[8];
+
+  url_is ("https://localhost:54322/images/" UUID, 200,
+          "https://localhost:54322/images/0123abcd...");
+  url_is ("https://localhost:54322/images/" UUID "?flush=n", 200,
+          "https://localhost:54322/images/0123abcd...?flush=n");
+  url_is ("https://localhost:54322/images/" UUID "/extents?context=zero", 200,
+          "https://localhost:54322/images/0123abcd.../extents?context=zero");
+  url_is ("https://localhost:54322/images/" UUID "#frag", 200,
+          "https://localhost:54322/images/0123abcd...#frag");
+  url_is ("http+unix://%2Ftmp%2Fs/images/" UUID, 200,
+          "http+unix://%2Ftmp%2Fs/images/0123abcd...");
+  url_is ("/images/" UUID, 200, "/images/0123abcd...");
+  url_is ("/tickets/" UUID, 200, "/tickets/0123abcd...");
+  url_is ("http://localhost/tickets/" UUID "?x=1", 200,
+          "http://localhost/tickets/0123abcd...?x=1");
+
+  /* Short or empty ticket parts are shown as they are. */
+  url_is ("https://h/images/abcdefgh", 200, "https://h/images/abcdefgh");
+  url_is ("https://h/images/abcdefghi", 200, "https://h/images/abcdefgh...");
+  url_is ("https://h/images/", 200, "https://h/images/");
+  url_is ("https://h/images/?x", 200, "https://h/images/?x");
+  url_is ("https://h/images/*", 200, "https://h/images/*");
+
+  /* No ticket at all. */
+  url_is ("nbd:unix:/tmp/sock:exportname=" UUID, 200,
+          "nbd:unix:/tmp/sock:exportname=" UUID);
+  url_is ("file:///var/tmp/disk.img", 200, "file:///var/tmp/disk.img");
+  url_is ("", 200, "");
+  url_is (NULL, 200, "");
+
+  /* Truncation to BUFSZ never shows more of the ticket. */
+  url_is ("https://h/images/" UUID, 20, "https://h/images/01");
+  url_is ("https://h/images/" UUID, 28, "https://h/images/0123abcd..");
+  url_is ("https://h/images/" UUID, 1, "");
+  url_is ("/images/" UUID, 12, "/images/012");
+
+  /* BUFSZ 0: nothing written. */
+  memset (buf, 'X', sizeof buf);
+  CHECK (redact_url ("https://h/images/" UUID, buf, 0) == buf);
+  CHECK (buf[0] == 'X');
+}
+
+/* Whatever the input, the output never holds the whole ticket. */
+static void
+test_never_whole (void)
+{
+  const char *forms[] = {
+    "https://h:54322/images/%s",
+    "https://h:54322/images/%s?close=y",
+    "https://h:54322/images/%s/extents",
+    "/images/%s",
+    "/tickets/%s",
+    "unix:///images/%s",
+  };
+  char url[200], buf[200], tbuf[REDACT_TICKET_BUFSZ];
+
+  for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++)
+    {
+      snprintf (url, sizeof url, forms[i], UUID);
+      redact_url (url, buf, sizeof buf);
+      if (strstr (buf, UUID) != NULL || strstr (buf, &UUID[8]) != NULL)
+        {
+          fprintf (stderr, "redact_url (\"%s\") leaks the ticket: \"%s\"\n",
+                   url, buf);
+          abort ();
+        }
+    }
+  redact_ticket (UUID, tbuf);
+  CHECK (strstr (tbuf, &UUID[8]) == NULL);
+}
+
+int
+main (void)
+{
+  test_ticket ();
+  test_url ();
+  test_never_whole ();
+  return 0;
+}

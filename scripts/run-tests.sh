@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): installs what is missing, builds, and
+# runs every test: unit tests and end-to-end shell tests in a normal build,
+# then again in an ASan+UBSan build (the valgrind tests are in the suites).
+# Ends with one line "N passed, N failed, N skipped".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+status=0
+pass=0 fail=0 skip=0
+
+# Runs the suites of one build directory and adds its results to the counts.
+run_build () {
+  local dir=$1; shift
+  local setup_args=("$@")
+  if ! scripts/build.sh "$dir" "${setup_args[@]}"; then
+    echo "build failed in $dir"
+    fail=$((fail + 1)); status=1
+    return
+  fi
+  meson test -C "$dir" --print-errorlogs --num-processes 2 $test_args \
+    || status=1
+  local log=$dir/meson-logs/testlog.json
+  if [ -f "$log" ]; then
+    pass=$((pass + $(jq -s '[.[] | select(.result == "OK")] | length' "$log")))
+    skip=$((skip + $(jq -s '[.[] | select(.result == "SKIP")] | length' "$log")))
+    fail=$((fail + $(jq -s '[.[] | select(.result != "OK" and .result != "SKIP")] | length' "$log")))
+  fi
+}
+
+test_args=""
+run_build build
+# The sanitizer build runs the C-level suites; the valgrind tests run once.
+test_args="--no-suite valgrind --no-suite bench"
+run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false
+
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ] || status=1
+exit $status
