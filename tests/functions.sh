@@ -422,3 +422,36 @@ wait_for_log ()
   local pat=$1 secs=${2:-10} log=${3:-$server_log}
   wait_until "$secs" grep -q -E -- "$pat" "$log"
 }
+
+# Fails if any whole ticket id given appears in any server log of this test.
+expect_log_redacted ()
+{
+  local id log
+  for id in "$@"; do
+    for log in "${_server_logs[@]}"; do
+      if grep -q -F -- "$id" "$log"; then
+        grep -n -F -- "$id" "$log" | head -n 5 | sed 's/^/  /' >&2
+        fail "whole ticket id found in $(basename "$log")"
+      fi
+    done
+  done
+}
+
+# ---- misc ------------------------------------------------------------------
+
+sha ()
+{
+  sha256sum "$1" | cut -d' ' -f1
+}
+
+# The raw-socket client for what curl cannot send (tests/data/rawhttp.py).
+rawhttp ()
+{
+  /usr/bin/python3 "$SRCDIR/tests/data/rawhttp.py" "$@"
+}
+
+# Writes SIZE random bytes to FILE.
+random_file ()
+{
+  head -c "$2" /dev/urandom > "$1"
+}

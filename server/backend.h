@@ -1,0 +1,91 @@
+/* Backends: where a ticket's bytes live (file:///PATH or
+ * nbd:unix:/PATH[:exportname=NAME]).
+ *
+ * Contract: one backend per HTTP connection and ticket, used by that
+ * connection's thread only, closed when the connection closes (or moves to
+ * another ticket).  Every operation returns 0, or -1 with a one-line reason
+ * in b->err.  Flush makes durable what this backend wrote.
+ */
+#ifndef SERVER_BACKEND_H
+#define SERVER_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ticket;
+
+struct extent
+{
+  uint64_t start, length;
+  bool zero, hole, dirty;
+};
+
+/* A growable array of extents. */
+struct extent_vec
+{
+  struct extent *ptr;
+  size_t len, cap;
+};
+
+int extent_vec_push (struct extent_vec *v, struct extent e);
+void extent_vec_free (struct extent_vec *v);
+
+enum extents_context
+{
+  EXTENTS_ZERO,
+  EXTENTS_DIRTY,
+};
+
+struct backend;
+
+struct backend_ops
+{
+  int (*pread) (struct backend *b, void *buf, size_t count, uint64_t offset);
+  int (*pwrite) (struct backend *b, const void *buf, size_t count,
+                 uint64_t offset);
+  /* Makes [offset, offset+count) read as zeroes (holes when sparse). */
+  int (*zero) (struct backend *b, uint64_t offset, uint64_t count);
+  int (*flush) (struct backend *b);
+  /* The size the extents list covers. */
+  uint64_t (*export_size) (struct backend *b);
+  /* Whether a dirty bitmap is available. */
+  bool (*can_dirty) (struct backend *b);
+  /* Appends extents starting at OFFSET (< export size) covering at least
+   * one byte, in order, contiguous.  May stop anywhere before the end.
+   */
+  int (*extents) (struct backend *b, enum extents_context ctx,
+                  uint64_t offset, struct extent_vec *out);
+  void (*close) (struct backend *b);
+};
+
+/* The common part; each backend embeds it first. */
+struct backend
+{
+  const struct backend_ops *ops;
+  char err[256];
+};
+
+enum backend_kind
+{
+  BACKEND_FILE,
+  BACKEND_NBD,
+};
+
+/* backend.c */
+enum backend_kind backend_kind_of_url (const char *url);
+/* Opens the backend for ticket T.  NULL with a reason in ERR. */
+struct backend *backend_open (const struct ticket *t, char *err,
+                              size_t errlen);
+void backend_close (struct backend *b);
+
+/* backend-file.c */
+struct backend *backend_file_open (const char *path, const struct ticket *t,
+                                   char *err, size_t errlen);
+
+/* backend-nbd.c */
+struct backend *backend_nbd_open (const char *socket, const char *export,
+                                  const struct ticket *t, char *err,
+                                  size_t errlen);
+
+#endif

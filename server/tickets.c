@@ -1,0 +1,452 @@
+/* Ticket parsing and the ticket store; see tickets.h. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#include "tickets.h"
+#include "validate.h"
+
+/* The store: a small array of tickets, searched linearly (a test server
+ * holds a handful).  Protects the array and every ticket's expires, refs,
+ * busy and in_store.
+ */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ticket **store;
+static size_t nr_store, cap_store;
+
+static double
+now (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+ticket_free (struct ticket *t)
+{
+  free (t->id);
+  free (t->url);
+  free (t->transfer_id);
+  free (t->filename);
+  free (t);
+}
+
+static char *
+dup_or_null (const char *s)
+{
+  return s ? strdup (s) : NULL;
+}
+
+/* Checks the url: file:///PATH or nbd:unix:/PATH[:exportname=NAME]. */
+static int
+check_url (const char *url, char *err, size_t errlen)
+{
+  if (strncmp (url, "file:///", 8) == 0
+      || strncmp (url, "nbd:unix:/", 10) == 0)
+    return 0;
+  snprintf (err, errlen, "Unsupported url '%.60s', expecting file:///PATH "
+            "or nbd:unix:/PATH[:exportname=NAME]", url);
+  return -1;
+}
+
+static int
+parse_ops (yajl_val root, struct ticket *t, char *err, size_t errlen)
+{
+  static const char *const choices[] = { "read", "write", NULL };
+  const char *path[] = { "ops", NULL };
+  yajl_val ops = yajl_tree_get (root, path, yajl_t_any);
+  char repr[80];
+
+  if (ops == NULL)
+    {
+      snprintf (err, errlen, "Missing required value for 'ops'");
+      return -1;
+    }
+  if (!YAJL_IS_ARRAY (ops))
+    {
+      validate_repr (ops, repr, sizeof repr);
+      snprintf (err, errlen, "List required %s", repr);
+      return -1;
+    }
+  for (size_t i = 0; i < ops->u.array.len; i++)
+    {
+      yajl_val v = ops->u.array.values[i];
+
+      if (YAJL_IS_STRING (v) && strcmp (YAJL_GET_STRING (v), "read") == 0)
+        t->can_read = true;
+      else if (YAJL_IS_STRING (v)
+               && strcmp (YAJL_GET_STRING (v), "write") == 0)
+        t->can_write = true;
+      else
+        {
+          validate_repr (v, repr, sizeof repr);
+          validate_enum_error ("ops", repr, choices, err, errlen);
+          return -1;
+        }
+    }
+  /* write implies read, as imageio does in practice. */
+  if (t->can_write)
+    t->can_read = true;
+  return 0;
+}
+
+struct ticket *
+ticket_parse (const char *json, size_t len, const char *want_id, char *err,
+              size_t errlen)
+{
+  char *text = NULL, yerr[128];
+  yajl_val root = NULL;
+  struct ticket *t = NULL;
+  const char *uuid, *url, *transfer_id, *filename;
+  int64_t size, timeout, inactivity;
+
+  text = strndup (json, len);
+  if (text == NULL || strlen (text) != len)
+    {
+      snprintf (err, errlen, "Invalid ticket: %s",
+                text ? "NUL byte in JSON" : strerror (errno));
+      goto err;
+    }
+  root = yajl_tree_parse (text, yerr, sizeof yerr);
+  if (root == NULL)
+    {
+      yerr[strcspn (yerr, "\n")] = '\0';
+      snprintf (err, errlen, "Invalid ticket JSON: %s", yerr);
+      goto err;
+    }
+  if (!YAJL_IS_OBJECT (root))
+    {
+      snprintf (err, errlen, "Invalid ticket: expecting a JSON object");
+      goto err;
+    }
+  t = calloc (1, sizeof *t);
+  if (t == NULL)
+    {
+      snprintf (err, errlen, "%s", strerror (errno));
+      goto err;
+    }
+  if (validate_string (root, "uuid", true, &uuid, err, errlen) == -1
+      || validate_int (root, "size", true, 0, 0, &size, err, errlen) == -1
+      || validate_string (root, "url", true, &url, err, errlen) == -1
+      || check_url (url, err, errlen) == -1
+      || parse_ops (root, t, err, errlen) == -1
+      || validate_int (root, "timeout", true, 0, 0, &timeout, err, errlen) == -1
+      || validate_int (root, "inactivity_timeout", false, 60, 1, &inactivity,
+                       err, errlen) == -1
+      || validate_bool (root, "sparse", false, false, &t->sparse, err,
+                        errlen) == -1
+      || validate_bool (root, "dirty", false, false, &t->dirty, err,
+                        errlen) == -1
+      || validate_string (root, "transfer_id", false, &transfer_id, err,
+                          errlen) == -1
+      || validate_string (root, "filename", false, &filename, err,
+                          errlen) == -1)
+    goto err;
+  if (*uuid == '\0' || strchr (uuid, '/') != NULL)
+    {
+      snprintf (err, errlen, "Invalid ticket: bad uuid");
+      goto err;
+    }
+  if (want_id != NULL && strcmp (uuid, want_id) != 0)
+    {
+      snprintf (err, errlen, "Invalid ticket: uuid does not match the URL");
+      goto err;
+    }
+  t->size = size;
+  t->timeout = timeout;
+  t->inactivity_timeout = inactivity;
+  t->id = strdup (uuid);
+  t->url = strdup (url);
+  t->transfer_id = dup_or_null (transfer_id);
+  t->filename = dup_or_null (filename);
+  if (t->id == NULL || t->url == NULL || (transfer_id && !t->transfer_id)
+      || (filename && !t->filename))
+    {
+      snprintf (err, errlen, "%s", strerror (ENOMEM));
+      goto err;
+    }
+  t->refs = 1;
+  yajl_tree_free (root);
+  free (text);
+  return t;
+
+ err:
+  if (t)
+    ticket_free (t);
+  yajl_tree_free (root);
+  free (text);
+  return NULL;
+}
+
+/* Called with the lock held. */
+static void
+unref_locked (struct ticket *t)
+{
+  if (--t->refs == 0)
+    ticket_free (t);
+}
+
+/* Removes entry I from the store.  Called with the lock held. */
+static void
+drop_locked (size_t i)
+{
+  struct ticket *t = store[i];
+
+  store[i] = store[--nr_store];
+  t->in_store = false;
+  unref_locked (t);
+}
+
+/* Index of ticket ID, or -1.  Called with the lock held. */
+static ssize_t
+find_locked (const char *id)
+{
+  for (size_t i = 0; i < nr_store; i++)
+    if (strcmp (store[i]->id, id) == 0)
+      return i;
+  return -1;
+}
+
+/* Index of the live ticket ID, dropping it when expired, or -1.  Called
+ * with the lock held.
+ */
+static ssize_t
+find_live_locked (const char *id, enum ticket_error *why)
+{
+  ssize_t i = find_locked (id);
+
+  *why = TICKET_MISSING;
+  if (i == -1)
+    return -1;
+  if (store[i]->busy == 0 && now () > store[i]->expires)
+    {
+      drop_locked (i);
+      *why = TICKET_EXPIRED;
+      return -1;
+    }
+  return i;
+}
+
+void
+tickets_add (struct ticket *t)
+{
+  ssize_t i;
+
+  pthread_mutex_lock (&lock);
+  t->expires = now () + t->timeout;
+  t->in_store = true;
+  i = find_locked (t->id);
+  if (i >= 0)
+    {
+      store[i]->in_store = false;
+      unref_locked (store[i]);
+      store[i] = t;
+    }
+  else
+    {
+      if (nr_store == cap_store)
+        {
+          size_t cap = cap_store ? cap_store * 2 : 16;
+          struct ticket **p = realloc (store, cap * sizeof *p);
+
+          if (p == NULL)
+            {
+              /* Out of memory: the ticket is not added. */
+              t->in_store = false;
+              unref_locked (t);
+              pthread_mutex_unlock (&lock);
+              return;
+            }
+          store = p;
+          cap_store = cap;
+        }
+      store[nr_store++] = t;
+    }
+  pthread_mutex_unlock (&lock);
+}
+
+struct ticket *
+tickets_acquire (const char *id, enum ticket_error *why)
+{
+  struct ticket *t = NULL;
+  ssize_t i;
+
+  pthread_mutex_lock (&lock);
+  i = find_live_locked (id, why);
+  if (i >= 0)
+    {
+      t = store[i];
+      t->busy++;
+      t->refs++;
+      t->expires = now () + t->timeout;
+    }
+  pthread_mutex_unlock (&lock);
+  return t;
+}
+
+void
+tickets_release (struct ticket *t)
+{
+  pthread_mutex_lock (&lock);
+  t->busy--;
+  t->expires = now () + t->timeout;
+  unref_locked (t);
+  pthread_mutex_unlock (&lock);
+}
+
+void
+ticket_ref (struct ticket *t)
+{
+  pthread_mutex_lock (&lock);
+  t->refs++;
+  pthread_mutex_unlock (&lock);
+}
+
+void
+ticket_unref (struct ticket *t)
+{
+  pthread_mutex_lock (&lock);
+  unref_locked (t);
+  pthread_mutex_unlock (&lock);
+}
+
+int
+tickets_remove (const char *id)
+{
+  ssize_t i;
+  int r = 0;
+
+  pthread_mutex_lock (&lock);
+  i = find_locked (id);
+  if (i >= 0)
+    {
+      if (store[i]->busy > 0)
+        r = -1;
+      else
+        drop_locked (i);
+    }
+  pthread_mutex_unlock (&lock);
+  return r;
+}
+
+int
+tickets_extend (const char *id, uint64_t timeout)
+{
+  enum ticket_error why;
+  ssize_t i;
+
+  pthread_mutex_lock (&lock);
+  i = find_live_locked (id, &why);
+  if (i >= 0)
+    {
+      store[i]->timeout = timeout;
+      store[i]->expires = now () + timeout;
+    }
+  pthread_mutex_unlock (&lock);
+  return i >= 0 ? 0 : -1;
+}
+
+static void
+gen_str (yajl_gen g, const char *s)
+{
+  yajl_gen_string (g, (const unsigned char *) s, strlen (s));
+}
+
+static void
+gen_key_str (yajl_gen g, const char *key, const char *s)
+{
+  gen_str (g, key);
+  gen_str (g, s);
+}
+
+static void
+gen_key_int (yajl_gen g, const char *key, long long v)
+{
+  gen_str (g, key);
+  yajl_gen_integer (g, v);
+}
+
+static void
+gen_key_bool (yajl_gen g, const char *key, bool v)
+{
+  gen_str (g, key);
+  yajl_gen_bool (g, v);
+}
+
+char *
+tickets_describe (const char *id, size_t *len)
+{
+  enum ticket_error why;
+  yajl_gen g;
+  const unsigned char *out;
+  size_t outlen;
+  char *ret = NULL;
+  ssize_t i;
+  double t_now = now ();
+
+  g = yajl_gen_alloc (NULL);
+  if (g == NULL)
+    return NULL;
+  pthread_mutex_lock (&lock);
+  i = find_live_locked (id, &why);
+  if (i >= 0)
+    {
+      struct ticket *t = store[i];
+
+      yajl_gen_map_open (g);
+      gen_key_str (g, "uuid", t->id);
+      gen_key_int (g, "size", t->size);
+      gen_key_str (g, "url", t->url);
+      gen_str (g, "ops");
+      yajl_gen_array_open (g);
+      if (t->can_read)
+        gen_str (g, "read");
+      if (t->can_write)
+        gen_str (g, "write");
+      yajl_gen_array_close (g);
+      gen_key_int (g, "timeout", t->timeout);
+      gen_key_int (g, "inactivity_timeout", t->inactivity_timeout);
+      gen_key_bool (g, "sparse", t->sparse);
+      gen_key_bool (g, "dirty", t->dirty);
+      if (t->transfer_id)
+        gen_key_str (g, "transfer_id", t->transfer_id);
+      if (t->filename)
+        gen_key_str (g, "filename", t->filename);
+      gen_key_int (g, "expires", (long long) (t->expires - t_now + 0.5));
+      gen_key_bool (g, "active", t->busy > 0);
+      gen_key_int (g, "connections", t->refs - 1 - t->busy);
+      yajl_gen_map_close (g);
+    }
+  pthread_mutex_unlock (&lock);
+  if (i >= 0 && yajl_gen_get_buf (g, &out, &outlen) == yajl_gen_status_ok)
+    {
+      ret = malloc (outlen + 1);
+      if (ret)
+        {
+          memcpy (ret, out, outlen);
+          ret[outlen] = '\n';
+          *len = outlen + 1;
+        }
+    }
+  yajl_gen_free (g);
+  return ret;
+}
+
+void
+tickets_clear (void)
+{
+  pthread_mutex_lock (&lock);
+  while (nr_store > 0)
+    drop_locked (nr_store - 1);
+  free (store);
+  store = NULL;
+  cap_store = 0;
+  pthread_mutex_unlock (&lock);
+}

@@ -1,0 +1,81 @@
+/* Tickets: parsing (PUT /tickets/ID, --ticket FILE) and the store.
+ *
+ * Contract:
+ * - A ticket is immutable after ticket_parse except the store-owned fields
+ *   (expiry, counters), which only tickets.c touches under its lock.
+ * - tickets_acquire marks the ticket busy (a request in progress) and gives
+ *   a reference; every acquire is paired with one tickets_release.  Busy
+ *   tickets cannot be removed (DELETE -> 409) and do not expire.
+ * - ticket_ref/ticket_unref keep the memory alive (a connection's backend
+ *   remembers the ticket it was opened for) without making it busy.
+ * - A ticket expires TIMEOUT seconds after it was added or last used; an
+ *   expired ticket behaves as missing and is dropped from the store.
+ */
+#ifndef SERVER_TICKETS_H
+#define SERVER_TICKETS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ticket
+{
+  char *id;
+  uint64_t size;
+  char *url;
+  bool can_read, can_write;
+  uint64_t timeout;
+  uint64_t inactivity_timeout;
+  bool sparse, dirty;
+  char *transfer_id, *filename;     /* may be NULL */
+
+  /* Store-owned, protected by the store lock. */
+  double expires;                   /* monotonic seconds */
+  unsigned refs;
+  unsigned busy;
+  bool in_store;
+};
+
+/* Parses ticket JSON (LEN bytes).  WANT_ID, when not NULL, must equal its
+ * uuid.  Returns a new ticket (refs 1) or NULL with a one-line reason.
+ */
+struct ticket *ticket_parse (const char *json, size_t len,
+                             const char *want_id, char *err, size_t errlen);
+
+/* Adds T to the store (taking over the caller's reference), replacing any
+ * ticket with the same id.
+ */
+void tickets_add (struct ticket *t);
+
+enum ticket_error
+{
+  TICKET_MISSING,
+  TICKET_EXPIRED,
+};
+
+/* Finds a live ticket, marks it busy and extends its expiry.  NULL if
+ * missing or expired (*WHY says which).
+ */
+struct ticket *tickets_acquire (const char *id, enum ticket_error *why);
+void tickets_release (struct ticket *t);
+
+void ticket_ref (struct ticket *t);
+void ticket_unref (struct ticket *t);
+
+/* Returns 0 (removed, or there was no such ticket) or -1 (busy). */
+int tickets_remove (const char *id);
+
+/* Sets a live ticket's timeout and expiry to TIMEOUT seconds from now.
+ * Returns 0 or -1 (missing).
+ */
+int tickets_extend (const char *id, uint64_t timeout);
+
+/* JSON description of a live ticket (malloc'd, *LEN bytes, ends in a
+ * newline), or NULL if missing.
+ */
+char *tickets_describe (const char *id, size_t *len);
+
+/* Drops every ticket (at exit). */
+void tickets_clear (void);
+
+#endif
