@@ -238,6 +238,14 @@ extent_map_count (const struct extent_map *m)
   return m->count;
 }
 
+uint64_t
+extent_map_memory (const struct extent_map *m)
+{
+  return sizeof *m
+    + (uint64_t) (m->nblocks + (m->spare != NULL)) * sizeof (struct block)
+    + (uint64_t) m->cap * (sizeof m->blocks[0] + sizeof m->first[0]);
+}
+
 /* The position of the entry holding X (the last start <= X).  The map must
  * be non-empty and X < size.
  */

@@ -37,6 +37,8 @@ int extent_map_finish (struct extent_map *m, const char **why);
 uint64_t extent_map_size (const struct extent_map *m);
 /* Number of extents (after merging). */
 uint64_t extent_map_count (const struct extent_map *m);
+/* Bytes of memory the map holds (for debug output and tests). */
+uint64_t extent_map_memory (const struct extent_map *m);
 
 /* Calls FN for each extent overlapping [OFFSET, OFFSET+COUNT), starting with
  * the one that holds OFFSET (reported from OFFSET), clipped to the end of

@@ -77,11 +77,11 @@ parse_length (const char *s, size_t len, int64_t *out)
       if (s[i] < '0' || s[i] > '9')
         return -1;
       d = s[i] - '0';
-      if (v > ((uint64_t) INT64_MAX - d) / 10)
+      if (v > ((uint64_t)INT64_MAX - d) / 10)
         return -1;
       v = v * 10 + d;
     }
-  *out = (int64_t) v;
+  *out = (int64_t)v;
   return 0;
 }
 
@@ -125,8 +125,8 @@ parse_status_line (const char *s, size_t len, struct http_response *resp,
   if (s[7] < '0' || s[7] > '9' || s[8] != ' ')
     return -1;
   *minor = s[7] - '0';
-  if (s[9] < '1' || s[9] > '5' || s[10] < '0' || s[10] > '9'
-      || s[11] < '0' || s[11] > '9')
+  if (s[9] < '1' || s[9] > '5' || s[10] < '0' || s[10] > '9' || s[11] < '0'
+      || s[11] > '9')
     return -1;
   resp->status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
   if (len == 12)
@@ -164,7 +164,7 @@ http_parse_head (const char *head, size_t len, struct http_response *resp,
       /* Lines end with CRLF; a bare CR or LF anywhere is refused (a bare
        * LF shows up as a control character in the line).
        */
-      if (cr == NULL || (size_t) (cr - head) + 1 >= len || cr[1] != '\n')
+      if (cr == NULL || (size_t)(cr - head) + 1 >= len || cr[1] != '\n')
         return -1;
       llen = cr - line;
       pos += llen + 2;
@@ -228,16 +228,16 @@ http_parse_head (const char *head, size_t len, struct http_response *resp,
           if (have_crange || vlen >= sizeof resp->content_range)
             return -1;
           have_crange = true;
-          copy_field (resp->content_range, sizeof resp->content_range,
-                      value, vlen);
+          copy_field (resp->content_range, sizeof resp->content_range, value,
+                      vlen);
         }
       else if (name_is (line, n, "content-type"))
         {
           if (have_ctype)
             return -1;
           have_ctype = true;
-          copy_field (resp->content_type, sizeof resp->content_type,
-                      value, vlen);
+          copy_field (resp->content_type, sizeof resp->content_type, value,
+                      vlen);
         }
       else if (name_is (line, n, "allow"))
         {
@@ -249,8 +249,8 @@ http_parse_head (const char *head, size_t len, struct http_response *resp,
               memcpy (resp->allow + used, ", ", 2);
               used += 2;
             }
-          copy_field (resp->allow + used, sizeof resp->allow - used,
-                      value, vlen);
+          copy_field (resp->allow + used, sizeof resp->allow - used, value,
+                      vlen);
         }
     }
 

@@ -66,11 +66,11 @@ NBDKIT_DLL_PUBLIC int imageio_debug_http = 0;
 struct http_conn
 {
   const struct http_endpoint *ep;
-  int fd;                       /* -1 when closed */
-  SSL *ssl;                     /* NULL unless TLS and open */
+  int fd;   /* -1 when closed */
+  SSL *ssl; /* NULL unless TLS and open */
   uint64_t connects;
-  bool got_response_byte;       /* a byte of the current response arrived */
-  size_t rstart, rend;          /* unread bytes are rbuf[rstart..rend) */
+  bool got_response_byte; /* a byte of the current response arrived */
+  size_t rstart, rend;    /* unread bytes are rbuf[rstart..rend) */
   char wbuf[WBUF_SIZE + INLINE_BODY_MAX];
   char rbuf[RBUF_SIZE];
 };
@@ -84,7 +84,7 @@ struct req_ctx
 };
 
 static void seterr (struct req_ctx *x, const char *fs, ...)
-  __attribute__ ((format (printf, 2, 3)));
+    __attribute__ ((format (printf, 2, 3)));
 
 static void
 seterr (struct req_ctx *x, const char *fs, ...)
@@ -103,12 +103,18 @@ http_result_str (enum http_result r)
 {
   switch (r)
     {
-    case HTTP_OK: return "ok";
-    case HTTP_ERR_CONNECT: return "connect failed";
-    case HTTP_ERR_CLOSED: return "connection closed";
-    case HTTP_ERR_TIMEOUT: return "timed out";
-    case HTTP_ERR_PROTOCOL: return "protocol error";
-    case HTTP_ERR_IO: return "I/O error";
+    case HTTP_OK:
+      return "ok";
+    case HTTP_ERR_CONNECT:
+      return "connect failed";
+    case HTTP_ERR_CLOSED:
+      return "connection closed";
+    case HTTP_ERR_TIMEOUT:
+      return "timed out";
+    case HTTP_ERR_PROTOCOL:
+      return "protocol error";
+    case HTTP_ERR_IO:
+      return "I/O error";
     }
   return "unknown error";
 }
@@ -125,7 +131,7 @@ now_ms (void)
   struct timespec ts;
 
   clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Milliseconds left until DEADLINE, at least 0. */
@@ -134,7 +140,7 @@ remaining_ms (int64_t deadline)
 {
   int64_t left = deadline - now_ms ();
 
-  return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int) left;
+  return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
 /* Waits for EVENTS on FD for at most MS.  Returns 1 when ready, 0 on
@@ -168,10 +174,10 @@ endpoint_name (const struct http_endpoint *ep, char *buf, size_t len)
   if (ep->unix_len > 0)
     {
       if (ep->unix_path[0] == '\0')
-        snprintf (buf, len, "unix:@%.*s", (int) ep->unix_len - 1,
+        snprintf (buf, len, "unix:@%.*s", (int)ep->unix_len - 1,
                   ep->unix_path + 1);
       else
-        snprintf (buf, len, "unix:%.*s", (int) ep->unix_len, ep->unix_path);
+        snprintf (buf, len, "unix:%.*s", (int)ep->unix_len, ep->unix_path);
     }
   else if (strchr (ep->host, ':'))
     snprintf (buf, len, "[%s]:%s", ep->host, ep->port);
@@ -193,7 +199,7 @@ static pthread_once_t nosig_once = PTHREAD_ONCE_INIT;
 static int
 nosig_write (BIO *b, const char *data, size_t len, size_t *written)
 {
-  int fd = (int) (intptr_t) BIO_get_data (b);
+  int fd = (int)(intptr_t)BIO_get_data (b);
   ssize_t r;
 
   BIO_clear_retry_flags (b);
@@ -213,7 +219,7 @@ nosig_write (BIO *b, const char *data, size_t len, size_t *written)
 static int
 nosig_read (BIO *b, char *data, size_t len, size_t *readbytes)
 {
-  int fd = (int) (intptr_t) BIO_get_data (b);
+  int fd = (int)(intptr_t)BIO_get_data (b);
   ssize_t r;
 
   BIO_clear_retry_flags (b);
@@ -243,21 +249,21 @@ nosig_puts (BIO *b, const char *s)
 
   if (nosig_write (b, s, strlen (s), &written) != 1)
     return -1;
-  return (int) written;
+  return (int)written;
 }
 
 static long
 nosig_ctrl (BIO *b, int cmd, long num, void *ptr)
 {
-  (void) num;
+  (void)num;
   switch (cmd)
     {
     case BIO_CTRL_FLUSH:
       return 1;
     case BIO_C_GET_FD:
       if (ptr)
-        *(int *) ptr = (int) (intptr_t) BIO_get_data (b);
-      return (int) (intptr_t) BIO_get_data (b);
+        *(int *)ptr = (int)(intptr_t)BIO_get_data (b);
+      return (int)(intptr_t)BIO_get_data (b);
     default:
       return 0;
     }
@@ -266,7 +272,7 @@ nosig_ctrl (BIO *b, int cmd, long num, void *ptr)
 static int
 nosig_create (BIO *b)
 {
-  BIO_set_data (b, (void *) (intptr_t) -1);
+  BIO_set_data (b, (void *)(intptr_t)-1);
   BIO_set_init (b, 1);
   return 1;
 }
@@ -291,11 +297,27 @@ nosig_make_method (void)
   nosig_method = m;
 }
 
-static void __attribute__ ((destructor))
-nosig_free_method (void)
+static void __attribute__ ((destructor)) nosig_free_method (void)
 {
   BIO_meth_free (nosig_method);
   nosig_method = NULL;
+}
+
+/* Describes the first queued OpenSSL error, or FALLBACK. */
+static const char *
+ssl_err_text (char *buf, size_t len, const char *fallback)
+{
+  unsigned long e = ERR_get_error ();
+  const char *reason;
+
+  if (e == 0)
+    return fallback;
+  reason = ERR_reason_error_string (e);
+  if (reason)
+    snprintf (buf, len, "%s", reason);
+  else
+    ERR_error_string_n (e, buf, len);
+  return buf;
 }
 
 /* --------------------------------------------------------------------- */
@@ -304,7 +326,7 @@ int
 http_endpoint_init (struct http_endpoint *ep, char *errbuf, size_t errlen)
 {
   SSL_CTX *ctx;
-  unsigned long e;
+  char ebuf[256];
 
   ep->ssl_ctx = NULL;
   if (!ep->tls)
@@ -324,7 +346,7 @@ http_endpoint_init (struct http_endpoint *ep, char *errbuf, size_t errlen)
   if (!SSL_CTX_set_min_proto_version (ctx, TLS1_2_VERSION))
     goto err;
   SSL_CTX_set_mode (ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
-                    | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+                             | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   if (ep->insecure)
     SSL_CTX_set_verify (ctx, SSL_VERIFY_NONE, NULL);
   else
@@ -332,12 +354,18 @@ http_endpoint_init (struct http_endpoint *ep, char *errbuf, size_t errlen)
       SSL_CTX_set_verify (ctx, SSL_VERIFY_PEER, NULL);
       if (ep->cafile)
         {
+          if (access (ep->cafile, R_OK) == -1)
+            {
+              snprintf (errbuf, errlen, "cannot read CA file %s: %s",
+                        ep->cafile, strerror (errno));
+              SSL_CTX_free (ctx);
+              return -1;
+            }
           if (!SSL_CTX_load_verify_locations (ctx, ep->cafile, NULL))
             {
-              e = ERR_get_error ();
               snprintf (errbuf, errlen, "cannot load CA file %s: %s",
                         ep->cafile,
-                        e ? ERR_reason_error_string (e) : "unknown error");
+                        ssl_err_text (ebuf, sizeof ebuf, "unknown error"));
               SSL_CTX_free (ctx);
               return -1;
             }
@@ -348,10 +376,9 @@ http_endpoint_init (struct http_endpoint *ep, char *errbuf, size_t errlen)
   ep->ssl_ctx = ctx;
   return 0;
 
- err:
-  e = ERR_get_error ();
+err:
   snprintf (errbuf, errlen, "cannot create the TLS context: %s",
-            e ? ERR_reason_error_string (e) : "unknown error");
+            ssl_err_text (ebuf, sizeof ebuf, "unknown error"));
   SSL_CTX_free (ctx);
   return -1;
 }
@@ -462,7 +489,7 @@ connect_addr (int family, const struct sockaddr *addr, socklen_t addrlen,
               errno = ETIMEDOUT;
               goto err;
             }
-          nanosleep (&(struct timespec) { .tv_nsec = 5000000 }, NULL);
+          nanosleep (&(struct timespec){ .tv_nsec = 5000000 }, NULL);
           continue;
         }
       if (errno != EINPROGRESS)
@@ -487,7 +514,7 @@ connect_addr (int family, const struct sockaddr *addr, socklen_t addrlen,
     }
   return fd;
 
- err:
+err:
   err = errno;
   close (fd);
   errno = err;
@@ -516,8 +543,7 @@ connect_tcp (struct req_ctx *x, int64_t deadline)
     }
   for (ai = res; ai != NULL; ai = ai->ai_next)
     {
-      fd = connect_addr (ai->ai_family, ai->ai_addr, ai->ai_addrlen,
-                         deadline);
+      fd = connect_addr (ai->ai_family, ai->ai_addr, ai->ai_addrlen, deadline);
       if (fd >= 0)
         break;
       err = errno;
@@ -552,7 +578,7 @@ connect_unix (struct req_ctx *x, int64_t deadline)
       return -1;
     }
   memcpy (sun.sun_path, ep->unix_path, ep->unix_len);
-  fd = connect_addr (AF_UNIX, (struct sockaddr *) &sun,
+  fd = connect_addr (AF_UNIX, (struct sockaddr *)&sun,
                      offsetof (struct sockaddr_un, sun_path) + ep->unix_len,
                      deadline);
   if (fd == -1)
@@ -572,24 +598,7 @@ is_ip_literal (const char *host)
   unsigned char buf[sizeof (struct in6_addr)];
 
   return inet_pton (AF_INET, host, buf) == 1
-    || inet_pton (AF_INET6, host, buf) == 1;
-}
-
-/* Describes the first queued OpenSSL error, or FALLBACK. */
-static const char *
-ssl_err_text (char *buf, size_t len, const char *fallback)
-{
-  unsigned long e = ERR_get_error ();
-  const char *reason;
-
-  if (e == 0)
-    return fallback;
-  reason = ERR_reason_error_string (e);
-  if (reason)
-    snprintf (buf, len, "%s", reason);
-  else
-    ERR_error_string_n (e, buf, len);
-  return buf;
+         || inet_pton (AF_INET6, host, buf) == 1;
 }
 
 /* TLS handshake on c->fd, verifying the peer and its name unless insecure. */
@@ -616,7 +625,7 @@ tls_handshake (struct req_ctx *x, int64_t deadline)
       seterr (x, "TLS with %s: cannot create BIO", name);
       return -1;
     }
-  BIO_set_data (bio, (void *) (intptr_t) c->fd);
+  BIO_set_data (bio, (void *)(intptr_t)c->fd);
   SSL_set_bio (c->ssl, bio, bio);
 
   if (!is_ip_literal (ep->host))
@@ -662,8 +671,10 @@ tls_handshake (struct req_ctx *x, int64_t deadline)
 
       long vr = SSL_get_verify_result (c->ssl);
       if (vr != X509_V_OK)
-        seterr (x, "TLS handshake with %s failed: certificate verify failed "
-                "(%s)", name, X509_verify_cert_error_string (vr));
+        seterr (x,
+                "TLS handshake with %s failed: certificate verify failed "
+                "(%s)",
+                name, X509_verify_cert_error_string (vr));
       else if (err == SSL_ERROR_SYSCALL && ERR_peek_error () == 0)
         seterr (x, "TLS handshake with %s failed: %s", name,
                 errno ? strerror (errno) : "connection closed by peer");
@@ -681,7 +692,7 @@ conn_open (struct req_ctx *x)
   struct http_conn *c = x->c;
   const struct http_endpoint *ep = c->ep;
   int ms = ep->connect_timeout_ms > 0 ? ep->connect_timeout_ms
-                                       : DEFAULT_TIMEOUT_MS;
+                                      : DEFAULT_TIMEOUT_MS;
   int64_t deadline = now_ms () + ms;
 
   if (ep->unix_len > 0)
@@ -712,8 +723,8 @@ conn_open (struct req_ctx *x)
       char name[300];
 
       endpoint_name (ep, name, sizeof name);
-      nbdkit_debug ("http: connected to %s%s (connection #%" PRIu64 ")",
-                    name, c->ssl ? " with TLS" : "", c->connects);
+      nbdkit_debug ("http: connected to %s%s (connection #%" PRIu64 ")", name,
+                    c->ssl ? " with TLS" : "", c->connects);
     }
   return HTTP_OK;
 }
@@ -768,14 +779,14 @@ send_all_plain (struct req_ctx *x, struct iovec *iov, int iovcnt)
             }
           continue;
         }
-      while (iovcnt > 0 && (size_t) r >= iov->iov_len)
+      while (iovcnt > 0 && (size_t)r >= iov->iov_len)
         {
           r -= iov->iov_len;
           iov++, iovcnt--;
         }
       if (iovcnt > 0)
         {
-          iov->iov_base = (char *) iov->iov_base + r;
+          iov->iov_base = (char *)iov->iov_base + r;
           iov->iov_len -= r;
         }
     }
@@ -813,7 +824,8 @@ tls_is_eof (int sslerr)
   if (sslerr == SSL_ERROR_SYSCALL && ERR_peek_error () == 0 && errno == 0)
     return true;
   if (sslerr == SSL_ERROR_SSL
-      && ERR_GET_REASON (ERR_peek_error ()) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+      && ERR_GET_REASON (ERR_peek_error ())
+             == SSL_R_UNEXPECTED_EOF_WHILE_READING)
     {
       ERR_clear_error ();
       return true;
@@ -1042,10 +1054,10 @@ read_line (struct req_ctx *x, const char **line, size_t *len)
 
 enum sink_kind
 {
-  SINK_BUF,                     /* the caller's buffer */
-  SINK_FN,                      /* the caller's callback */
-  SINK_DISCARD,                 /* dropped */
-  SINK_ERROR_TEXT,              /* start kept in resp->error_text */
+  SINK_BUF,        /* the caller's buffer */
+  SINK_FN,         /* the caller's callback */
+  SINK_DISCARD,    /* dropped */
+  SINK_ERROR_TEXT, /* start kept in resp->error_text */
 };
 
 struct sink
@@ -1053,8 +1065,8 @@ struct sink
   enum sink_kind kind;
   const struct http_request *req;
   struct http_response *resp;
-  uint64_t limit;               /* most bytes accepted */
-  bool overflow;                /* the body went past LIMIT */
+  uint64_t limit; /* most bytes accepted */
+  bool overflow;  /* the body went past LIMIT */
 };
 
 /* Hands LEN bytes at DATA, already in rbuf, to the sink. */
@@ -1066,7 +1078,7 @@ sink_push (struct req_ctx *x, struct sink *s, const char *data, size_t len)
   switch (s->kind)
     {
     case SINK_BUF:
-      memcpy ((char *) s->req->buf + resp->body_len, data, len);
+      memcpy ((char *)s->req->buf + resp->body_len, data, len);
       break;
     case SINK_FN:
       if (s->req->body_fn (s->req->opaque, data, len) == -1)
@@ -1139,14 +1151,13 @@ read_span (struct req_ctx *x, struct sink *s, uint64_t len)
         {
           size_t got;
 
-          r = recv_some (x, (char *) s->req->buf + s->resp->body_len, len,
-                         &got);
+          r = recv_some (x, (char *)s->req->buf + s->resp->body_len, len, &got);
           if (r != HTTP_OK)
             return after_start (c, r);
           if (got == 0)
             {
               seterr (x, "connection closed by peer in the middle of a "
-                      "response body");
+                         "response body");
               return HTTP_ERR_IO;
             }
           s->resp->body_len += got;
@@ -1249,15 +1260,17 @@ static void
 finish_error_text (struct http_response *resp)
 {
   size_t n = resp->body_len < sizeof resp->error_text - 1
-    ? resp->body_len : sizeof resp->error_text - 1;
+                 ? resp->body_len
+                 : sizeof resp->error_text - 1;
   char *t = resp->error_text;
 
-  while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t' || t[n - 1] == '\r'
-                   || t[n - 1] == '\n'))
+  while (n > 0
+         && (t[n - 1] == ' ' || t[n - 1] == '\t' || t[n - 1] == '\r'
+             || t[n - 1] == '\n'))
     n--;
   t[n] = '\0';
   for (size_t i = 0; i < n; i++)
-    if ((unsigned char) t[i] < 0x20 || t[i] == 0x7f)
+    if ((unsigned char)t[i] < 0x20 || t[i] == 0x7f)
       t[i] = '?';
 }
 
@@ -1278,17 +1291,20 @@ format_head (struct http_conn *c, const struct http_request *req)
 {
   const struct http_endpoint *ep = c->ep;
   const char *host = ep->host_header ? ep->host_header
-    : ep->host ? ep->host : "localhost";
+                     : ep->host      ? ep->host
+                                     : "localhost";
   size_t len = 0;
   int n;
 
-#define ADD(...)                                                        \
-  do {                                                                  \
-    n = snprintf (c->wbuf + len, WBUF_SIZE - len, __VA_ARGS__);         \
-    if (n < 0 || (size_t) n >= WBUF_SIZE - len)                         \
-      return -1;                                                        \
-    len += n;                                                           \
-  } while (0)
+#define ADD(...)                                                               \
+  do                                                                           \
+    {                                                                          \
+      n = snprintf (c->wbuf + len, WBUF_SIZE - len, __VA_ARGS__);              \
+      if (n < 0 || (size_t)n >= WBUF_SIZE - len)                               \
+        return -1;                                                             \
+      len += n;                                                                \
+    }                                                                          \
+  while (0)
 
   ADD ("%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: nbdkit-imageio/%s\r\n",
        req->method, req->target, host, PACKAGE_VERSION);
@@ -1302,7 +1318,7 @@ format_head (struct http_conn *c, const struct http_request *req)
     ADD ("Content-Type: %s\r\n", req->content_type);
   ADD ("\r\n");
 #undef ADD
-  return (int) len;
+  return (int)len;
 }
 
 static void
@@ -1324,13 +1340,13 @@ debug_head (const char *head, size_t len)
   while (len > 0)
     {
       const char *eol = memchr (head, '\n', len);
-      size_t l = eol ? (size_t) (eol - head) : len;
+      size_t l = eol ? (size_t)(eol - head) : len;
       size_t adv = eol ? l + 1 : l;
 
       if (l > 0 && head[l - 1] == '\r')
         l--;
       if (l > 0)
-        nbdkit_debug ("http: < %.*s", (int) l, head);
+        nbdkit_debug ("http: < %.*s", (int)l, head);
       head += adv;
       len -= adv;
     }
@@ -1353,7 +1369,7 @@ send_request (struct req_ctx *x, const struct http_request *req)
     {
       struct iovec iov[2] = {
         { .iov_base = c->wbuf, .iov_len = hlen },
-        { .iov_base = (void *) req->body, .iov_len = blen },
+        { .iov_base = (void *)req->body, .iov_len = blen },
       };
       return send_all_plain (x, iov, blen > 0 ? 2 : 1);
     }
@@ -1388,18 +1404,19 @@ read_head (struct req_ctx *x, size_t *head_len)
       const char *p = c->rbuf + c->rstart;
       size_t avail = c->rend - c->rstart;
 
-      for (size_t i = scanned; i < avail; i++)
+      for (size_t i = scanned; i < avail && i < HEAD_MAX; i++)
         {
+          size_t end = 0;
+
           if (p[i] != '\n')
             continue;
           if (i + 1 < avail && p[i + 1] == '\n')
+            end = i + 2;
+          else if (i + 2 < avail && p[i + 1] == '\r' && p[i + 2] == '\n')
+            end = i + 3;
+          if (end > 0 && end <= HEAD_MAX)
             {
-              *head_len = i + 2;
-              return HTTP_OK;
-            }
-          if (i + 2 < avail && p[i + 1] == '\r' && p[i + 2] == '\n')
-            {
-              *head_len = i + 3;
+              *head_len = end;
               return HTTP_OK;
             }
         }
@@ -1440,8 +1457,7 @@ read_response (struct req_ctx *x, const struct http_request *req,
         return r;
       if (imageio_debug_http)
         debug_head (c->rbuf + c->rstart, head_len);
-      if (http_parse_head (c->rbuf + c->rstart, head_len, resp, &chunked)
-          == -1)
+      if (http_parse_head (c->rbuf + c->rstart, head_len, resp, &chunked) == -1)
         {
           seterr (x, "malformed response head");
           return HTTP_ERR_PROTOCOL;
@@ -1527,8 +1543,7 @@ http_request (struct http_conn *c, const struct http_request *req,
 
   if (!header_value_ok (req->target) || !header_value_ok (req->range)
       || !header_value_ok (req->content_range)
-      || !header_value_ok (req->content_type)
-      || strpbrk (req->method, " \r\n"))
+      || !header_value_ok (req->content_type) || strpbrk (req->method, " \r\n"))
     {
       seterr (&x, "invalid character in the request");
       r = HTTP_ERR_PROTOCOL;
@@ -1584,13 +1599,14 @@ http_request (struct http_conn *c, const struct http_request *req,
       /* The server sent more than the response: do not trust the stream. */
       if (imageio_debug_http)
         nbdkit_debug ("http: %zu unexpected bytes after the response; "
-                      "closing", c->rend - c->rstart);
+                      "closing",
+                      c->rend - c->rstart);
       resp->keep_alive = false;
       conn_close (c, false);
     }
   return HTTP_OK;
 
- out:
+out:
   if (imageio_debug_http)
     nbdkit_debug ("http: %s: %s", http_result_str (r), errlen ? errbuf : "");
   conn_close (c, false);

@@ -1,1 +1,787 @@
-/* placeholder */
+/* The JSON documents the plugin reads (see json.h), both through yajl's
+ * callback parser:
+ *   - OPTIONS: small (bounded by OPTIONS_MAX_BYTES), parsed in one call.  Not
+ *     the tree parser: yajl_tree hands strings out NUL-terminated without a
+ *     length, so the abstract socket name "\u0000/org/ovirt/imageio" would
+ *     come out as "".  The callback gives pointer and length.
+ *   - GET /extents: streamed in pieces straight into an extent map and
+ *     validated as it goes (a tree of 1,000,000 extents would need over
+ *     600 MiB), so the only memory that grows is the map itself.
+ * Each failure is kept as ONE line saying what is wrong and where.
+ *
+ * Numbers come through yajl's raw number callback, so we decide what an
+ * integer is (no doubles, no exponents, no sign, at most INT64_MAX) and can
+ * quote the offending text.
+ *
+ * Pure: no nbdkit symbols (unit tests and fuzzers link it alone).
+ */
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_parse.h>
+
+#include "json.h"
+
+#define OPTIONS_MAX_BYTES (64 * 1024)
+/* Nesting allowed inside values we ignore (unknown keys). */
+#define SKIP_MAX_DEPTH 32
+
+/* Parses a JSON number's text as a non-negative integer <= MAX.  Returns 0,
+ * or -1 with a short description of what is wrong in *WHAT.
+ */
+static int
+parse_uint (const char *s, size_t len, uint64_t max, uint64_t *out,
+            const char **what)
+{
+  uint64_t v = 0;
+  size_t i;
+
+  if (len > 0 && s[0] == '-') {
+    /* "-0" is harmless but odd; treat every sign as negative. */
+    *what = "is negative";
+    return -1;
+  }
+  if (len == 0) {
+    *what = "is not an integer";
+    return -1;
+  }
+  for (i = 0; i < len; i++) {
+    unsigned d;
+
+    if (s[i] < '0' || s[i] > '9') {
+      *what = "is not an integer";
+      return -1;
+    }
+    d = s[i] - '0';
+    if (v > (max - d) / 10) {
+      *what = "is too large";
+      return -1;
+    }
+    v = v * 10 + d;
+  }
+  *out = v;
+  return 0;
+}
+
+/* Copies the start of a yajl error message ("parse error: xyz\n...") into
+ * BUF as "xyz", one line.
+ */
+static void
+yajl_short_error (yajl_handle h, const unsigned char *text, size_t len,
+                  char *buf, size_t buflen)
+{
+  unsigned char *e = yajl_get_error (h, 0, text, len);
+  const char *msg = (const char *) e;
+  size_t n;
+
+  if (msg == NULL) {
+    snprintf (buf, buflen, "unknown error");
+    return;
+  }
+  if (strncmp (msg, "parse error: ", 13) == 0)
+    msg += 13;
+  n = strcspn (msg, "\r\n");
+  snprintf (buf, buflen, "%.*s", (int) n, msg);
+  yajl_free_error (h, e);
+}
+
+/* ---------------------------------------------------------------- OPTIONS */
+
+enum opt_key { OK_OTHER, OK_FEATURES, OK_MAX_READERS, OK_MAX_WRITERS,
+               OK_UNIX_SOCKET };
+
+struct opt_state
+{
+  struct imageio_options *opts;
+  int depth;                    /* 0 outside, 1 in the object, 2 features */
+  int skip;                     /* > 0 inside an ignored nested value */
+  bool done;
+  enum opt_key key;
+  char reason[200];
+};
+
+static int
+opt_fail (struct opt_state *s, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start (ap, fmt);
+  vsnprintf (s->reason, sizeof s->reason, fmt, ap);
+  va_end (ap);
+  return 0;                     /* stops yajl */
+}
+
+static const char *
+opt_key_name (enum opt_key k)
+{
+  switch (k) {
+  case OK_FEATURES: return "features";
+  case OK_MAX_READERS: return "max_readers";
+  case OK_MAX_WRITERS: return "max_writers";
+  case OK_UNIX_SOCKET: return "unix_socket";
+  default: return "?";
+  }
+}
+
+/* The value of S->key has the wrong type KIND. */
+static int
+opt_wrong_type (struct opt_state *s, const char *kind)
+{
+  const char *want;
+
+  switch (s->key) {
+  case OK_FEATURES: want = "an array of strings"; break;
+  case OK_UNIX_SOCKET: want = "a string or null"; break;
+  default: want = "a non-negative integer"; break;
+  }
+  return opt_fail (s, "%s: expected %s, got %s", opt_key_name (s->key), want,
+                   kind);
+}
+
+/* A scalar or the start of a nested value arrived; KIND names it for
+ * messages.  Returns 1 to continue when it is acceptable here without
+ * further handling (ignored), 0 on error, or 2 when the caller must
+ * handle it as the value of s->key.
+ */
+static int
+opt_value (struct opt_state *s, const char *kind)
+{
+  if (s->skip > 0)
+    return 1;
+  if (s->depth == 0)
+    return opt_fail (s, "not a JSON object (starts with %s)", kind);
+  if (s->depth == 2)
+    return opt_fail (s, "features: expected strings, got %s", kind);
+  if (s->key == OK_OTHER)
+    return 1;
+  return 2;
+}
+
+static int
+opt_null (void *ctx)
+{
+  struct opt_state *s = ctx;
+  int r = opt_value (s, "null");
+
+  if (r != 2)
+    return r;
+  if (s->key == OK_UNIX_SOCKET) {
+    s->opts->unix_socket_len = 0;
+    return 1;
+  }
+  return opt_wrong_type (s, "null");
+}
+
+static int
+opt_boolean (void *ctx, int b)
+{
+  struct opt_state *s = ctx;
+  int r = opt_value (s, b ? "true" : "false");
+
+  if (r != 2)
+    return r;
+  return opt_wrong_type (s, "a boolean");
+}
+
+static int
+opt_number (void *ctx, const char *num, size_t len)
+{
+  struct opt_state *s = ctx;
+  int r = opt_value (s, "a number");
+  uint64_t v;
+  const char *what;
+
+  if (r != 2)
+    return r;
+  if (s->key != OK_MAX_READERS && s->key != OK_MAX_WRITERS)
+    return opt_wrong_type (s, "a number");
+  if (parse_uint (num, len, INT_MAX, &v, &what) == -1)
+    return opt_fail (s, "%s: %.*s %s, expected a non-negative integer",
+                     opt_key_name (s->key), (int) (len > 32 ? 32 : len), num,
+                     what);
+  if (s->key == OK_MAX_READERS)
+    s->opts->max_readers = v;
+  else
+    s->opts->max_writers = v;
+  return 1;
+}
+
+static int
+opt_string (void *ctx, const unsigned char *str, size_t len)
+{
+  struct opt_state *s = ctx;
+  struct imageio_options *o = s->opts;
+  int r;
+
+  if (s->skip == 0 && s->depth == 2) {  /* a feature */
+#define IS(name) (len == sizeof name - 1 && memcmp (str, name, len) == 0)
+    if (IS ("extents"))
+      o->has_extents = true;
+    else if (IS ("zero"))
+      o->has_zero = true;
+    else if (IS ("flush"))
+      o->has_flush = true;
+    else if (IS ("checksum"))
+      o->has_checksum = true;
+#undef IS
+    return 1;                   /* unknown features are ignored */
+  }
+  r = opt_value (s, "a string");
+  if (r != 2)
+    return r;
+  if (s->key != OK_UNIX_SOCKET)
+    return opt_wrong_type (s, "a string");
+  /* An abstract name (leading NUL) needs no terminator; a path does, and
+   * cannot hold a NUL.
+   */
+  if (len > 0 && str[0] == '\0') {
+    if (len > sizeof o->unix_socket)
+      return opt_fail (s, "unix_socket: name of %zu bytes is too long", len);
+  }
+  else {
+    if (len >= sizeof o->unix_socket)
+      return opt_fail (s, "unix_socket: path of %zu bytes is too long", len);
+    if (memchr (str, '\0', len) != NULL)
+      return opt_fail (s, "unix_socket: path contains a NUL byte");
+  }
+  memset (o->unix_socket, 0, sizeof o->unix_socket);
+  memcpy (o->unix_socket, str, len);
+  o->unix_socket_len = len;
+  return 1;
+}
+
+static int
+opt_start_map (void *ctx)
+{
+  struct opt_state *s = ctx;
+  int r;
+
+  if (s->skip > 0) {
+    if (++s->skip > SKIP_MAX_DEPTH)
+      return opt_fail (s, "nested too deeply");
+    return 1;
+  }
+  if (s->depth == 0 && !s->done) {
+    s->depth = 1;
+    return 1;
+  }
+  r = opt_value (s, "an object");
+  if (r == 1 && s->depth == 1) {      /* an ignored key's object */
+    s->skip = 1;
+    return 1;
+  }
+  if (r != 2)
+    return r;
+  return opt_wrong_type (s, "an object");
+}
+
+static int
+opt_map_key (void *ctx, const unsigned char *key, size_t len)
+{
+  struct opt_state *s = ctx;
+
+  if (s->skip > 0)
+    return 1;
+#define IS(name) (len == sizeof name - 1 && memcmp (key, name, len) == 0)
+  if (IS ("features"))
+    s->key = OK_FEATURES;
+  else if (IS ("max_readers"))
+    s->key = OK_MAX_READERS;
+  else if (IS ("max_writers"))
+    s->key = OK_MAX_WRITERS;
+  else if (IS ("unix_socket"))
+    s->key = OK_UNIX_SOCKET;
+  else
+    s->key = OK_OTHER;
+#undef IS
+  return 1;
+}
+
+static int
+opt_end_map (void *ctx)
+{
+  struct opt_state *s = ctx;
+
+  if (s->skip > 0) {
+    s->skip--;
+    return 1;
+  }
+  s->depth = 0;                 /* yajl guarantees it matches depth 1 */
+  s->done = true;
+  return 1;
+}
+
+static int
+opt_start_array (void *ctx)
+{
+  struct opt_state *s = ctx;
+  int r;
+
+  if (s->skip > 0) {
+    if (++s->skip > SKIP_MAX_DEPTH)
+      return opt_fail (s, "nested too deeply");
+    return 1;
+  }
+  r = opt_value (s, "an array");
+  if (r == 1 && s->depth == 1) {
+    s->skip = 1;
+    return 1;
+  }
+  if (r != 2)
+    return r;
+  if (s->key != OK_FEATURES)
+    return opt_wrong_type (s, "an array");
+  s->depth = 2;
+  return 1;
+}
+
+static int
+opt_end_array (void *ctx)
+{
+  struct opt_state *s = ctx;
+
+  if (s->skip > 0)
+    s->skip--;
+  else
+    s->depth = 1;               /* the end of features */
+  return 1;
+}
+
+static const yajl_callbacks opt_callbacks = {
+  .yajl_null = opt_null,
+  .yajl_boolean = opt_boolean,
+  .yajl_number = opt_number,
+  .yajl_string = opt_string,
+  .yajl_start_map = opt_start_map,
+  .yajl_map_key = opt_map_key,
+  .yajl_end_map = opt_end_map,
+  .yajl_start_array = opt_start_array,
+  .yajl_end_array = opt_end_array,
+};
+
+int
+json_parse_options (const char *body, size_t len,
+                    struct imageio_options *opts, char *errbuf, size_t errlen)
+{
+  struct opt_state s = { .opts = opts };
+  yajl_handle h;
+  yajl_status st;
+
+  memset (opts, 0, sizeof *opts);
+  if (len > OPTIONS_MAX_BYTES) {
+    snprintf (errbuf, errlen, "OPTIONS body of %zu bytes is larger than %d",
+              len, OPTIONS_MAX_BYTES);
+    return -1;
+  }
+  h = yajl_alloc (&opt_callbacks, NULL, &s);
+  if (h == NULL) {
+    snprintf (errbuf, errlen, "out of memory");
+    return -1;
+  }
+  st = yajl_parse (h, (const unsigned char *) body, len);
+  if (st == yajl_status_ok)
+    st = yajl_complete_parse (h);
+  if (st == yajl_status_client_canceled)
+    snprintf (errbuf, errlen, "%s", s.reason);
+  else if (st != yajl_status_ok) {
+    char e[128];
+
+    yajl_short_error (h, (const unsigned char *) body, len, e, sizeof e);
+    snprintf (errbuf, errlen, "not JSON: %s", e);
+  }
+  yajl_free (h);
+  if (st != yajl_status_ok) {
+    memset (opts, 0, sizeof *opts);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- extents */
+
+enum ext_key { EK_OTHER, EK_START, EK_LENGTH, EK_ZERO, EK_HOLE };
+
+struct extents_parser
+{
+  yajl_handle h;
+  struct extent_map *map;       /* owned until extents_parser_finish */
+  uint64_t export_size;
+  uint64_t max_doc_bytes;
+  uint64_t fed;                 /* bytes fed so far */
+  uint64_t index;               /* extents completed */
+  uint64_t expected;            /* where the next extent must start */
+  int depth;                    /* 0 outside, 1 in the array, 2 in an item */
+  int skip;                     /* > 0 inside an ignored nested value */
+  bool done;                    /* the array was closed */
+  enum ext_key key;
+  /* The item being read. */
+  bool has_start, has_length, has_zero;
+  uint64_t start, length;
+  bool zero, hole;
+  bool failed;
+  char reason[256];
+};
+
+static int
+ext_fail (struct extents_parser *p, const char *fmt, ...)
+{
+  va_list ap;
+
+  if (!p->failed) {
+    va_start (ap, fmt);
+    vsnprintf (p->reason, sizeof p->reason, fmt, ap);
+    va_end (ap);
+    p->failed = true;
+  }
+  return 0;                     /* stops yajl */
+}
+
+static const char *
+ext_key_name (enum ext_key k)
+{
+  switch (k) {
+  case EK_START: return "start";
+  case EK_LENGTH: return "length";
+  case EK_ZERO: return "zero";
+  case EK_HOLE: return "hole";
+  default: return "?";
+  }
+}
+
+/* Common checks for a value; see opt_value for the return values. */
+static int
+ext_value (struct extents_parser *p, const char *kind)
+{
+  if (p->skip > 0)
+    return 1;
+  if (p->depth == 0)
+    return ext_fail (p, "not a JSON array (starts with %s)", kind);
+  if (p->depth == 1)
+    return ext_fail (p, "extent %" PRIu64 " is %s, not an object", p->index,
+                     kind);
+  if (p->key == EK_OTHER)
+    return 1;
+  return 2;
+}
+
+static int
+ext_null (void *ctx)
+{
+  struct extents_parser *p = ctx;
+  int r = ext_value (p, "null");
+
+  if (r != 2)
+    return r;
+  return ext_fail (p, "extent %" PRIu64 ": \"%s\" is null", p->index,
+                   ext_key_name (p->key));
+}
+
+static int
+ext_boolean (void *ctx, int b)
+{
+  struct extents_parser *p = ctx;
+  int r = ext_value (p, b ? "true" : "false");
+
+  if (r != 2)
+    return r;
+  switch (p->key) {
+  case EK_ZERO:
+    p->zero = b;
+    p->has_zero = true;
+    return 1;
+  case EK_HOLE:
+    p->hole = b;
+    return 1;
+  default:
+    return ext_fail (p, "extent %" PRIu64 ": \"%s\" is a boolean, expected "
+                     "an integer", p->index, ext_key_name (p->key));
+  }
+}
+
+static int
+ext_number (void *ctx, const char *num, size_t len)
+{
+  struct extents_parser *p = ctx;
+  int r = ext_value (p, "a number");
+  int shown = len > 32 ? 32 : len;
+  const char *what;
+  uint64_t v;
+
+  if (r != 2)
+    return r;
+  if (p->key != EK_START && p->key != EK_LENGTH)
+    return ext_fail (p, "extent %" PRIu64 ": \"%s\" is %.*s, expected a "
+                     "boolean", p->index, ext_key_name (p->key), shown, num);
+  if (parse_uint (num, len, INT64_MAX, &v, &what) == -1)
+    return ext_fail (p, "extent %" PRIu64 ": \"%s\" %.*s %s", p->index,
+                     ext_key_name (p->key), shown, num, what);
+  if (p->key == EK_START) {
+    p->start = v;
+    p->has_start = true;
+  }
+  else {
+    p->length = v;
+    p->has_length = true;
+  }
+  return 1;
+}
+
+static int
+ext_string (void *ctx, const unsigned char *str, size_t len)
+{
+  struct extents_parser *p = ctx;
+  int r = ext_value (p, "a string");
+
+  (void) str; (void) len;
+  if (r != 2)
+    return r;
+  return ext_fail (p, "extent %" PRIu64 ": \"%s\" is a string, expected %s",
+                   p->index, ext_key_name (p->key),
+                   p->key == EK_START || p->key == EK_LENGTH
+                   ? "an integer" : "a boolean");
+}
+
+static int
+ext_start_nested (struct extents_parser *p, const char *kind)
+{
+  if (p->skip > 0) {
+    if (++p->skip > SKIP_MAX_DEPTH)
+      return ext_fail (p, "extent %" PRIu64 ": nested too deeply", p->index);
+    return 1;
+  }
+  if (p->depth == 2 && p->key == EK_OTHER) {
+    p->skip = 1;
+    return 1;
+  }
+  if (p->depth == 2)
+    return ext_fail (p, "extent %" PRIu64 ": \"%s\" is %s", p->index,
+                     ext_key_name (p->key), kind);
+  return ext_value (p, kind);
+}
+
+static int
+ext_start_map (void *ctx)
+{
+  struct extents_parser *p = ctx;
+
+  if (p->skip == 0 && p->depth == 1) {
+    p->depth = 2;
+    p->key = EK_OTHER;
+    p->has_start = p->has_length = p->has_zero = false;
+    p->zero = p->hole = false;
+    return 1;
+  }
+  return ext_start_nested (p, "an object");
+}
+
+static int
+ext_map_key (void *ctx, const unsigned char *key, size_t len)
+{
+  struct extents_parser *p = ctx;
+
+  if (p->skip > 0)
+    return 1;
+#define IS(name) (len == sizeof name - 1 && memcmp (key, name, len) == 0)
+  if (IS ("start"))
+    p->key = EK_START;
+  else if (IS ("length"))
+    p->key = EK_LENGTH;
+  else if (IS ("zero"))
+    p->key = EK_ZERO;
+  else if (IS ("hole"))
+    p->key = EK_HOLE;
+  else
+    p->key = EK_OTHER;
+#undef IS
+  return 1;
+}
+
+/* One extent is complete: validate it and add it to the map. */
+static int
+ext_end_map (void *ctx)
+{
+  struct extents_parser *p = ctx;
+  const char *why;
+  uint32_t type;
+
+  if (p->skip > 0) {
+    p->skip--;
+    return 1;
+  }
+  p->depth = 1;
+  if (!p->has_start)
+    return ext_fail (p, "extent %" PRIu64 " has no \"start\"", p->index);
+  if (!p->has_length)
+    return ext_fail (p, "extent %" PRIu64 " has no \"length\"", p->index);
+  if (!p->has_zero)
+    return ext_fail (p, "extent %" PRIu64 " has no \"zero\"", p->index);
+  if (p->start != p->expected)
+    return ext_fail (p, "extent %" PRIu64 " starts at %" PRIu64 ", expected %"
+                     PRIu64 " (%s)", p->index, p->start, p->expected,
+                     p->start > p->expected ? "gap" : "overlap or unsorted");
+  if (p->length == 0)
+    return ext_fail (p, "extent %" PRIu64 " at %" PRIu64 " has length 0",
+                     p->index, p->start);
+  if (p->length > (uint64_t) INT64_MAX - p->start)
+    return ext_fail (p, "extent %" PRIu64 " ends past 2^63", p->index);
+
+  /* Never claim a hole that does not read as zeroes. */
+  if (!p->zero)
+    type = EXTENT_TYPE_DATA;
+  else if (p->hole)
+    type = EXTENT_TYPE_HOLE_ZERO;
+  else
+    type = EXTENT_TYPE_ZERO;
+  if (extent_map_append (p->map, p->start, p->length, type, &why) == -1)
+    return ext_fail (p, "extent %" PRIu64 ": %s", p->index, why);
+  p->expected = p->start + p->length;
+  p->index++;
+  return 1;
+}
+
+static int
+ext_start_array (void *ctx)
+{
+  struct extents_parser *p = ctx;
+
+  if (p->skip == 0 && p->depth == 0 && !p->done) {
+    p->depth = 1;
+    return 1;
+  }
+  return ext_start_nested (p, "an array");
+}
+
+static int
+ext_end_array (void *ctx)
+{
+  struct extents_parser *p = ctx;
+
+  if (p->skip > 0) {
+    p->skip--;
+    return 1;
+  }
+  p->depth = 0;                 /* yajl guarantees it matches depth 1 */
+  p->done = true;
+  return 1;
+}
+
+static const yajl_callbacks ext_callbacks = {
+  .yajl_null = ext_null,
+  .yajl_boolean = ext_boolean,
+  .yajl_number = ext_number,
+  .yajl_string = ext_string,
+  .yajl_start_map = ext_start_map,
+  .yajl_map_key = ext_map_key,
+  .yajl_end_map = ext_end_map,
+  .yajl_start_array = ext_start_array,
+  .yajl_end_array = ext_end_array,
+};
+
+struct extents_parser *
+extents_parser_new (uint64_t export_size, uint64_t max_doc_bytes)
+{
+  struct extents_parser *p = calloc (1, sizeof *p);
+
+  if (p == NULL)
+    return NULL;
+  p->export_size = export_size;
+  p->max_doc_bytes = max_doc_bytes;
+  p->map = extent_map_new (export_size);
+  p->h = yajl_alloc (&ext_callbacks, NULL, p);
+  if (p->map == NULL || p->h == NULL) {
+    extents_parser_free (p);
+    return NULL;
+  }
+  return p;
+}
+
+/* Records yajl's own error (not a callback's) with the byte offset. */
+static void
+ext_yajl_error (struct extents_parser *p, const unsigned char *data,
+                size_t len, uint64_t chunk_offset)
+{
+  char e[128];
+  uint64_t at = chunk_offset + yajl_get_bytes_consumed (p->h);
+
+  yajl_short_error (p->h, data, len, e, sizeof e);
+  ext_fail (p, "not JSON at byte %" PRIu64 ": %s", at, e);
+}
+
+int
+extents_parser_feed (void *parser, const void *data, size_t len)
+{
+  struct extents_parser *p = parser;
+  uint64_t chunk_offset = p->fed;
+  yajl_status st;
+
+  if (p->failed)
+    return -1;
+  if (len > p->max_doc_bytes - p->fed) {
+    ext_fail (p, "document larger than %" PRIu64 " bytes", p->max_doc_bytes);
+    return -1;
+  }
+  p->fed += len;
+  st = yajl_parse (p->h, data, len);
+  if (st == yajl_status_ok)
+    return 0;
+  if (st != yajl_status_client_canceled)
+    ext_yajl_error (p, data, len, chunk_offset);
+  return -1;
+}
+
+const char *
+extents_parser_error (const struct extents_parser *p)
+{
+  return p->failed ? p->reason : NULL;
+}
+
+struct extent_map *
+extents_parser_finish (struct extents_parser *p, char *errbuf, size_t errlen)
+{
+  struct extent_map *m;
+  const char *why;
+
+  if (p->map == NULL) {
+    snprintf (errbuf, errlen, "extents parser already finished");
+    return NULL;
+  }
+  if (!p->failed && p->fed == 0)
+    ext_fail (p, "empty document");
+  if (!p->failed) {
+    yajl_status st = yajl_complete_parse (p->h);
+
+    if (st == yajl_status_error) {
+      char e[128];
+
+      yajl_short_error (p->h, NULL, 0, e, sizeof e);
+      ext_fail (p, "not JSON at the end of the document: %s", e);
+    }
+  }
+  if (!p->failed && !p->done)
+    ext_fail (p, "document is incomplete");
+  if (!p->failed && extent_map_finish (p->map, &why) == -1)
+    ext_fail (p, "document ends at %" PRIu64 ", before the image end %"
+              PRIu64, p->expected, p->export_size);
+  if (p->failed) {
+    snprintf (errbuf, errlen, "%s", p->reason);
+    return NULL;
+  }
+  m = p->map;
+  p->map = NULL;
+  return m;
+}
+
+void
+extents_parser_free (struct extents_parser *p)
+{
+  if (p == NULL)
+    return;
+  if (p->h)
+    yajl_free (p->h);
+  extent_map_free (p->map);
+  free (p);
+}

@@ -36,6 +36,11 @@ struct extents_parser *extents_parser_new (uint64_t export_size,
  * reason is kept for extents_parser_finish).
  */
 int extents_parser_feed (void *parser, const void *data, size_t len);
+/* The reason the parser failed (after a feed returned -1), or NULL while
+ * it has not failed.  Lets a caller whose download broke tell a bad
+ * document from a network error.
+ */
+const char *extents_parser_error (const struct extents_parser *p);
 /* Ends the document and validates it (sorted, contiguous from 0, positive
  * lengths, boolean flags, covering at least export_size; clipped to it).
  * Returns the map (owned by the caller), or NULL with a reason in ERRBUF.

@@ -1,6 +1,7 @@
 /* Ticket parsing and the ticket store; see tickets.h. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -79,14 +80,16 @@ parse_ops (yajl_val root, struct ticket *t, char *err, size_t errlen)
     {
       yajl_val v = ops->u.array.values[i];
 
-      if (YAJL_IS_STRING (v) && strcmp (YAJL_GET_STRING (v), "read") == 0)
+      if (YAJL_IS_STRING (v) && strcmp (v->u.string, "read") == 0)
         t->can_read = true;
-      else if (YAJL_IS_STRING (v)
-               && strcmp (YAJL_GET_STRING (v), "write") == 0)
+      else if (YAJL_IS_STRING (v) && strcmp (v->u.string, "write") == 0)
         t->can_write = true;
       else
         {
-          validate_repr (v, repr, sizeof repr);
+          if (YAJL_IS_STRING (v))
+            snprintf (repr, sizeof repr, "%s", v->u.string);
+          else
+            validate_repr (v, repr, sizeof repr);
           validate_enum_error ("ops", repr, choices, err, errlen);
           return -1;
         }

@@ -20,6 +20,11 @@
 #   start_server_unix [args...] as start_server with --unix $tmpdir/imageio-N.sock;
 #                              sets server_sock
 #   stop_server [PID]          SIGTERM, bounded wait; sets server_status
+#   server_alive [PID]         true while the server runs
+#   expect_status CODE [WHAT]  fail unless the last request got CODE
+#   expect_body TEXT           fail unless the last body is TEXT + newline
+#   expect_log_redacted ID...  fail if a whole ticket id is in a server log
+#   sha FILE, random_file FILE SIZE, kill_quiet PID, rawhttp ADDR CMD ...
 #   icurl ARGS...              curl with timeouts (--max-time 30 -sS)
 #   request ARGS...            icurl keeping the answer: sets status and
 #                              writes $resp_headers and $resp_body
@@ -338,6 +343,12 @@ _stop_server_at_exit ()
     echo "$_test_name: imageio-server pid $pid exited with status $server_status on SIGTERM" >&2
     _server_bad=1
   fi
+}
+
+# kill that ignores a process already gone (for cleanup_fn).
+kill_quiet ()
+{
+  kill "$@" 2>/dev/null || true
 }
 
 # True if the server process PID (default the last) is still running.

@@ -154,11 +154,17 @@ def cmd_shortbody(addr, args):
     s = connect(addr, 10)
     head = ("PUT %s HTTP/1.1\r\nHost: localhost\r\nContent-Length: %d\r\n"
             "Content-Range: bytes 0-%d/*\r\n\r\n" % (path, length, length - 1))
-    s.sendall(head.encode() + b"\x55" * sent)
+    try:
+        s.sendall(head.encode() + b"\x55" * sent)
+    except OSError as e:
+        print("send: %s" % e, file=sys.stderr)
     if not shutdown:
         s.close()
         return 0
-    s.shutdown(socket.SHUT_WR)
+    try:
+        s.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
     got = b""
     try:
         while True:

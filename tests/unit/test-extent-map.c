@@ -417,6 +417,8 @@ test_timing (void)
   CHECK (extent_map_finish (m, &why) == 0);
   CHECK (extent_map_count (m) == n);
   t1 = now ();
+  printf ("memory after building: %.1f bytes/extent\n",
+          (double) extent_map_memory (m) / n);
   rss1 = rss_kib ();
   for (i = 0; i < 100000; i++) {
     uint64_t off = rnd_below (size);
@@ -425,6 +427,8 @@ test_timing (void)
                            rnd_below (2) ? 0 : 2) == 0);
   }
   t2 = now ();
+  printf ("memory after the sets: %.1f bytes/extent\n",
+          (double) extent_map_memory (m) / extent_map_count (m));
   for (i = 0; i < 100000; i++)
     CHECK (extent_map_query (m, rnd_below (size), 1 << 20, false,
                              count_fn, &reported) == 0);

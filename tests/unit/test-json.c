@@ -1,1 +1,419 @@
-int main (void) { return 77; }
+/* Unit test of plugin/json.c: the OPTIONS parser (all fields, missing
+ * fields, wrong types, abstract and null unix_socket) and the streaming
+ * extents parser (good documents fed whole and byte by byte, and every kind
+ * of bad document, each with its one-line reason).  Aborts on failure.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+#define CHECK(cond)                                                     \
+  do {                                                                  \
+    if (!(cond)) {                                                      \
+      fprintf (stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
+               #cond);                                                  \
+      abort ();                                                         \
+    }                                                                   \
+  } while (0)
+
+/* ---------------------------------------------------------------- OPTIONS */
+
+static int
+opts (const char *body, struct imageio_options *o, char *err)
+{
+  int r = json_parse_options (body, strlen (body), o, err, 256);
+
+  if (r == -1) {
+    printf ("options error: %s\n", err);
+    CHECK (strchr (err, '\n') == NULL && err[0] != '\0');
+  }
+  return r;
+}
+
+static void
+expect_options_error (const char *body, const char *needle)
+{
+  struct imageio_options o;
+  char err[256];
+
+  CHECK (opts (body, &o, err) == -1);
+  if (strstr (err, needle) == NULL) {
+    fprintf (stderr, "body %s: error \"%s\" lacks \"%s\"\n", body, err, needle);
+    abort ();
+  }
+}
+
+static void
+test_options (void)
+{
+  struct imageio_options o;
+  char err[256];
+  char *big;
+
+  /* Everything, as a real daemon answers (abstract socket). */
+  CHECK (opts ("{\"unix_socket\": \"\\u0000/org/ovirt/imageio\", "
+               "\"features\": [\"checksum\", \"extents\", \"flush\", \"zero\"], "
+               "\"max_readers\": 8, \"max_writers\": 1}\n", &o, err) == 0);
+  CHECK (o.has_extents && o.has_zero && o.has_flush && o.has_checksum);
+  CHECK (o.max_readers == 8 && o.max_writers == 1);
+  CHECK (o.unix_socket_len == 19);
+  CHECK (o.unix_socket[0] == '\0');
+  CHECK (memcmp (o.unix_socket + 1, "/org/ovirt/imageio", 18) == 0);
+
+  /* "*" answer: features only; read-only ticket: no zero/flush. */
+  CHECK (opts ("{\"features\": [\"extents\", \"checksum\", \"new-thing\"]}",
+               &o, err) == 0);
+  CHECK (o.has_extents && !o.has_zero && !o.has_flush && o.has_checksum);
+  CHECK (o.max_readers == 0 && o.max_writers == 0 && o.unix_socket_len == 0);
+
+  CHECK (opts ("{}", &o, err) == 0);
+  CHECK (!o.has_extents && !o.has_zero && o.unix_socket_len == 0);
+
+  /* Null socket, path socket, unknown keys with nested values. */
+  CHECK (opts ("{\"unix_socket\": null, \"features\": []}", &o, err) == 0);
+  CHECK (o.unix_socket_len == 0);
+  CHECK (opts ("{\"unix_socket\": \"/run/imageio.sock\", "
+               "\"x\": {\"a\": [1, {\"b\": null}], \"c\": \"d\"}, "
+               "\"y\": [[], {}], \"features\": [\"zero\"]}", &o, err) == 0);
+  CHECK (o.unix_socket_len == 17 && strcmp (o.unix_socket, "/run/imageio.sock") == 0);
+  CHECK (o.has_zero);
+
+  /* Wrong types and values. */
+  expect_options_error ("[]", "not a JSON object");
+  expect_options_error ("\"x\"", "not a JSON object");
+  expect_options_error ("{\"features\": \"extents\"}", "features");
+  expect_options_error ("{\"features\": [1]}", "features: expected strings");
+  expect_options_error ("{\"features\": [[\"zero\"]]}", "features");
+  expect_options_error ("{\"features\": null}", "features");
+  expect_options_error ("{\"max_readers\": \"8\"}", "max_readers");
+  expect_options_error ("{\"max_readers\": -1}", "max_readers: -1 is negative");
+  expect_options_error ("{\"max_writers\": 1.5}", "max_writers: 1.5 is not an integer");
+  expect_options_error ("{\"max_writers\": 99999999999}", "too large");
+  expect_options_error ("{\"max_writers\": true}", "max_writers");
+  expect_options_error ("{\"unix_socket\": 5}", "unix_socket");
+  expect_options_error ("{\"unix_socket\": [\"a\"]}", "unix_socket");
+  expect_options_error ("{\"unix_socket\": \"/a\\u0000b\"}", "NUL");
+  expect_options_error ("{\"features\": [\"zero\"]", "not JSON");
+  expect_options_error ("{\"features\": [\"zero\"]} {}", "not JSON");
+  expect_options_error ("", "not JSON");
+  expect_options_error ("<html>", "not JSON");
+
+  /* Too long socket names, and a body over the bound. */
+  big = malloc (100000);
+  CHECK (big);
+  strcpy (big, "{\"unix_socket\": \"/");
+  memset (big + strlen (big), 'a', 120);
+  strcpy (big + 18 + 120, "\"}");
+  expect_options_error (big, "too long");
+  memset (big, ' ', 99999);
+  big[0] = '{';
+  big[99997] = '}';
+  big[99999] = '\0';
+  expect_options_error (big, "larger than");
+  free (big);
+}
+
+/* ---------------------------------------------------------------- extents */
+
+/* Feeds DOC in pieces of CHUNK bytes (0: all at once). */
+static struct extent_map *
+parse (const char *doc, size_t len, uint64_t size, uint64_t max, size_t chunk,
+       char *err, size_t errlen)
+{
+  struct extents_parser *p = extents_parser_new (size, max);
+  struct extent_map *m;
+  size_t off = 0;
+  int failed = 0;
+
+  CHECK (p);
+  CHECK (extents_parser_error (p) == NULL);
+  if (chunk == 0)
+    chunk = len ? len : 1;
+  while (off < len) {
+    size_t n = len - off < chunk ? len - off : chunk;
+
+    if (extents_parser_feed (p, doc + off, n) == -1) {
+      CHECK (extents_parser_error (p) != NULL);
+      /* Once failed, it stays failed. */
+      CHECK (extents_parser_feed (p, "[", 1) == -1);
+      failed = 1;
+      break;
+    }
+    off += n;
+  }
+  m = extents_parser_finish (p, err, errlen);
+  CHECK (!(failed && m));
+  extents_parser_free (p);
+  return m;
+}
+
+static struct extent_map *
+parse_str (const char *doc, uint64_t size, size_t chunk, char *err)
+{
+  return parse (doc, strlen (doc), size, 1 << 20, chunk, err, 256);
+}
+
+static void
+expect_error (const char *doc, uint64_t size, const char *needle)
+{
+  char err[256];
+  size_t chunk;
+
+  /* The same reason whether fed whole or byte by byte. */
+  for (chunk = 0; chunk <= 1; chunk++) {
+    struct extent_map *m = parse_str (doc, size, chunk, err);
+
+    if (m != NULL || strstr (err, needle) == NULL) {
+      fprintf (stderr, "doc %s: error \"%s\" lacks \"%s\"\n", doc,
+               m ? "(none)" : err, needle);
+      abort ();
+    }
+    CHECK (strchr (err, '\n') == NULL);
+    if (chunk == 0)
+      printf ("extents error: %s\n", err);
+  }
+}
+
+struct ext
+{
+  uint64_t start, length;
+  uint32_t type;
+};
+struct exts
+{
+  int n;
+  struct ext e[16];
+};
+
+static int
+collect (void *opaque, uint64_t start, uint64_t length, uint32_t type)
+{
+  struct exts *x = opaque;
+
+  CHECK (x->n < 16);
+  x->e[x->n].start = start;
+  x->e[x->n].length = length;
+  x->e[x->n].type = type;
+  x->n++;
+  return 0;
+}
+
+static void
+test_extents_good (void)
+{
+  const char *doc =
+    "[{\"start\": 0, \"length\": 65536, \"zero\": false, \"hole\": false},\n"
+    " {\"start\": 65536, \"length\": 1048576, \"zero\": true, \"hole\": true},\n"
+    " {\"start\": 1114112, \"length\": 4096, \"zero\": true, \"hole\": false},\n"
+    " {\"start\": 1118208, \"length\": 4096, \"zero\": false, \"hole\": true},\n"
+    " {\"start\": 1122304, \"length\": 4096, \"zero\": false}]\n";
+  const uint64_t size = 1126400;
+  char err[256];
+  size_t chunk;
+
+  for (chunk = 0; chunk <= 7; chunk++) {
+    struct extent_map *m = parse_str (doc, size, chunk, err);
+    struct exts x = { 0 };
+
+    CHECK (m);
+    CHECK (extent_map_size (m) == size);
+    /* data, hole+zero, zero, data (hole but not zero), data: merged. */
+    CHECK (extent_map_count (m) == 4);
+    CHECK (extent_map_query (m, 0, size, false, collect, &x) == 0);
+    CHECK (x.n == 4);
+    CHECK (x.e[0].start == 0 && x.e[0].length == 65536 && x.e[0].type == 0);
+    CHECK (x.e[1].length == 1048576 && x.e[1].type == EXTENT_TYPE_HOLE_ZERO);
+    CHECK (x.e[2].length == 4096 && x.e[2].type == EXTENT_TYPE_ZERO);
+    CHECK (x.e[3].start == 1118208 && x.e[3].length == 8192 && x.e[3].type == 0);
+    extent_map_free (m);
+  }
+
+  /* Older servers: no "hole"; extra keys (e.g. "dirty") ignored, even
+   * nested ones.
+   */
+  {
+    struct extent_map *m =
+      parse_str ("[{\"start\":0,\"length\":512,\"zero\":true,\"dirty\":false},"
+                 "{\"x\":[1,{\"y\":[null]}],\"start\":512,\"length\":512,"
+                 "\"zero\":false,\"z\":{}}]", 1024, 0, err);
+    struct exts x = { 0 };
+
+    CHECK (m);
+    CHECK (extent_map_query (m, 0, 1024, false, collect, &x) == 0);
+    CHECK (x.n == 2 && x.e[0].type == EXTENT_TYPE_ZERO && x.e[1].type == 0);
+    extent_map_free (m);
+  }
+
+  /* qemu rounds up to 512: a 52441145-byte ticket, extents to 52441600,
+   * clipped to the image; extents wholly past it are validated but dropped.
+   */
+  {
+    struct extent_map *m =
+      parse_str ("[{\"start\":0,\"length\":52428800,\"zero\":false,\"hole\":false},"
+                 "{\"start\":52428800,\"length\":12800,\"zero\":true,\"hole\":true}]",
+                 52441145, 0, err);
+    struct exts x = { 0 };
+
+    CHECK (m);
+    CHECK (extent_map_query (m, 52428800, 1 << 20, false, collect, &x) == 0);
+    CHECK (x.n == 1 && x.e[0].start + x.e[0].length == 52441145);
+    extent_map_free (m);
+    m = parse_str ("[{\"start\":0,\"length\":1024,\"zero\":false},"
+                   "{\"start\":1024,\"length\":512,\"zero\":true}]", 1000, 0, err);
+    CHECK (m && extent_map_count (m) == 1);
+    extent_map_free (m);
+  }
+
+  /* An empty image and an empty list. */
+  {
+    struct extent_map *m = parse_str ("[]", 0, 0, err);
+
+    CHECK (m && extent_map_count (m) == 0);
+    extent_map_free (m);
+  }
+}
+
+/* A generated document of N extents fed in odd-sized pieces. */
+static void
+test_extents_large (void)
+{
+  const int n = 100000;
+  size_t cap = (size_t) n * 80 + 16, len = 0, chunk;
+  char *doc = malloc (cap);
+  uint64_t pos = 0;
+  char err[256];
+  int i;
+
+  CHECK (doc);
+  doc[len++] = '[';
+  for (i = 0; i < n; i++) {
+    uint64_t l = 512 * (1 + i % 7);
+    len += snprintf (doc + len, cap - len,
+                     "%s{\"start\": %" PRIu64 ", \"length\": %" PRIu64
+                     ", \"zero\": %s, \"hole\": %s}", i ? ", " : "", pos, l,
+                     i % 2 ? "true" : "false", i % 4 == 1 ? "true" : "false");
+    pos += l;
+  }
+  doc[len++] = ']';
+  for (chunk = 0; chunk < 3; chunk++) {
+    size_t c = chunk == 0 ? 0 : chunk == 1 ? 16384 : 4093;
+    struct extent_map *m = parse (doc, len, pos, 1 << 30, c, err, sizeof err);
+
+    CHECK (m);
+    CHECK (extent_map_count (m) == (uint64_t) n);
+    extent_map_free (m);
+  }
+  /* Same document over the size limit. */
+  CHECK (parse (doc, len, pos, len - 1, 4096, err, sizeof err) == NULL);
+  CHECK (strstr (err, "larger than") != NULL);
+  {
+    struct extent_map *m = parse (doc, len, pos, len, 0, err, sizeof err);
+
+    CHECK (m != NULL);                  /* exactly at the limit is fine */
+    extent_map_free (m);
+  }
+  free (doc);
+}
+
+static void
+test_extents_bad (void)
+{
+  char err[256];
+  struct extent_map *m;
+
+  expect_error ("[{\"start\":0,\"length\":65536,\"zero\":false},"
+                "{\"start\":131072,\"length\":65536,\"zero\":false},"
+                "{\"start\":65536,\"length\":65536,\"zero\":false}]",
+                196608, "extent 1 starts at 131072, expected 65536 (gap)");
+  expect_error ("[{\"start\":0,\"length\":65536,\"zero\":false},"
+                "{\"start\":4096,\"length\":65536,\"zero\":false}]",
+                1 << 20, "extent 1 starts at 4096, expected 65536 (overlap");
+  expect_error ("[{\"start\":512,\"length\":512,\"zero\":false}]", 1024,
+                "extent 0 starts at 512, expected 0");
+  expect_error ("[{\"start\":0,\"length\":0,\"zero\":false}]", 1024,
+                "extent 0 at 0 has length 0");
+  expect_error ("[{\"start\":0,\"length\":-512,\"zero\":false}]", 1024,
+                "extent 0: \"length\" -512 is negative");
+  expect_error ("[{\"start\":0,\"length\":99999999999999999999,\"zero\":false}]",
+                1024, "\"length\" 99999999999999999999 is too large");
+  expect_error ("[{\"start\":0,\"length\":9223372036854775808,\"zero\":false}]",
+                1024, "too large");
+  expect_error ("[{\"start\":0,\"length\":9223372036854775807,\"zero\":false},"
+                "{\"start\":9223372036854775807,\"length\":1,\"zero\":false}]",
+                1024, "ends past 2^63");
+  expect_error ("[{\"start\":0,\"length\":1.5,\"zero\":false}]", 1024,
+                "\"length\" 1.5 is not an integer");
+  expect_error ("[{\"start\":0,\"length\":1e3,\"zero\":false}]", 1024,
+                "not an integer");
+  expect_error ("[{\"start\":0,\"length\":\"512\",\"zero\":false}]", 1024,
+                "\"length\" is a string, expected an integer");
+  expect_error ("[{\"start\":0,\"length\":1024,\"zero\":\"yes\"}]", 1024,
+                "extent 0: \"zero\" is a string, expected a boolean");
+  expect_error ("[{\"start\":0,\"length\":1024,\"zero\":false,\"hole\":0}]",
+                1024, "\"hole\" is 0, expected a boolean");
+  expect_error ("[{\"start\":0,\"length\":1024,\"zero\":null}]", 1024,
+                "\"zero\" is null");
+  expect_error ("[{\"start\":true,\"length\":1024,\"zero\":false}]", 1024,
+                "\"start\" is a boolean");
+  expect_error ("[{\"start\":0,\"length\":1024,\"zero\":[false]}]", 1024,
+                "\"zero\" is an array");
+  expect_error ("[{\"start\":0,\"length\":1024,\"hole\":false}]", 1024,
+                "extent 0 has no \"zero\"");
+  expect_error ("[{\"length\":1024,\"zero\":false}]", 1024,
+                "extent 0 has no \"start\"");
+  expect_error ("[{\"start\":0,\"zero\":false}]", 1024,
+                "extent 0 has no \"length\"");
+  expect_error ("[{\"start\":0,\"length\":1048576,\"zero\":false}]", 2097152,
+                "document ends at 1048576, before the image end 2097152");
+  expect_error ("[]", 512, "document ends at 0, before the image end 512");
+  expect_error ("[{\"start\":0,\"length\":1024,\"zero\":false}, 5]", 1024,
+                "extent 1 is a number, not an object");
+  expect_error ("[[]]", 1024, "extent 0 is an array, not an object");
+  expect_error ("{\"start\":0,\"length\":1024,\"zero\":false}", 1024,
+                "not a JSON array");
+  expect_error ("42", 1024, "not a JSON array");
+  expect_error ("<html><body>Bad gateway</body></html>", 1024, "not JSON");
+  expect_error ("[{\"start\":0,\"length\":1024,\"zero\":false}] x", 1024,
+                "not JSON");
+  expect_error ("[{\"start\":0,\"length\":1024,\"zero\":false}", 1024,
+                "not JSON");
+  expect_error ("[{\"start\":0,\"len", 1024, "not JSON");
+  expect_error ("", 1024, "empty document");
+  expect_error ("   ", 1024, "not JSON");
+
+  /* Over the size limit, fed whole and in pieces; exactly at it is fine. */
+  {
+    const char *d = "[{\"start\":0,\"length\":1024,\"zero\":false}]";
+    size_t dl = strlen (d);
+
+    m = parse (d, dl, 1024, dl - 1, 0, err, sizeof err);
+    CHECK (m == NULL && strstr (err, "document larger than") != NULL);
+    m = parse (d, dl, 1024, dl - 1, 3, err, sizeof err);
+    CHECK (m == NULL && strstr (err, "document larger than") != NULL);
+    m = parse (d, dl, 1024, dl, 3, err, sizeof err);
+    CHECK (m != NULL);
+    extent_map_free (m);
+  }
+
+  /* A parser freed without finishing leaks nothing (valgrind). */
+  {
+    struct extents_parser *p = extents_parser_new (1024, 1 << 20);
+    CHECK (extents_parser_feed (p, "[{\"start\":0", 11) == 0);
+    extents_parser_free (p);
+    extents_parser_free (NULL);
+  }
+}
+
+int
+main (void)
+{
+  test_options ();
+  test_extents_good ();
+  test_extents_bad ();
+  test_extents_large ();
+  printf ("ok\n");
+  return 0;
+}

@@ -1,0 +1,443 @@
+/* The nbd backend: one libnbd handle (one NBD connection, e.g. to
+ * qemu-nbd) per HTTP connection.  Reads and writes are split into NBD
+ * requests of at most 32 MiB; zero keeps allocation unless the ticket is
+ * sparse (LIBNBD_CMD_FLAG_NO_HOLE).
+ *
+ * Extents come from NBD block status, asked in chunks of 1 GiB: zero from
+ * base:allocation (NBD_STATE_ZERO), hole from qemu:allocation-depth
+ * (depth 0), dirty from the first qemu:dirty-bitmap:* context.  The lists
+ * of the contexts are merged into extents where every flag is constant.
+ * Without base:allocation the export is one data extent.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libnbd.h>
+
+#include "backend.h"
+#include "tickets.h"
+
+#define MAX_IO (32 * 1024 * 1024)
+#define MAX_ZERO (1024 * 1024 * 1024)
+#define STATUS_CHUNK (UINT64_C (1024) * 1024 * 1024)
+
+#define BASE_ALLOCATION "base:allocation"
+#define ALLOCATION_DEPTH "qemu:allocation-depth"
+#define DIRTY_PREFIX "qemu:dirty-bitmap:"
+
+#define NBD_STATE_ZERO 2
+#define NBD_STATE_DIRTY 1
+
+struct nbd_backend
+{
+  struct backend b;
+  struct nbd_handle *h;
+  bool sparse;
+  uint64_t size;                /* export size */
+  bool has_base, has_depth;
+  char *dirty_ctx;              /* negotiated dirty bitmap context or NULL */
+};
+
+#define NB(b) ((struct nbd_backend *) (b))
+
+static int
+fail (struct backend *b, const char *what)
+{
+  snprintf (b->err, sizeof b->err, "%s: %s", what, nbd_get_error ());
+  return -1;
+}
+
+static int
+nbdb_pread (struct backend *b, void *buf, size_t count, uint64_t offset)
+{
+  char *p = buf;
+
+  while (count > 0)
+    {
+      size_t n = count < MAX_IO ? count : MAX_IO;
+
+      if (nbd_pread (NB (b)->h, p, n, offset, 0) == -1)
+        return fail (b, "nbd_pread");
+      p += n;
+      offset += n;
+      count -= n;
+    }
+  return 0;
+}
+
+static int
+nbdb_pwrite (struct backend *b, const void *buf, size_t count,
+             uint64_t offset)
+{
+  const char *p = buf;
+
+  while (count > 0)
+    {
+      size_t n = count < MAX_IO ? count : MAX_IO;
+
+      if (nbd_pwrite (NB (b)->h, p, n, offset, 0) == -1)
+        return fail (b, "nbd_pwrite");
+      p += n;
+      offset += n;
+      count -= n;
+    }
+  return 0;
+}
+
+static int
+nbdb_zero (struct backend *b, uint64_t offset, uint64_t count)
+{
+  struct nbd_handle *h = NB (b)->h;
+  uint32_t flags = NB (b)->sparse ? 0 : LIBNBD_CMD_FLAG_NO_HOLE;
+  char *zeroes = NULL;
+
+  while (count > 0)
+    {
+      uint64_t n = count < MAX_ZERO ? count : MAX_ZERO;
+
+      if (nbd_can_zero (h) == 1)
+        {
+          if (nbd_zero (h, n, offset, flags) == -1)
+            return fail (b, "nbd_zero");
+        }
+      else
+        {
+          /* No write zeroes in this server: write them. */
+          n = count < MAX_IO ? count : MAX_IO;
+          if (zeroes == NULL && (zeroes = calloc (1, MAX_IO)) == NULL)
+            {
+              snprintf (b->err, sizeof b->err, "zero: %s", strerror (errno));
+              return -1;
+            }
+          if (nbd_pwrite (h, zeroes, n, offset, 0) == -1)
+            {
+              free (zeroes);
+              return fail (b, "nbd_pwrite");
+            }
+        }
+      offset += n;
+      count -= n;
+    }
+  free (zeroes);
+  return 0;
+}
+
+static int
+nbdb_flush (struct backend *b)
+{
+  if (nbd_can_flush (NB (b)->h) == 1 && nbd_flush (NB (b)->h, 0) == -1)
+    return fail (b, "nbd_flush");
+  return 0;
+}
+
+static uint64_t
+nbdb_export_size (struct backend *b)
+{
+  return NB (b)->size;
+}
+
+static bool
+nbdb_can_dirty (struct backend *b)
+{
+  return NB (b)->dirty_ctx != NULL;
+}
+
+/* The (length, flags) pairs one context returned for one block status. */
+struct pairs
+{
+  uint32_t *v;                  /* 2 entries per extent */
+  size_t len;                   /* entries used */
+  size_t cap;
+};
+
+struct status_lists
+{
+  struct nbd_backend *nb;
+  struct pairs base, depth, dirty;
+};
+
+static int
+pairs_append (struct pairs *p, const uint32_t *entries, size_t n)
+{
+  if (p->len + n > p->cap)
+    {
+      size_t cap = p->cap ? p->cap : 1024;
+      uint32_t *v;
+
+      while (cap < p->len + n)
+        cap *= 2;
+      v = realloc (p->v, cap * sizeof *v);
+      if (v == NULL)
+        return -1;
+      p->v = v;
+      p->cap = cap;
+    }
+  memcpy (p->v + p->len, entries, n * sizeof *entries);
+  p->len += n;
+  return 0;
+}
+
+static int
+status_cb (void *user_data, const char *metacontext, uint64_t offset,
+           uint32_t *entries, size_t nr_entries, int *error)
+{
+  struct status_lists *sl = user_data;
+  struct pairs *p = NULL;
+
+  (void) offset;
+  if (*error)
+    return 0;
+  nr_entries &= ~(size_t) 1;
+  if (strcmp (metacontext, BASE_ALLOCATION) == 0)
+    p = &sl->base;
+  else if (strcmp (metacontext, ALLOCATION_DEPTH) == 0)
+    p = &sl->depth;
+  else if (sl->nb->dirty_ctx && strcmp (metacontext, sl->nb->dirty_ctx) == 0)
+    p = &sl->dirty;
+  if (p && pairs_append (p, entries, nr_entries) == -1)
+    {
+      *error = ENOMEM;
+      return -1;
+    }
+  return 0;
+}
+
+/* Walks several pairs lists in step, cutting at every boundary. */
+struct cursor
+{
+  struct pairs *p;
+  size_t i;                     /* index of the current pair */
+  uint64_t used;                /* bytes of the current pair consumed */
+};
+
+static bool
+cursor_skip_empty (struct cursor *c)
+{
+  while (c->i < c->p->len && c->p->v[c->i] == 0)
+    c->i += 2;
+  return c->i < c->p->len;
+}
+
+static int
+nbdb_extents (struct backend *b, enum extents_context ctx, uint64_t offset,
+              struct extent_vec *out)
+{
+  struct nbd_backend *nb = NB (b);
+  struct status_lists sl = { .nb = nb };
+  struct cursor cur[2];
+  struct cursor *c_base = NULL, *c_depth = NULL, *c_dirty = NULL;
+  size_t nc = 0;
+  uint64_t len = nb->size - offset, pos = offset;
+  size_t before = out->len;
+  int r = -1;
+
+  if (len > STATUS_CHUNK)
+    len = STATUS_CHUNK;
+  if (ctx == EXTENTS_DIRTY && nb->dirty_ctx == NULL)
+    {
+      snprintf (b->err, sizeof b->err, "no dirty bitmap");
+      return -1;
+    }
+  if (ctx == EXTENTS_ZERO && !nb->has_base)
+    {
+      struct extent e = { .start = offset, .length = nb->size - offset };
+
+      if (extent_vec_push (out, e) == -1)
+        goto nomem;
+      return 0;
+    }
+  if (nbd_block_status (nb->h, len, offset,
+                        (nbd_extent_callback){ .callback = status_cb,
+                                               .user_data = &sl },
+                        0) == -1)
+    {
+      fail (b, "nbd_block_status");
+      goto out;
+    }
+  if (ctx == EXTENTS_DIRTY)
+    {
+      cur[nc] = (struct cursor){ .p = &sl.dirty };
+      c_dirty = &cur[nc++];
+    }
+  if (nb->has_base)
+    {
+      cur[nc] = (struct cursor){ .p = &sl.base };
+      c_base = &cur[nc++];
+    }
+  if (ctx == EXTENTS_ZERO && nb->has_depth)
+    {
+      cur[nc] = (struct cursor){ .p = &sl.depth };
+      c_depth = &cur[nc++];
+    }
+
+  while (pos < nb->size)
+    {
+      uint64_t step = nb->size - pos;
+      struct extent e = { .start = pos };
+      bool more = true;
+
+      for (size_t k = 0; k < nc; k++)
+        {
+          uint64_t left;
+
+          if (!cursor_skip_empty (&cur[k]))
+            {
+              more = false;
+              break;
+            }
+          left = cur[k].p->v[cur[k].i] - cur[k].used;
+          if (left < step)
+            step = left;
+        }
+      if (!more)
+        break;
+      e.length = step;
+      if (c_base)
+        e.zero = (c_base->p->v[c_base->i + 1] & NBD_STATE_ZERO) != 0;
+      if (c_depth)
+        e.hole = c_depth->p->v[c_depth->i + 1] == 0;
+      if (c_dirty)
+        e.dirty = (c_dirty->p->v[c_dirty->i + 1] & NBD_STATE_DIRTY) != 0;
+      if (extent_vec_push (out, e) == -1)
+        goto nomem;
+      pos += step;
+      for (size_t k = 0; k < nc; k++)
+        {
+          cur[k].used += step;
+          if (cur[k].used == cur[k].p->v[cur[k].i])
+            {
+              cur[k].i += 2;
+              cur[k].used = 0;
+            }
+        }
+    }
+  if (out->len == before)
+    {
+      snprintf (b->err, sizeof b->err,
+                "nbd_block_status returned no extents at offset %llu",
+                (unsigned long long) offset);
+      goto out;
+    }
+  r = 0;
+  goto out;
+
+ nomem:
+  snprintf (b->err, sizeof b->err, "extents: %s", strerror (ENOMEM));
+ out:
+  free (sl.base.v);
+  free (sl.depth.v);
+  free (sl.dirty.v);
+  return r;
+}
+
+static void
+nbdb_close (struct backend *b)
+{
+  struct nbd_backend *nb = NB (b);
+
+  if (nb->h)
+    {
+      nbd_shutdown (nb->h, 0);
+      nbd_close (nb->h);
+    }
+  free (nb->dirty_ctx);
+  free (nb);
+}
+
+static const struct backend_ops nbd_ops = {
+  .pread = nbdb_pread,
+  .pwrite = nbdb_pwrite,
+  .zero = nbdb_zero,
+  .flush = nbdb_flush,
+  .export_size = nbdb_export_size,
+  .can_dirty = nbdb_can_dirty,
+  .extents = nbdb_extents,
+  .close = nbdb_close,
+};
+
+/* Remembers the first dirty bitmap context the server lists. */
+static int
+list_cb (void *user_data, const char *name)
+{
+  struct nbd_backend *nb = user_data;
+
+  if (nb->dirty_ctx == NULL && strncmp (name, DIRTY_PREFIX,
+                                         strlen (DIRTY_PREFIX)) == 0
+      && name[strlen (DIRTY_PREFIX)] != '\0')
+    nb->dirty_ctx = strdup (name);
+  return 0;
+}
+
+/* Connects; for a dirty ticket first lists the server's qemu: contexts to
+ * learn the bitmap's name, then asks for it with the others.
+ */
+static int
+connect_export (struct nbd_backend *nb, const char *socket,
+                const char *export, bool dirty)
+{
+  struct nbd_handle *h = nb->h;
+
+  if (nbd_set_export_name (h, export) == -1
+      || nbd_add_meta_context (h, BASE_ALLOCATION) == -1
+      || nbd_add_meta_context (h, ALLOCATION_DEPTH) == -1)
+    return -1;
+  if (!dirty)
+    return nbd_connect_unix (h, socket);
+
+  if (nbd_set_opt_mode (h, true) == -1
+      || nbd_add_meta_context (h, "qemu:") == -1
+      || nbd_connect_unix (h, socket) == -1)
+    return -1;
+  if (nbd_aio_is_negotiating (h) != 1)
+    return 0;                   /* old server: connected already */
+  /* A server that cannot list contexts simply offers no dirty bitmap. */
+  nbd_opt_list_meta_context (h, (nbd_context_callback){ .callback = list_cb,
+                                                        .user_data = nb });
+  if (nbd_clear_meta_contexts (h) == -1
+      || nbd_add_meta_context (h, BASE_ALLOCATION) == -1
+      || nbd_add_meta_context (h, ALLOCATION_DEPTH) == -1
+      || (nb->dirty_ctx && nbd_add_meta_context (h, nb->dirty_ctx) == -1))
+    return -1;
+  return nbd_opt_go (h);
+}
+
+struct backend *
+backend_nbd_open (const char *socket, const char *export,
+                  const struct ticket *t, char *err, size_t errlen)
+{
+  struct nbd_backend *nb = calloc (1, sizeof *nb);
+  int64_t size;
+
+  if (nb == NULL)
+    {
+      snprintf (err, errlen, "%s", strerror (errno));
+      return NULL;
+    }
+  nb->b.ops = &nbd_ops;
+  nb->sparse = t->sparse;
+  nb->h = nbd_create ();
+  if (nb->h == NULL || connect_export (nb, socket, export, t->dirty) == -1)
+    goto err;
+  size = nbd_get_size (nb->h);
+  if (size == -1)
+    goto err;
+  nb->size = size;
+  nb->has_base = nbd_can_meta_context (nb->h, BASE_ALLOCATION) == 1;
+  nb->has_depth = nbd_can_meta_context (nb->h, ALLOCATION_DEPTH) == 1;
+  if (nb->dirty_ctx && nbd_can_meta_context (nb->h, nb->dirty_ctx) != 1)
+    {
+      free (nb->dirty_ctx);
+      nb->dirty_ctx = NULL;
+    }
+  return &nb->b;
+
+ err:
+  snprintf (err, errlen, "nbd connect %s: %s", socket, nbd_get_error ());
+  if (nb->h)
+    nbd_close (nb->h);
+  free (nb->dirty_ctx);
+  free (nb);
+  return NULL;
+}

@@ -1,0 +1,151 @@
+/* The control service (/tickets/ID on a Unix socket): PUT adds or replaces
+ * a ticket, GET describes it, PATCH {"timeout": N} extends it, DELETE
+ * removes it (204, also when there is no such ticket; 409 while a request
+ * is using it).
+ *
+ * Contract: only the manager (or a test) talks to it; bodies are small
+ * JSON documents of at most CONTROL_MAX bytes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_tree.h>
+
+#include "http.h"
+#include "log.h"
+#include "redact.h"
+#include "tickets.h"
+#include "validate.h"
+
+#define CONTROL_MAX (64 * 1024)
+
+/* The redacted id for messages (per thread, so one at a time). */
+static const char *
+shown (struct request *r)
+{
+  static __thread char buf[REDACT_TICKET_BUFSZ];
+
+  return redact_ticket (r->id, buf);
+}
+
+static enum MHD_Result
+too_large (struct request *r)
+{
+  return http_reply_text (r, MHD_HTTP_CONTENT_TOO_LARGE, false,
+                          "Request body too large (limit %d bytes)",
+                          CONTROL_MAX);
+}
+
+static enum MHD_Result
+put_end (struct request *r)
+{
+  struct ticket *t;
+  char err[256];
+
+  if (r->body_too_large)
+    return too_large (r);
+  t = ticket_parse (r->body ? r->body : "", r->body_len, r->id, err,
+                    sizeof err);
+  if (t == NULL)
+    return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
+  tickets_add (t);
+  return http_reply_buffer (r, MHD_HTTP_OK, NULL, "", 0);
+}
+
+static enum MHD_Result
+patch_end (struct request *r)
+{
+  yajl_val root;
+  char err[256];
+  int64_t timeout;
+
+  if (r->body_too_large)
+    return too_large (r);
+  if (r->body == NULL || memchr (r->body, '\0', r->body_len) != NULL)
+    return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
+                            "Invalid JSON: %s",
+                            r->body ? "NUL byte in body" : "empty body");
+  root = yajl_tree_parse (r->body, err, sizeof err);
+  if (root == NULL)
+    return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
+                            "Invalid JSON: %.*s", (int) strcspn (err, "\n"),
+                            err);
+  if (!YAJL_IS_OBJECT (root))
+    {
+      yajl_tree_free (root);
+      return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
+                              "Invalid JSON: expecting an object");
+    }
+  if (validate_int (root, "timeout", true, 0, 0, &timeout, err,
+                    sizeof err) == -1)
+    {
+      yajl_tree_free (root);
+      return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
+    }
+  yajl_tree_free (root);
+  if (tickets_extend (r->id, timeout) == -1)
+    return http_reply_text (r, MHD_HTTP_NOT_FOUND, false,
+                            "No such ticket '%s'", shown (r));
+  return http_reply_buffer (r, MHD_HTTP_OK, NULL, "", 0);
+}
+
+static enum MHD_Result
+handle_get (struct request *r)
+{
+  size_t len;
+  char *json = tickets_describe (r->id, &len);
+  struct MHD_Response *resp;
+
+  if (json == NULL)
+    return http_reply_text (r, MHD_HTTP_NOT_FOUND, false,
+                            "No such ticket '%s'", shown (r));
+  resp = MHD_create_response_from_buffer (len, json, MHD_RESPMEM_MUST_FREE);
+  if (resp == NULL)
+    {
+      free (json);
+      return MHD_NO;
+    }
+  MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                           "application/json");
+  return http_reply (r, MHD_HTTP_OK, resp);
+}
+
+static enum MHD_Result
+handle_delete (struct request *r)
+{
+  if (tickets_remove (r->id) == -1)
+    return http_reply_text (r, MHD_HTTP_CONFLICT, false,
+                            "Ticket '%s' is in use", shown (r));
+  return http_reply_buffer (r, MHD_HTTP_NO_CONTENT, NULL, "", 0);
+}
+
+enum MHD_Result
+control_handle (struct request *r, const char *url)
+{
+  const char *id = url + strlen ("/tickets/");
+  const char *m = r->method;
+
+  redact_url (url, r->path_shown, sizeof r->path_shown);
+  if (strncmp (url, "/tickets/", 9) != 0 || *id == '\0'
+      || strchr (id, '/') != NULL || strlen (id) >= sizeof r->id)
+    return http_reply_text (r, MHD_HTTP_NOT_FOUND, false,
+                            "No handler for %s", r->path_shown);
+  snprintf (r->id, sizeof r->id, "%s", id);
+
+  if (strcmp (m, "PUT") == 0)
+    {
+      http_collect_body (r, CONTROL_MAX, put_end);
+      return MHD_YES;
+    }
+  if (strcmp (m, "PATCH") == 0)
+    {
+      http_collect_body (r, CONTROL_MAX, patch_end);
+      return MHD_YES;
+    }
+  if (strcmp (m, "GET") == 0)
+    return handle_get (r);
+  if (strcmp (m, "DELETE") == 0)
+    return handle_delete (r);
+  return http_reply_405 (r, "GET,PUT,PATCH,DELETE");
+}

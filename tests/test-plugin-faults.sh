@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Server faults.  --fault drop=N closes the connection without answering
+# the Nth image request (OPTIONS counts): the plugin sends it again on a
+# new connection, so downloads and uploads still succeed and are
+# identical; when the dropped connection held unflushed writes, the next
+# flush reports EIO as documented.  --fault error=N:500: the client sees
+# the error, and nbdkit keeps serving.
+source "$(dirname "$0")/functions.sh"
+requires nbdkit nbdsh nbdcopy nbdinfo qemu-img qemu-nbd timeout
+
+# True while PID runs (not gone, not a zombie).
+proc_running ()
+{
+  local st
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  st=${st##*) }
+  [ "${st%% *}" != Z ]
+}
+
+# SIGTERM, at most 10 s (then SIGKILL); returns nbdkit's exit status.
+stop_nbdkit ()
+{
+  local pid=$1 i st=0
+  kill -TERM "$pid" 2>/dev/null || true
+  for (( i = 0; i < 200; i++ )); do
+    proc_running "$pid" || break
+    sleep 0.05
+  done
+  if proc_running "$pid"; then
+    echo "nbdkit pid $pid ignored SIGTERM for 10s, killing" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || st=$?
+  return "$st"
+}
+
+# Starts nbdkit -f with the plugin and ARGS on a private socket, waits
+# (30 s at most) for its pid file; sets nbdkit_pid, nbdkit_log and uri.
+_nbdkit_n=0
+start_nbdkit ()
+{
+  _nbdkit_n=$(( _nbdkit_n + 1 ))
+  local sock="$tmpdir/nbdkit-$_nbdkit_n.sock" pidf="$tmpdir/nbdkit-$_nbdkit_n.pid" i
+  nbdkit_log=$tmpdir/nbdkit-$_nbdkit_n.log
+  nbdkit -f -U "$sock" -P "$pidf" "$IMAGEIO_PLUGIN" "$@" </dev/null >"$nbdkit_log" 2>&1 &
+  nbdkit_pid=$!
+  cleanup_fn stop_nbdkit "$nbdkit_pid"
+  for (( i = 0; i < 600; i++ )); do
+    [ -s "$pidf" ] && break
+    if ! proc_running "$nbdkit_pid"; then
+      cat "$nbdkit_log" >&2
+      fail "nbdkit exited at start-up"
+    fi
+    sleep 0.05
+  done
+  [ -s "$pidf" ] || fail "nbdkit not ready in 30s"
+  uri="nbd+unix:///?socket=$sock"
+}
+
+size=$(( 16 * 1024 * 1024 ))
+truncate -s $size "$tmpdir/src.raw"
+for mb in 0 1 4 7 8 12 15; do
+  dd if=/dev/urandom of="$tmpdir/src.raw" bs=1M count=1 seek=$mb conv=notrunc status=none
+done
+export src=$tmpdir/src.raw
+
+# setup NAME FAULT [OPS]: a server with FAULT and one ticket on a fresh
+# qcow2 target (NAME.qcow2) served by qemu-nbd; sets url and target.
+setup ()
+{
+  local name=$1 fault=$2
+  target=$tmpdir/$name.qcow2
+  qemu-img create -q -f qcow2 "$target" $size
+  start_qemu_nbd "$target" qcow2
+  t=$(random_ticket)
+  make_ticket "$tmpdir/$name.json" "$t" $size "nbd:unix:$nbd_sock" read,write
+  start_server --tcp 127.0.0.1:0 --no-tls --ticket "$tmpdir/$name.json" --fault "$fault"
+  url=http://127.0.0.1:$server_port/images/$t
+}
+
+# With connections=1 the server sees the probe and the pool connection;
+# a drop adds one more.
+expect_opens ()
+{
+  local n
+  n=$(count_log 'open transport=')
+  [ "$n" -eq "$2" ] || fail "$1: $n connections opened, expected $2"
+}
+
+# 1. Upload, the first request after start-up (on a fresh connection)
+# dropped.
+setup up-drop3 drop=3
+timeout 120 nbdkit -U - "$IMAGEIO_PLUGIN" url="$url" \
+  --run 'qemu-img convert -n -f raw -O raw "$src" "$uri"' 2>"$tmpdir/up3.log" ||
+  { cat "$tmpdir/up3.log" >&2; fail "upload with drop=3 failed"; }
+qemu-img compare -U -f raw -F qcow2 "$src" "$target" || fail "upload with drop=3 differs"
+
+# 2. Download, a read in the middle dropped.
+setup down-drop drop=9
+qemu-img convert -n -f raw -O raw "$src" "nbd+unix:///?socket=$nbd_sock"
+export out=$tmpdir/out.raw
+timeout 120 nbdkit -U - -r "$IMAGEIO_PLUGIN" url="$url" connections=2 \
+  --run 'nbdcopy -- "$uri" "$out"' 2>"$tmpdir/down.log" ||
+  { cat "$tmpdir/down.log" >&2; fail "download with drop=9 failed"; }
+cmp "$src" "$out" || fail "download with drop=9 differs"
+
+# 3. FUA writes (the server flushed each): a dropped write is sent again
+# and the flush succeeds.  Requests: 1 OPTIONS, 2 size GET, then writes.
+setup fua-drop drop=5
+start_nbdkit url="$url" connections=1
+export want=$tmpdir/fua-want
+timeout 60 nbdsh -u "$uri" -c '
+import os
+want = bytearray(h.get_size())
+for i in range(6):
+    d = os.urandom(65536)
+    h.pwrite(d, i * 1048576, nbd.CMD_FLAG_FUA)
+    want[i * 1048576:i * 1048576 + 65536] = d
+h.flush()
+assert h.pread(len(want), 0) == bytes(want), "read back differs"
+open(os.environ["want"], "wb").write(want)
+' || { cat "$nbdkit_log" >&2; fail "FUA writes with a drop failed"; }
+stop_nbdkit "$nbdkit_pid" || fail "nbdkit exit status $?"
+qemu-img compare -U -f raw -F qcow2 "$want" "$target" || fail "FUA writes with a drop: disk differs"
+expect_opens "FUA writes drop=5" 3
+
+# 4. Plain writes: the dropped connection held unflushed writes, so the
+# flush fails with EIO; written again and flushed, the data is safe.
+setup dirty-drop drop=5
+start_nbdkit url="$url" connections=1
+export want=$tmpdir/dirty-want
+timeout 60 nbdsh -u "$uri" -c '
+import errno, os
+want = bytearray(h.get_size())
+def writes():
+    for i in range(6):
+        d = os.urandom(65536)
+        h.pwrite(d, i * 1048576)
+        want[i * 1048576:i * 1048576 + 65536] = d
+writes()
+try:
+    h.flush()
+    raise SystemExit("flush succeeded although a connection with unflushed writes broke")
+except nbd.Error as e:
+    print("flush failed as expected:", e.string)
+    assert e.errno == errno.EIO, "errno %s" % e.errno
+writes()
+h.flush()
+assert h.pread(len(want), 0) == bytes(want), "read back differs"
+open(os.environ["want"], "wb").write(want)
+' || { cat "$nbdkit_log" >&2; fail "plain writes with a drop: unexpected result"; }
+grep -q 'broke while holding unflushed writes' "$nbdkit_log" ||
+  { cat "$nbdkit_log" >&2; fail "no 'broke while holding unflushed writes' message"; }
+stop_nbdkit "$nbdkit_pid" || fail "nbdkit exit status $?"
+qemu-img compare -U -f raw -F qcow2 "$want" "$target" || fail "plain writes with a drop: disk differs"
+expect_opens "plain writes drop=5" 3
+
+# 5. A 500 in the middle of an upload: qemu-img fails, nbdkit lives on.
+# The source is all data, so every request after the probe is a PUT.
+head -c $size /dev/urandom > "$tmpdir/full.raw"
+src=$tmpdir/full.raw
+setup error500 error=6:500
+start_nbdkit url="$url"
+st=0
+timeout 120 qemu-img convert -n -f raw -O raw "$src" "$uri" 2>"$tmpdir/qemu-img.err" || st=$?
+cat "$tmpdir/qemu-img.err"
+[ "$st" -ne 0 ] && [ "$st" -ne 124 ] || fail "qemu-img convert: status $st with a 500 from the server"
+grep -q -E 'error: .*500' "$nbdkit_log" || { cat "$nbdkit_log" >&2; fail "no 500 in nbdkit's log"; }
+proc_running "$nbdkit_pid" || fail "nbdkit died after a 500"
+got=$(timeout 30 nbdinfo --size "$uri") || fail "nbdkit does not serve after a 500"
+[ "$got" = "$size" ] || fail "size after a 500: $got"
+[ "$(count_log 'method=PUT .*status=500')" -eq 1 ] || fail "the 500 was not on a PUT"
+# The next upload (no more faults) succeeds.
+timeout 120 qemu-img convert -n -f raw -O raw "$src" "$uri" || fail "upload after the 500 failed"
+stop_nbdkit "$nbdkit_pid" || fail "nbdkit exit status $? after a 500"
+qemu-img compare -U -f raw -F qcow2 "$src" "$target" || fail "upload after the 500 differs"

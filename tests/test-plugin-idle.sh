@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Idle connections.  The server closes a connection idle for the ticket's
+# inactivity_timeout.  (a) After write + flush and a pause that outlasts
+# it, reads, writes and flush go on without error (the plugin reconnects).
+# (b) A write NOT flushed, then a pause until the server closed its
+# connection: the next flush fails with EIO and "broke while holding
+# unflushed writes" (the documented data-safety rule); a rewrite and flush
+# then succeed.  (c) As (b) with idle_flush=1: the keeper flushed before
+# the server closed, so flush succeeds.
+source "$(dirname "$0")/functions.sh"
+requires nbdkit nbdsh timeout
+
+# True while PID runs (not gone, not a zombie).
+proc_running ()
+{
+  local st
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  st=${st##*) }
+  [ "${st%% *}" != Z ]
+}
+
+# SIGTERM, at most 10 s (then SIGKILL); returns nbdkit's exit status.
+stop_nbdkit ()
+{
+  local pid=$1 i st=0
+  kill -TERM "$pid" 2>/dev/null || true
+  for (( i = 0; i < 200; i++ )); do
+    proc_running "$pid" || break
+    sleep 0.05
+  done
+  if proc_running "$pid"; then
+    echo "nbdkit pid $pid ignored SIGTERM for 10s, killing" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || st=$?
+  return "$st"
+}
+
+# Starts nbdkit -f with the plugin and ARGS on a private socket, waits
+# (30 s at most) for its pid file; sets nbdkit_pid, nbdkit_log and uri.
+_nbdkit_n=0
+start_nbdkit ()
+{
+  _nbdkit_n=$(( _nbdkit_n + 1 ))
+  local sock="$tmpdir/nbdkit-$_nbdkit_n.sock" pidf="$tmpdir/nbdkit-$_nbdkit_n.pid" i
+  nbdkit_log=$tmpdir/nbdkit-$_nbdkit_n.log
+  nbdkit -f -U "$sock" -P "$pidf" "$IMAGEIO_PLUGIN" "$@" </dev/null >"$nbdkit_log" 2>&1 &
+  nbdkit_pid=$!
+  cleanup_fn stop_nbdkit "$nbdkit_pid"
+  for (( i = 0; i < 600; i++ )); do
+    [ -s "$pidf" ] && break
+    if ! proc_running "$nbdkit_pid"; then
+      cat "$nbdkit_log" >&2
+      fail "nbdkit exited at start-up"
+    fi
+    sleep 0.05
+  done
+  [ -s "$pidf" ] || fail "nbdkit not ready in 30s"
+  uri="nbd+unix:///?socket=$sock"
+}
+
+size=$(( 16 * 1024 * 1024 ))
+export server_log
+
+# (a) and (b) pause for an inactivity_timeout of 2 s.  (c) uses 3 s: the
+# keeper checks once a second, so with idle_flush=1 it flushes 1 to 2 s
+# after the write, and 2 s would leave no margin against the server.
+declare -A inact=([a]=2 [b]=2 [c]=3) ticket
+tickets=()
+for c in a b c; do
+  truncate -s $size "$tmpdir/disk-$c.raw"
+  ticket[$c]=$(random_ticket)
+  make_ticket "$tmpdir/$c.json" "${ticket[$c]}" $size "file://$tmpdir/disk-$c.raw" read,write \
+    "\"inactivity_timeout\": ${inact[$c]}"
+  tickets+=(--ticket "$tmpdir/$c.json")
+done
+start_server --tcp 127.0.0.1:0 --no-tls "${tickets[@]}"
+
+# Helpers for the nbdsh scripts: log polling (bounded) and the data check.
+cat > "$tmpdir/prelude.py" <<'PY'
+import errno, os, re, time
+log = os.environ["server_log"]
+T = "ticket=" + os.environ["T"][:8] + r"\.\.\."
+disk = os.environ["disk"]
+want = bytearray(h.get_size())
+
+def lines():
+    with open(log) as f:
+        return f.read().splitlines()
+
+def find(pat):
+    """Index of the last log line matching pat, or -1."""
+    ls = lines()
+    for i in range(len(ls) - 1, -1, -1):
+        if re.search(pat, ls[i]):
+            return i
+    return -1
+
+def wait_log(pat, secs):
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        i = find(pat)
+        if i >= 0:
+            return i
+        time.sleep(0.05)
+    raise Exception("timed out after %ds waiting for log line /%s/" % (secs, pat))
+
+def conn_of(pat):
+    i = wait_log(pat, 5)
+    return re.search(r"conn=(\d+)", lines()[i]).group(1)
+
+def write(off, n, flags=0):
+    data = os.urandom(n)
+    h.pwrite(data, off, flags)
+    want[off:off + n] = data
+    return conn_of(T + r" op=write offset=%d length=%d " % (off, n))
+
+def wait_closed(c):
+    t0 = time.monotonic()
+    wait_log(r"conn=%s close" % c, 15)
+    print("server closed conn=%s after %.1fs" % (c, time.monotonic() - t0))
+
+def check():
+    assert h.pread(len(want), 0) == bytes(want), "read back differs"
+    with open(disk, "rb") as f:
+        assert f.read() == bytes(want), "the disk differs"
+PY
+
+# run_case CASE PLUGIN_ARGS... < script
+run_case ()
+{
+  local c=$1; shift
+  start_nbdkit url="http://127.0.0.1:$server_port/images/${ticket[$c]}" "$@"
+  T=${ticket[$c]} disk=$tmpdir/disk-$c.raw timeout 90 \
+    nbdsh -u "$uri" -c "$(cat "$tmpdir/prelude.py" -)" || fail "case $c failed"
+  stop_nbdkit "$nbdkit_pid" || fail "case $c: nbdkit exit status $?"
+}
+
+echo "== (a) write, flush, idle, then more I/O"
+run_case a <<'PY'
+c = write(0, 65536)
+h.flush()
+wait_closed(c)
+assert h.pread(65536, 0) == bytes(want[0:65536])
+write(1048576, 131072)
+write(65536, 4096)
+h.flush()
+check()
+PY
+! grep -q 'error' "$nbdkit_log" || { cat "$nbdkit_log" >&2; fail "(a): errors logged"; }
+
+echo "== (b) write without flush, idle, then flush"
+run_case b <<'PY'
+c = write(0, 65536)
+wait_closed(c)
+try:
+    h.flush()
+    raise SystemExit("flush succeeded after the connection holding unflushed writes broke")
+except nbd.Error as e:
+    print("flush failed as expected:", e.string)
+    assert e.errno == errno.EIO, "errno %s, expected EIO" % e.errno
+# The client writes again and flushes: now it succeeds.
+write(0, 65536)
+h.flush()
+check()
+PY
+grep -q 'broke while holding unflushed writes' "$nbdkit_log" ||
+  { cat "$nbdkit_log" >&2; fail "(b): no 'broke while holding unflushed writes' message"; }
+
+echo "== (c) write without flush, idle_flush=1 keeps it safe"
+run_case c idle_flush=1 <<'PY'
+c = write(0, 65536)
+k = wait_log(r"conn=%s method=PATCH %s op=flush status=200" % (c, T), 10)
+wait_closed(c)
+assert k < find(r"conn=%s close" % c), "the keeper flushed after the close"
+h.flush()
+write(65536, 65536)
+h.flush()
+check()
+PY
+! grep -q 'error' "$nbdkit_log" || { cat "$nbdkit_log" >&2; fail "(c): errors logged"; }
+expect_log_redacted "${ticket[@]}"

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# TLS verification.  A certificate from another CA stops nbdkit at start-up
+# with a verification message; insecure=true accepts it; the right cafile
+# works; a certificate for another host name is refused (and accepted with
+# insecure=true).
+source "$(dirname "$0")/functions.sh"
+requires nbdkit nbdinfo openssl timeout
+
+size=$(( 16 * 1024 * 1024 ))
+head -c $size /dev/urandom > "$tmpdir/disk.raw"
+t=$(random_ticket)
+make_ticket "$tmpdir/t.json" "$t" $size "file://$tmpdir/disk.raw" read,write
+
+make_cert "$tmpdir/pki"
+make_cert "$tmpdir/other"       # a second, unrelated CA
+
+# A certificate from the right CA for another name only.
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+  -out "$tmpdir/pki/wrong-key.pem" 2>/dev/null
+openssl req -new -key "$tmpdir/pki/wrong-key.pem" -subj "/CN=other.example" \
+  -out "$tmpdir/pki/wrong.csr" 2>/dev/null
+printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature" \
+  "extendedKeyUsage=serverAuth" "subjectAltName=DNS:other.example,IP:192.0.2.1" \
+  > "$tmpdir/pki/wrong.ext"
+openssl x509 -req -in "$tmpdir/pki/wrong.csr" -CA "$tmpdir/pki/ca.pem" \
+  -CAkey "$tmpdir/pki/ca-key.pem" -set_serial 0x1234 -sha256 -days 2 \
+  -extfile "$tmpdir/pki/wrong.ext" -out "$tmpdir/pki/wrong.pem" 2>/dev/null
+
+start_server --tcp 127.0.0.1:0 --tls-cert "$tmpdir/pki/server.pem" \
+  --tls-key "$tmpdir/pki/server-key.pem" --ticket "$tmpdir/t.json"
+url=https://127.0.0.1:$server_port/images/$t
+log_good=$server_log
+start_server --tcp 127.0.0.1:0 --tls-cert "$tmpdir/pki/wrong.pem" \
+  --tls-key "$tmpdir/pki/wrong-key.pem" --ticket "$tmpdir/t.json"
+url_wrong_name=https://127.0.0.1:$server_port/images/$t
+
+# works ARGS...: nbdkit serves and nbdinfo reads the size.
+works ()
+{
+  local got
+  got=$(timeout 30 nbdkit -U - "$IMAGEIO_PLUGIN" "$@" --run 'nbdinfo --size "$uri"' \
+          2>"$tmpdir/err") || { cat "$tmpdir/err" >&2; fail "'$*' failed"; }
+  [ "$got" = "$size" ] || fail "'$*': size $got"
+}
+
+# refused PATTERN ARGS...: nbdkit fails at start-up, stderr matches PATTERN.
+refused ()
+{
+  local pat=$1 st=0 start=$SECONDS; shift
+  timeout 30 nbdkit -U - "$IMAGEIO_PLUGIN" "$@" --run 'echo served' \
+    >"$tmpdir/out" 2>"$tmpdir/err" || st=$?
+  cat "$tmpdir/err"
+  [ "$st" -ne 0 ] && [ "$st" -ne 124 ] || fail "'$*': exit status $st, expected a failure"
+  ! grep -q served "$tmpdir/out" || fail "'$*': nbdkit served"
+  [ $(( SECONDS - start )) -le 15 ] || fail "'$*': took $(( SECONDS - start ))s to fail"
+  grep -q -i -E -- "$pat" "$tmpdir/err" || fail "'$*': message does not match '$pat'"
+  ! grep -q -F -- "$t" "$tmpdir/err" || fail "'$*': the whole ticket is in the message"
+}
+
+works url="$url" cafile="$tmpdir/pki/ca.pem"
+works url="https://localhost:${url#https://127.0.0.1:}" cafile="$tmpdir/pki/ca.pem"
+refused 'certificate|verif' url="$url" cafile="$tmpdir/other/ca.pem"
+works url="$url" cafile="$tmpdir/other/ca.pem" insecure=true
+works url="$url" insecure=true
+# Not in the system trust store either.
+refused 'certificate|verif' url="$url"
+# Right CA, wrong name.
+refused 'certificate|verif|host|name|mismatch' url="$url_wrong_name" cafile="$tmpdir/pki/ca.pem"
+works url="$url_wrong_name" cafile="$tmpdir/pki/ca.pem" insecure=true
+
+[ "$(count_log 'open transport=tls' "$log_good")" -gt 0 ] || fail "no TLS connection logged"
+expect_log_redacted "$t"
