@@ -13,7 +13,8 @@
 
 /* Parses a request "Range" header value for an image of SIZE bytes.
  * Accepts exactly one range, "bytes=FIRST-LAST" or "bytes=FIRST-".
- * LAST past the end is clipped to SIZE - 1 (as RFC 9110 says).
+ * A range ending past SIZE is refused, as imageio does (RFC 9110 would
+ * clip it); "bytes=FIRST-" runs to the end.
  * On success sets *FIRST and *LAST (inclusive) and returns 0.
  * On failure returns -1 and sets *WHY to a one-line reason suitable for a
  * 416 body (multiple ranges, other unit, suffix form, malformed, reversed,

@@ -1,5 +1,6 @@
 /* libmicrohttpd glue: daemons, per-connection and per-request state,
  * routing, replies and the -v log line of every request; see http.h.
+ * libmicrohttpd's own messages go to the log (-v) with any ticket redacted.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -344,7 +345,7 @@ connection_notify (void *cls, struct MHD_Connection *c,
 static void
 mhd_logger (void *cls, const char *fmt, va_list ap)
 {
-  char msg[256];
+  char msg[256], shown[256];
   size_t n;
 
   (void) cls;
@@ -354,7 +355,8 @@ mhd_logger (void *cls, const char *fmt, va_list ap)
   n = strlen (msg);
   while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
     msg[--n] = '\0';
-  log_msg ("libmicrohttpd: %s", msg);
+  /* Its messages may quote the request URL, and so the ticket. */
+  log_msg ("libmicrohttpd: %s", redact_url (msg, shown, sizeof shown));
 }
 
 int

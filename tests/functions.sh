@@ -24,6 +24,7 @@
 #   expect_status CODE [WHAT]  fail unless the last request got CODE
 #   expect_body TEXT           fail unless the last body is TEXT + newline
 #   expect_log_redacted ID...  fail if a whole ticket id is in a server log
+#   expect_answer_then_close ADDR CODE   < request bytes
 #   sha FILE, random_file FILE SIZE, kill_quiet PID, rawhttp ADDR CMD ...
 #   icurl ARGS...              curl with timeouts (--max-time 30 -sS)
 #   request ARGS...            icurl keeping the answer: sets status and
@@ -465,4 +466,16 @@ rawhttp ()
 random_file ()
 {
   head -c "$2" /dev/urandom > "$1"
+}
+
+# Sends stdin as one request on a new connection to ADDR (unix:PATH,
+# abstract:NAME, tcp:HOST:PORT); fails unless the answer has status WANT
+# and the server then closes the connection (within 5 s).
+expect_answer_then_close ()
+{
+  local addr=$1 want=$2 st=0
+  rawhttp "$addr" send --timeout 5 > "$tmpdir/raw.out" || st=$?
+  head -n 1 "$tmpdir/raw.out" | grep -q -E "^HTTP/1\.[01] $want " ||
+    fail "expected $want, got '$(head -n 1 "$tmpdir/raw.out" | tr -d '\r')'"
+  [ "$st" -eq 0 ] || fail "connection still open 5 s after a $want answer"
 }

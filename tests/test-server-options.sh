@@ -88,6 +88,8 @@ expect_status 403 "OPTIONS missing ticket"
 [ "$(header connection | tr A-Z a-z)" = close ] || fail "403 without Connection: close"
 case "$(header content-type)" in text/plain*) ;; *) fail "403 content-type '$(header content-type)'" ;; esac
 [ "$(wc -l < "$resp_body")" = 1 ] || fail "403 body is not one line: $(cat "$resp_body")"
+printf 'OPTIONS /images/%s HTTP/1.1\r\nHost: x\r\n\r\n' "$t_missing" |
+  expect_answer_then_close "unix:$server_sock" 403
 
 # Two requests on one connection: one "open" for both (keep-alive).
 opens=$(count_log 'conn=[0-9]+ open')

@@ -113,6 +113,10 @@ for t in "$t_file" "$t_nbd"; do
     expect_status 416 "PUT Content-Range: $cr"
     [ "$(header connection | tr A-Z a-z)" = close ] || fail "PUT 416 without Connection: close"
   done
+  # ... and the server really closes the connection.
+  printf 'PUT /images/%s HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\nContent-Range: bytes %d-%d/*\r\n\r\n%s' \
+    "$t" $(( size - 10 )) $(( size + 9 )) 01234567890123456789 |
+    expect_answer_then_close "unix:$server_sock" 416
   check_image "$url" "after refused writes"
 
   # ?close=y: the server closes the connection after answering.

@@ -70,12 +70,12 @@ printf 'OPTIONS /images/%s HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n' "$t" |
 healthy "huge headers"
 
 # Clients that go away: mid-headers, mid-body (file and nbd), mid-answer.
-printf 'PUT /images/%s HTTP/1.1\r\nHost: x\r\nContent-Le' "$t" | rawhttp "$addr" send --timeout 1 > /dev/null || true
+printf 'PUT /images/%s HTTP/1.1\r\nHost: x\r\nContent-Le' "$t" | rawhttp "$addr" send --timeout 0.3 > /dev/null || true
 for tk in "$t" "$t_nbd"; do
   # Bodies of the original data so the image stays as it was.
   for n in 1 1000 1048576; do
     { printf 'PUT /images/%s?flush=n HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n' "$tk" $size
-      head -c $n "$tmpdir/orig"; } | rawhttp "$addr" send --timeout 1 > /dev/null || true
+      head -c $n "$tmpdir/orig"; } | rawhttp "$addr" send --timeout 0.3 > /dev/null || true
   done
 done
 for tk in "$t" "$t_nbd"; do

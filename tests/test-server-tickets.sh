@@ -127,6 +127,8 @@ sleep 2.6
 request "${u[@]}" -X OPTIONS "http://localhost/images/$t_exp"
 expect_status 403 "OPTIONS after expiry"
 [ "$(header connection | tr A-Z a-z)" = close ] || fail "expired: 403 without Connection: close"
+printf 'GET /images/%s HTTP/1.1\r\nHost: x\r\nRange: bytes=0-0\r\n\r\n' "$t_exp" |
+  expect_answer_then_close "unix:$server_sock" 403
 request "${u[@]}" -H "Range: bytes=0-0" "http://localhost/images/$t_exp"
 expect_status 403 "GET after expiry"
 # PATCH on the control service revives it (assumed: an expired ticket is

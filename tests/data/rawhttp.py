@@ -6,7 +6,8 @@ half-closes) and reports what came back.  Every wait is bounded.
 
   rawhttp.py ADDR send [--shutdown] [--timeout S]      < request bytes
       send stdin, optionally half-close, print the answer up to EOF/timeout
-      exit 0 answer seen, 2 EOF without answer, 3 timeout without answer
+      exit 0 answer and EOF (server closed), 4 answer but still open at the
+      timeout, 2 EOF without answer, 3 timeout without answer
   rawhttp.py ADDR requests PATH N DELAY
       N GET-less OPTIONS requests for PATH on one connection, DELAY s apart;
       prints one status per line; exit 1 if the connection broke
@@ -98,7 +99,7 @@ def cmd_send(addr, args):
             got += chunk
     except socket.timeout:
         sys.stdout.buffer.write(got)
-        return 0 if got else 3
+        return 4 if got else 3
     except OSError as e:
         print("recv: %s" % e, file=sys.stderr)
     sys.stdout.buffer.write(got)
