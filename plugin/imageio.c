@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,13 @@ static void *zero_buf;
  * server that has to write the zeroes.
  */
 #define MAX_ZERO_REQUEST (256 * 1024 * 1024)
+
+/* The first zero request starts downloading the extent map in this thread,
+ * so that no request waits for it; fetch_lock protects fetch_started.
+ */
+static pthread_mutex_t fetch_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t fetch_thread;
+static bool fetch_started;
 
 /* Largest OPTIONS answer accepted (a real one is about 150 bytes). */
 #define OPTIONS_BODY_MAX (64 * 1024)
@@ -397,6 +405,24 @@ imageio_get_ready (void)
   return -1;
 }
 
+static void *
+fetch_main (void *arg)
+{
+  (void) arg;
+  extents_ensure ();
+  return NULL;
+}
+
+/* Starts the map download in the background, once. */
+static void
+start_background_fetch (void)
+{
+  pthread_mutex_lock (&fetch_lock);
+  if (!fetch_started)
+    fetch_started = pthread_create (&fetch_thread, NULL, fetch_main, NULL) == 0;
+  pthread_mutex_unlock (&fetch_lock);
+}
+
 static int
 imageio_after_fork (void)
 {
@@ -411,6 +437,8 @@ static void
 imageio_cleanup (void)
 {
   pool_stop_keeper ();
+  if (fetch_started)
+    pthread_join (fetch_thread, NULL);
   if (pool_size () > 0 && server.has_flush)
     {
       struct pool_conn *all[pool_size ()];
@@ -667,11 +695,12 @@ imageio_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
   int ret = 0;
 
   /* Zero elision: the map knows this range already reads as zeroes, so
-   * there is nothing to send.  The map is fetched at the first zero.
+   * there is nothing to send.  The first zero starts fetching the map;
+   * zeroes are sent until it is known.
    */
   if (config.zero_elision && server.has_extents)
     {
-      extents_ensure ();
+      start_background_fetch ();
       if (extents_reads_as_zero (offset, count))
         {
           if (imageio_debug_pool)

@@ -20,10 +20,10 @@ struct file_backend
   struct backend b;
   int fd;
   bool sparse;
-  uint64_t size;                /* ticket size */
+  uint64_t size; /* ticket size */
 };
 
-#define FB(b) ((struct file_backend *) (b))
+#define FB(b) ((struct file_backend *)(b))
 
 static int
 fail (struct backend *b, const char *what)
@@ -61,8 +61,7 @@ file_pread (struct backend *b, void *buf, size_t count, uint64_t offset)
 }
 
 static int
-file_pwrite (struct backend *b, const void *buf, size_t count,
-             uint64_t offset)
+file_pwrite (struct backend *b, const void *buf, size_t count, uint64_t offset)
 {
   const char *p = buf;
 
@@ -109,7 +108,8 @@ file_zero (struct backend *b, uint64_t offset, uint64_t count)
     return 0;
   if (FB (b)->sparse
       && fallocate (fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset,
-                    count) == 0)
+                    count)
+             == 0)
     return 0;
   if (fallocate (fd, FALLOC_FL_ZERO_RANGE, offset, count) == 0)
     return 0;
@@ -133,7 +133,7 @@ file_export_size (struct backend *b)
 static bool
 file_can_dirty (struct backend *b)
 {
-  (void) b;
+  (void)b;
   return false;
 }
 
@@ -143,7 +143,7 @@ file_extents (struct backend *b, enum extents_context ctx, uint64_t offset,
 {
   struct extent e = { .start = offset, .length = FB (b)->size - offset };
 
-  (void) ctx;
+  (void)ctx;
   if (extent_vec_push (out, e) == -1)
     return fail (b, "extents");
   return 0;

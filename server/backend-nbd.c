@@ -35,12 +35,12 @@ struct nbd_backend
   struct backend b;
   struct nbd_handle *h;
   bool sparse;
-  uint64_t size;                /* export size */
+  uint64_t size; /* export size */
   bool has_base, has_depth;
-  char *dirty_ctx;              /* negotiated dirty bitmap context or NULL */
+  char *dirty_ctx; /* negotiated dirty bitmap context or NULL */
 };
 
-#define NB(b) ((struct nbd_backend *) (b))
+#define NB(b) ((struct nbd_backend *)(b))
 
 static int
 fail (struct backend *b, const char *what)
@@ -68,8 +68,7 @@ nbdb_pread (struct backend *b, void *buf, size_t count, uint64_t offset)
 }
 
 static int
-nbdb_pwrite (struct backend *b, const void *buf, size_t count,
-             uint64_t offset)
+nbdb_pwrite (struct backend *b, const void *buf, size_t count, uint64_t offset)
 {
   const char *p = buf;
 
@@ -147,8 +146,8 @@ nbdb_can_dirty (struct backend *b)
 /* The (length, flags) pairs one context returned for one block status. */
 struct pairs
 {
-  uint32_t *v;                  /* 2 entries per extent */
-  size_t len;                   /* entries used */
+  uint32_t *v; /* 2 entries per extent */
+  size_t len;  /* entries used */
   size_t cap;
 };
 
@@ -186,10 +185,10 @@ status_cb (void *user_data, const char *metacontext, uint64_t offset,
   struct status_lists *sl = user_data;
   struct pairs *p = NULL;
 
-  (void) offset;
+  (void)offset;
   if (*error)
     return 0;
-  nr_entries &= ~(size_t) 1;
+  nr_entries &= ~(size_t)1;
   if (strcmp (metacontext, BASE_ALLOCATION) == 0)
     p = &sl->base;
   else if (strcmp (metacontext, ALLOCATION_DEPTH) == 0)
@@ -208,8 +207,8 @@ status_cb (void *user_data, const char *metacontext, uint64_t offset,
 struct cursor
 {
   struct pairs *p;
-  size_t i;                     /* index of the current pair */
-  uint64_t used;                /* bytes of the current pair consumed */
+  size_t i;      /* index of the current pair */
+  uint64_t used; /* bytes of the current pair consumed */
 };
 
 static bool
@@ -248,10 +247,10 @@ nbdb_extents (struct backend *b, enum extents_context ctx, uint64_t offset,
         goto nomem;
       return 0;
     }
-  if (nbd_block_status (nb->h, len, offset,
-                        (nbd_extent_callback){ .callback = status_cb,
-                                               .user_data = &sl },
-                        0) == -1)
+  if (nbd_block_status (
+          nb->h, len, offset,
+          (nbd_extent_callback){ .callback = status_cb, .user_data = &sl }, 0)
+      == -1)
     {
       fail (b, "nbd_block_status");
       goto out;
@@ -317,15 +316,15 @@ nbdb_extents (struct backend *b, enum extents_context ctx, uint64_t offset,
     {
       snprintf (b->err, sizeof b->err,
                 "nbd_block_status returned no extents at offset %llu",
-                (unsigned long long) offset);
+                (unsigned long long)offset);
       goto out;
     }
   r = 0;
   goto out;
 
- nomem:
+nomem:
   snprintf (b->err, sizeof b->err, "extents: %s", strerror (ENOMEM));
- out:
+out:
   free (sl.base.v);
   free (sl.depth.v);
   free (sl.dirty.v);
@@ -363,8 +362,8 @@ list_cb (void *user_data, const char *name)
 {
   struct nbd_backend *nb = user_data;
 
-  if (nb->dirty_ctx == NULL && strncmp (name, DIRTY_PREFIX,
-                                         strlen (DIRTY_PREFIX)) == 0
+  if (nb->dirty_ctx == NULL
+      && strncmp (name, DIRTY_PREFIX, strlen (DIRTY_PREFIX)) == 0
       && name[strlen (DIRTY_PREFIX)] != '\0')
     nb->dirty_ctx = strdup (name);
   return 0;
@@ -374,8 +373,8 @@ list_cb (void *user_data, const char *name)
  * learn the bitmap's name, then asks for it with the others.
  */
 static int
-connect_export (struct nbd_backend *nb, const char *socket,
-                const char *export, bool dirty)
+connect_export (struct nbd_backend *nb, const char *socket, const char *export,
+                bool dirty)
 {
   struct nbd_handle *h = nb->h;
 
@@ -391,10 +390,10 @@ connect_export (struct nbd_backend *nb, const char *socket,
       || nbd_connect_unix (h, socket) == -1)
     return -1;
   if (nbd_aio_is_negotiating (h) != 1)
-    return 0;                   /* old server: connected already */
+    return 0; /* old server: connected already */
   /* A server that cannot list contexts simply offers no dirty bitmap. */
-  nbd_opt_list_meta_context (h, (nbd_context_callback){ .callback = list_cb,
-                                                        .user_data = nb });
+  nbd_opt_list_meta_context (
+      h, (nbd_context_callback){ .callback = list_cb, .user_data = nb });
   if (nbd_clear_meta_contexts (h) == -1
       || nbd_add_meta_context (h, BASE_ALLOCATION) == -1
       || nbd_add_meta_context (h, ALLOCATION_DEPTH) == -1
@@ -433,7 +432,7 @@ backend_nbd_open (const char *socket, const char *export,
     }
   return &nb->b;
 
- err:
+err:
   snprintf (err, errlen, "nbd connect %s: %s", socket, nbd_get_error ());
   if (nb->h)
     nbd_close (nb->h);

@@ -54,8 +54,8 @@ struct backend_ops
   /* Appends extents starting at OFFSET (< export size) covering at least
    * one byte, in order, contiguous.  May stop anywhere before the end.
    */
-  int (*extents) (struct backend *b, enum extents_context ctx,
-                  uint64_t offset, struct extent_vec *out);
+  int (*extents) (struct backend *b, enum extents_context ctx, uint64_t offset,
+                  struct extent_vec *out);
   void (*close) (struct backend *b);
 };
 
@@ -75,8 +75,7 @@ enum backend_kind
 /* backend.c */
 enum backend_kind backend_kind_of_url (const char *url);
 /* Opens the backend for ticket T.  NULL with a reason in ERR. */
-struct backend *backend_open (const struct ticket *t, char *err,
-                              size_t errlen);
+struct backend *backend_open (const struct ticket *t, char *err, size_t errlen);
 void backend_close (struct backend *b);
 
 /* backend-file.c */

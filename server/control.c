@@ -63,13 +63,12 @@ patch_end (struct request *r)
   if (r->body_too_large)
     return too_large (r);
   if (r->body == NULL || memchr (r->body, '\0', r->body_len) != NULL)
-    return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
-                            "Invalid JSON: %s",
+    return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "Invalid JSON: %s",
                             r->body ? "NUL byte in body" : "empty body");
   root = yajl_tree_parse (r->body, err, sizeof err);
   if (root == NULL)
     return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
-                            "Invalid JSON: %.*s", (int) strcspn (err, "\n"),
+                            "Invalid JSON: %.*s", (int)strcspn (err, "\n"),
                             err);
   if (!YAJL_IS_OBJECT (root))
     {
@@ -77,16 +76,16 @@ patch_end (struct request *r)
       return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
                               "Invalid JSON: expecting an object");
     }
-  if (validate_int (root, "timeout", true, 0, 0, &timeout, err,
-                    sizeof err) == -1)
+  if (validate_int (root, "timeout", true, 0, 0, &timeout, err, sizeof err)
+      == -1)
     {
       yajl_tree_free (root);
       return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
     }
   yajl_tree_free (root);
   if (tickets_extend (r->id, timeout) == -1)
-    return http_reply_text (r, MHD_HTTP_NOT_FOUND, false,
-                            "No such ticket '%s'", shown (r));
+    return http_reply_text (r, MHD_HTTP_NOT_FOUND, false, "No such ticket '%s'",
+                            shown (r));
   return http_reply_buffer (r, MHD_HTTP_OK, NULL, "", 0);
 }
 
@@ -98,8 +97,8 @@ handle_get (struct request *r)
   struct MHD_Response *resp;
 
   if (json == NULL)
-    return http_reply_text (r, MHD_HTTP_NOT_FOUND, false,
-                            "No such ticket '%s'", shown (r));
+    return http_reply_text (r, MHD_HTTP_NOT_FOUND, false, "No such ticket '%s'",
+                            shown (r));
   resp = MHD_create_response_from_buffer (len, json, MHD_RESPMEM_MUST_FREE);
   if (resp == NULL)
     {
@@ -129,8 +128,8 @@ control_handle (struct request *r, const char *url)
   redact_url (url, r->path_shown, sizeof r->path_shown);
   if (strncmp (url, "/tickets/", 9) != 0 || *id == '\0'
       || strchr (id, '/') != NULL || strlen (id) >= sizeof r->id)
-    return http_reply_text (r, MHD_HTTP_NOT_FOUND, false,
-                            "No handler for %s", r->path_shown);
+    return http_reply_text (r, MHD_HTTP_NOT_FOUND, false, "No handler for %s",
+                            r->path_shown);
   snprintf (r->id, sizeof r->id, "%s", id);
 
   if (strcmp (m, "PUT") == 0)

@@ -21,21 +21,21 @@ struct extents_stream
 {
   struct backend *b;
   enum extents_context ctx;
-  uint64_t end;                 /* export size: the list covers [0, end) */
-  uint64_t next;                /* where the next backend chunk starts */
-  struct extent_vec batch;      /* current backend chunk */
+  uint64_t end;            /* export size: the list covers [0, end) */
+  uint64_t next;           /* where the next backend chunk starts */
+  struct extent_vec batch; /* current backend chunk */
   size_t batch_i;
-  struct extent pending;        /* merged, not yet emitted */
+  struct extent pending; /* merged, not yet emitted */
   bool has_pending;
   enum extents_fault fault;
-  struct extent_vec all;        /* only under a corruption fault */
+  struct extent_vec all; /* only under a corruption fault */
   size_t all_i;
 
   yajl_gen g;
-  char *out;                    /* generated, not yet sent: out[off, len) */
+  char *out; /* generated, not yet sent: out[off, len) */
   size_t off, len, cap;
   bool oom;
-  int state;                    /* 0 start, 1 items, 2 done */
+  int state; /* 0 start, 1 items, 2 done */
   uint64_t count;
 };
 
@@ -94,10 +94,10 @@ fetch_batch (struct extents_stream *xs)
     }
   return 0;
 
- bad:
+bad:
   snprintf (xs->b->err, sizeof xs->b->err,
             "backend returned bad extents at offset %llu",
-            (unsigned long long) xs->next);
+            (unsigned long long)xs->next);
   return -1;
 }
 
@@ -155,8 +155,8 @@ ensure_two (struct extent_vec *v)
     return 0;
   a = v->ptr[0];
   b = a;
-  a.length = a.length / 2 >= 512 ? (a.length / 2) & ~UINT64_C (511)
-                                  : a.length / 2;
+  a.length
+      = a.length / 2 >= 512 ? (a.length / 2) & ~UINT64_C (511) : a.length / 2;
   b.start = a.start + a.length;
   b.length -= a.length;
   v->ptr[0] = a;
@@ -195,7 +195,7 @@ prepare_fault (struct extents_stream *xs)
       v->len--;
       break;
     default:
-      break;                    /* negative, badflag: while generating */
+      break; /* negative, badflag: while generating */
     }
   return 0;
 }
@@ -229,11 +229,11 @@ extents_stream_new (struct backend *b, enum extents_context ctx, char *err,
     goto fail;
   return xs;
 
- nomem:
+nomem:
   snprintf (err, errlen, "%s", strerror (ENOMEM));
   extents_stream_free (xs);
   return NULL;
- fail:
+fail:
   snprintf (err, errlen, "%s", b->err[0] ? b->err : "extents failed");
   extents_stream_free (xs);
   return NULL;
@@ -242,7 +242,7 @@ extents_stream_new (struct backend *b, enum extents_context ctx, char *err,
 static void
 gen_key (yajl_gen g, const char *k)
 {
-  yajl_gen_string (g, (const unsigned char *) k, strlen (k));
+  yajl_gen_string (g, (const unsigned char *)k, strlen (k));
 }
 
 static void
@@ -256,7 +256,7 @@ emit (struct extents_stream *xs, const struct extent *e)
   yajl_gen_integer (g, e->start);
   gen_key (g, "length");
   if (first && xs->fault == EXTENTS_FAULT_NEGATIVE)
-    yajl_gen_integer (g, -(long long) e->length);
+    yajl_gen_integer (g, -(long long)e->length);
   else
     yajl_gen_integer (g, e->length);
   if (xs->ctx == EXTENTS_DIRTY)
@@ -266,7 +266,7 @@ emit (struct extents_stream *xs, const struct extent *e)
     }
   gen_key (g, "zero");
   if (first && xs->fault == EXTENTS_FAULT_BADFLAG)
-    yajl_gen_string (g, (const unsigned char *) "yes", 3);
+    yajl_gen_string (g, (const unsigned char *)"yes", 3);
   else
     yajl_gen_bool (g, e->zero);
   if (xs->ctx == EXTENTS_ZERO)
@@ -289,8 +289,8 @@ produce (struct extents_stream *xs)
     {
       if (xs->fault == EXTENTS_FAULT_GARBAGE)
         {
-          static const char garbage[] =
-            "[{\"start\": 0, \"length\": 65536, \"zero\": fal}}garbage<<\n";
+          static const char garbage[]
+              = "[{\"start\": 0, \"length\": 65536, \"zero\": fal}}garbage<<\n";
 
           print_cb (xs, garbage, strlen (garbage));
           xs->state = 2;

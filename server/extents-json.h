@@ -20,13 +20,12 @@
 struct extents_stream;
 
 struct extents_stream *extents_stream_new (struct backend *b,
-                                           enum extents_context ctx,
-                                           char *err, size_t errlen);
+                                           enum extents_context ctx, char *err,
+                                           size_t errlen);
 /* Returns bytes written to BUF (<= MAX), 0 never; -1 at the end of the
  * document, -2 on error (the reason in the log).
  */
-ssize_t extents_stream_read (struct extents_stream *xs, char *buf,
-                             size_t max);
+ssize_t extents_stream_read (struct extents_stream *xs, char *buf, size_t max);
 /* Extents emitted so far. */
 uint64_t extents_stream_count (const struct extents_stream *xs);
 void extents_stream_free (struct extents_stream *xs);

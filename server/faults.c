@@ -53,14 +53,17 @@ int
 faults_parse (const char *spec)
 {
   static const char *const extents_names[] = {
-    [EXTENTS_FAULT_UNSORTED] = "unsorted", [EXTENTS_FAULT_GAP] = "gap",
-    [EXTENTS_FAULT_OVERLAP] = "overlap",   [EXTENTS_FAULT_SHORT] = "short",
-    [EXTENTS_FAULT_GARBAGE] = "garbage",   [EXTENTS_FAULT_NEGATIVE] = "negative",
+    [EXTENTS_FAULT_UNSORTED] = "unsorted",
+    [EXTENTS_FAULT_GAP] = "gap",
+    [EXTENTS_FAULT_OVERLAP] = "overlap",
+    [EXTENTS_FAULT_SHORT] = "short",
+    [EXTENTS_FAULT_GARBAGE] = "garbage",
+    [EXTENTS_FAULT_NEGATIVE] = "negative",
     [EXTENTS_FAULT_BADFLAG] = "badflag",
   };
   const char *eq = strchr (spec, '=');
   const char *val = eq ? eq + 1 : "";
-  size_t klen = eq ? (size_t) (eq - spec) : strlen (spec);
+  size_t klen = eq ? (size_t)(eq - spec) : strlen (spec);
   uint64_t v;
 
 #define KEY(k) (klen == strlen (k) && strncmp (spec, k, klen) == 0)
@@ -86,7 +89,7 @@ faults_parse (const char *spec)
           break;
       if (i == sizeof extents_names / sizeof extents_names[0])
         goto bad;
-      settings.extents = (enum extents_fault) i;
+      settings.extents = (enum extents_fault)i;
     }
   else if (KEY ("extents-delay") && eq)
     {
@@ -105,8 +108,7 @@ faults_parse (const char *spec)
       const char *colon = strchr (val, ':');
       uint64_t status;
 
-      if (colon == NULL
-          || range_parse_u64 (val, colon - val, &v) == -1
+      if (colon == NULL || range_parse_u64 (val, colon - val, &v) == -1
           || parse_uint (colon + 1, 599, &status) == -1 || status < 100
           || add_nth (v, FAULT_ERROR, status) == -1)
         goto bad;
@@ -128,7 +130,7 @@ faults_parse (const char *spec)
 #undef KEY
   return 0;
 
- bad:
+bad:
   log_msg ("invalid --fault '%s' (see --help)", spec);
   return -1;
 }
@@ -153,18 +155,20 @@ faults_next_image_request (int *status)
 void
 faults_usage (void)
 {
-  printf ("Faults (--fault SPEC, repeatable; for tests):\n"
-          "  options=405          OPTIONS answers 405 (old daemon)\n"
-          "  options=204          OPTIONS answers 204, empty body (old proxy)\n"
-          "  no-zero              no \"zero\" feature; PATCH op=zero is 405\n"
-          "  no-extents           no \"extents\" feature; GET extents is 404\n"
-          "  extents=KIND         corrupt the extents document; KIND is one of\n"
-          "                       unsorted gap overlap short garbage negative badflag\n"
-          "  extents-delay=MS     sleep MS ms before answering GET extents\n"
-          "  drop=N               close the connection without answering the\n"
-          "                       Nth image request (counted from 1 over all\n"
-          "                       connections, OPTIONS included)\n"
-          "  error=N:STATUS       answer the Nth image request with STATUS\n"
-          "  max-readers=N, max-writers=N\n"
-          "                       override what OPTIONS reports\n");
+  printf (
+      "Faults (--fault SPEC, repeatable; for tests):\n"
+      "  options=405          OPTIONS answers 405 (old daemon)\n"
+      "  options=204          OPTIONS answers 204, empty body (old proxy)\n"
+      "  no-zero              no \"zero\" feature; PATCH op=zero is 405\n"
+      "  no-extents           no \"extents\" feature; GET extents is 404\n"
+      "  extents=KIND         corrupt the extents document; KIND is one of\n"
+      "                       unsorted gap overlap short garbage negative "
+      "badflag\n"
+      "  extents-delay=MS     sleep MS ms before answering GET extents\n"
+      "  drop=N               close the connection without answering the\n"
+      "                       Nth image request (counted from 1 over all\n"
+      "                       connections, OPTIONS included)\n"
+      "  error=N:STATUS       answer the Nth image request with STATUS\n"
+      "  max-readers=N, max-writers=N\n"
+      "                       override what OPTIONS reports\n");
 }

@@ -25,12 +25,12 @@ enum extents_fault
 
 struct faults
 {
-  int options_status;             /* 0 (normal), 405 or 204 */
-  bool no_zero;                   /* no "zero" feature, PATCH zero is 405 */
-  bool no_extents;                /* no "extents" feature, GET extents 404 */
-  enum extents_fault extents;     /* corrupt the extents document */
-  unsigned extents_delay_ms;      /* sleep before answering GET extents */
-  int max_readers, max_writers;   /* -1: the backend's own values */
+  int options_status;           /* 0 (normal), 405 or 204 */
+  bool no_zero;                 /* no "zero" feature, PATCH zero is 405 */
+  bool no_extents;              /* no "extents" feature, GET extents 404 */
+  enum extents_fault extents;   /* corrupt the extents document */
+  unsigned extents_delay_ms;    /* sleep before answering GET extents */
+  int max_readers, max_writers; /* -1: the backend's own values */
 };
 
 /* Parses one --fault SPEC.  Returns 0, or -1 after printing why. */
@@ -42,8 +42,8 @@ const struct faults *faults_get (void);
 enum fault_action
 {
   FAULT_NONE,
-  FAULT_DROP,                   /* close the connection without answering */
-  FAULT_ERROR,                  /* answer with *STATUS and a text body */
+  FAULT_DROP,  /* close the connection without answering */
+  FAULT_ERROR, /* answer with *STATUS and a text body */
 };
 
 /* Counts one image request (any method on /images/...) and says what to do

@@ -54,7 +54,7 @@ http_reply (struct request *r, unsigned status, struct MHD_Response *resp)
   if (resp == NULL)
     {
       log_msg ("conn=%llu: cannot create a response",
-               (unsigned long long) r->conn->id);
+               (unsigned long long)r->conn->id);
       return MHD_NO;
     }
   r->status = status;
@@ -71,16 +71,15 @@ http_reply (struct request *r, unsigned status, struct MHD_Response *resp)
 }
 
 enum MHD_Result
-http_reply_buffer (struct request *r, unsigned status,
-                   const char *content_type, const void *buf, size_t len)
+http_reply_buffer (struct request *r, unsigned status, const char *content_type,
+                   const void *buf, size_t len)
 {
   struct MHD_Response *resp;
 
-  resp = MHD_create_response_from_buffer (len, (void *) buf,
+  resp = MHD_create_response_from_buffer (len, (void *)buf,
                                           MHD_RESPMEM_MUST_COPY);
   if (resp && content_type)
-    MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                             content_type);
+    MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
   return http_reply (r, status, resp);
 }
 
@@ -98,7 +97,7 @@ http_reply_text (struct request *r, unsigned status, bool close,
   va_end (ap);
   if (n < 0)
     n = 0;
-  if ((size_t) n > sizeof msg - 2)
+  if ((size_t)n > sizeof msg - 2)
     n = sizeof msg - 2;
   /* One line: no newline inside the message. */
   for (int i = 0; i < n; i++)
@@ -184,8 +183,8 @@ access_handler (void *cls, struct MHD_Connection *c, const char *url,
   struct request *r = *req_cls;
   enum MHD_Result ret;
 
-  (void) cls;
-  (void) version;
+  (void)cls;
+  (void)version;
   if (r == NULL)
     {
       const union MHD_ConnectionInfo *ci;
@@ -204,9 +203,9 @@ access_handler (void *cls, struct MHD_Connection *c, const char *url,
       snprintf (r->method, sizeof r->method, "%s", method);
       *req_cls = r;
       cl = http_header (r, MHD_HTTP_HEADER_CONTENT_LENGTH);
-      r->has_body = (cl != NULL && strcmp (cl, "0") != 0)
-                    || http_header (r, MHD_HTTP_HEADER_TRANSFER_ENCODING)
-                         != NULL;
+      r->has_body
+          = (cl != NULL && strcmp (cl, "0") != 0)
+            || http_header (r, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
       r->first_call = true;
       ret = route (r, url);
       r->first_call = false;
@@ -230,8 +229,8 @@ access_handler (void *cls, struct MHD_Connection *c, const char *url,
   if (r->answered)
     return MHD_YES;
   if (r->fault_status)
-    return http_reply_text (r, r->fault_status, false,
-                            "Injected error %d", r->fault_status);
+    return http_reply_text (r, r->fault_status, false, "Injected error %d",
+                            r->fault_status);
   if (r->on_end)
     return r->on_end (r);
   return http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false,
@@ -245,8 +244,8 @@ request_completed (void *cls, struct MHD_Connection *c, void **req_cls,
 {
   struct request *r = *req_cls;
 
-  (void) cls;
-  (void) c;
+  (void)cls;
+  (void)c;
   if (r == NULL)
     return;
   *req_cls = NULL;
@@ -255,15 +254,14 @@ request_completed (void *cls, struct MHD_Connection *c, void **req_cls,
       char line[700];
       size_t n = 0;
 
-#define ADD(...)                                                              \
-      do                                                                      \
-        {                                                                     \
-          if (n < sizeof line)                                                \
-            n += snprintf (line + n, sizeof line - n, __VA_ARGS__);          \
-        }                                                                     \
-      while (0)
-      ADD ("conn=%llu method=%s", (unsigned long long) r->conn->id,
-           r->method);
+#define ADD(...)                                                               \
+  do                                                                           \
+    {                                                                          \
+      if (n < sizeof line)                                                     \
+        n += snprintf (line + n, sizeof line - n, __VA_ARGS__);                \
+    }                                                                          \
+  while (0)
+      ADD ("conn=%llu method=%s", (unsigned long long)r->conn->id, r->method);
       if (r->ticket_shown[0])
         ADD (" ticket=%s", r->ticket_shown);
       if (r->path_shown[0])
@@ -273,11 +271,10 @@ request_completed (void *cls, struct MHD_Connection *c, void **req_cls,
       if (r->context)
         ADD (" context=%s", r->context);
       if (r->xs)
-        ADD (" count=%llu",
-             (unsigned long long) extents_stream_count (r->xs));
+        ADD (" count=%llu", (unsigned long long)extents_stream_count (r->xs));
       if (r->show_range)
-        ADD (" offset=%llu length=%llu", (unsigned long long) r->offset,
-             (unsigned long long) r->length);
+        ADD (" offset=%llu length=%llu", (unsigned long long)r->offset,
+             (unsigned long long)r->length);
       if (r->flush >= 0)
         ADD (" flush=%c", r->flush ? 'y' : 'n');
       ADD (" status=%d elapsed=%.3f", r->status, elapsed_since (&r->start));
@@ -286,12 +283,12 @@ request_completed (void *cls, struct MHD_Connection *c, void **req_cls,
       else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         ADD (" error=\"%s\"",
              toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT
-               ? "client closed the connection"
-               : toe == MHD_REQUEST_TERMINATED_READ_ERROR
-                   ? "connection closed before the body was complete"
-                   : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
-                       ? "timed out"
-                       : "connection closed with an error");
+                 ? "client closed the connection"
+             : toe == MHD_REQUEST_TERMINATED_READ_ERROR
+                 ? "connection closed before the body was complete"
+             : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED
+                 ? "timed out"
+                 : "connection closed with an error");
 #undef ADD
       log_msg ("%s", line);
     }
@@ -306,33 +303,32 @@ request_completed (void *cls, struct MHD_Connection *c, void **req_cls,
 
 /* Creates and destroys the per-connection state. */
 static void
-connection_notify (void *cls, struct MHD_Connection *c,
-                   void **socket_context,
+connection_notify (void *cls, struct MHD_Connection *c, void **socket_context,
                    enum MHD_ConnectionNotificationCode toe)
 {
   const struct listener *l = cls;
   struct conn *cn = *socket_context;
 
-  (void) c;
+  (void)c;
   if (toe == MHD_CONNECTION_NOTIFY_STARTED)
     {
       cn = calloc (1, sizeof *cn);
       if (cn == NULL)
         {
           log_msg ("connection: %s", strerror (errno));
-          return;               /* the access handler drops it */
+          return; /* the access handler drops it */
         }
       cn->id = atomic_fetch_add (&last_conn_id, 1) + 1;
       cn->l = l;
       *socket_context = cn;
       if (!l->control)
-        log_debug ("conn=%llu open transport=%s",
-                   (unsigned long long) cn->id, l->transport);
+        log_debug ("conn=%llu open transport=%s", (unsigned long long)cn->id,
+                   l->transport);
     }
   else if (cn != NULL)
     {
       if (!l->control)
-        log_debug ("conn=%llu close", (unsigned long long) cn->id);
+        log_debug ("conn=%llu close", (unsigned long long)cn->id);
       backend_close (cn->backend);
       if (cn->ticket)
         ticket_unref (cn->ticket);
@@ -348,7 +344,7 @@ mhd_logger (void *cls, const char *fmt, va_list ap)
   char msg[256], shown[256];
   size_t n;
 
-  (void) cls;
+  (void)cls;
   if (!log_verbose)
     return;
   vsnprintf (msg, sizeof msg, fmt, ap);
@@ -370,16 +366,14 @@ http_start (struct listener *l, const char *tls_key, const char *tls_cert)
   if (tls)
     flags |= MHD_USE_TLS;
   l->daemon = MHD_start_daemon (
-    flags, 0, NULL, NULL, access_handler, l,
-    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-    MHD_OPTION_LISTEN_SOCKET, (MHD_socket) l->fd,
-    MHD_OPTION_NOTIFY_CONNECTION, connection_notify, l,
-    MHD_OPTION_NOTIFY_COMPLETED, request_completed, l,
-    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONNECTION_MEMORY,
-    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) DEFAULT_IDLE_TIMEOUT,
-    tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, tls_key,
-    MHD_OPTION_HTTPS_MEM_CERT, tls_cert,
-    MHD_OPTION_END);
+      flags, 0, NULL, NULL, access_handler, l, MHD_OPTION_EXTERNAL_LOGGER,
+      mhd_logger, NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
+      MHD_OPTION_NOTIFY_CONNECTION, connection_notify, l,
+      MHD_OPTION_NOTIFY_COMPLETED, request_completed, l,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)DEFAULT_IDLE_TIMEOUT,
+      tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, tls_key,
+      MHD_OPTION_HTTPS_MEM_CERT, tls_cert, MHD_OPTION_END);
   if (l->daemon == NULL)
     {
       log_msg ("cannot start the %s service", l->transport);

@@ -30,9 +30,9 @@ struct extents_stream;
 
 struct listener
 {
-  const char *transport;        /* "tcp", "tls", "unix" or "control" */
-  bool control;                 /* serves /tickets, not /images */
-  int fd;                       /* bound and listening */
+  const char *transport; /* "tcp", "tls", "unix" or "control" */
+  bool control;          /* serves /tickets, not /images */
+  int fd;                /* bound and listening */
   struct MHD_Daemon *daemon;
 };
 
@@ -40,9 +40,9 @@ struct conn
 {
   uint64_t id;
   const struct listener *l;
-  struct ticket *ticket;        /* the ticket the backend serves (a ref) */
-  struct backend *backend;      /* opened lazily, per ticket */
-  char *putbuf;                 /* gathers PUT bodies, PUT_BUFFER bytes */
+  struct ticket *ticket;   /* the ticket the backend serves (a ref) */
+  struct backend *backend; /* opened lazily, per ticket */
+  char *putbuf;            /* gathers PUT bodies, PUT_BUFFER bytes */
 };
 
 /* PUT bodies are written in pieces of this size. */
@@ -56,18 +56,18 @@ struct request
   char method[16];
 
   /* What the log line shows. */
-  const char *op;               /* "read", "write", ... or NULL */
-  char ticket_shown[REDACT_TICKET_BUFSZ];   /* "" when none */
-  char path_shown[96];          /* control requests: redacted path */
+  const char *op;                         /* "read", "write", ... or NULL */
+  char ticket_shown[REDACT_TICKET_BUFSZ]; /* "" when none */
+  char path_shown[96];                    /* control requests: redacted path */
   bool show_range;
   uint64_t offset, length;
-  int flush;                    /* -1: not shown, 0: n, 1: y */
-  const char *context;          /* extents context or NULL */
-  int status;                   /* 0 until answered */
+  int flush;           /* -1: not shown, 0: n, 1: y */
+  const char *context; /* extents context or NULL */
+  int status;          /* 0 until answered */
   char error[81];
 
-  char id[256];                 /* ticket id from the path */
-  struct ticket *ticket;        /* busy reference, released at the end */
+  char id[256];          /* ticket id from the path */
+  struct ticket *ticket; /* busy reference, released at the end */
   bool answered;
   /* libmicrohttpd closes the connection after a response queued before
    * the second call of the handler, so a request without a body keeps its
@@ -76,16 +76,16 @@ struct request
   bool first_call, has_body;
   struct MHD_Response *deferred;
   unsigned deferred_status;
-  bool close_after;             /* ?close=y on PUT */
+  bool close_after; /* ?close=y on PUT */
 
   /* Body handling, set by the route handler. */
   int (*on_data) (struct request *r, const char *data, size_t len);
   enum MHD_Result (*on_end) (struct request *r);
 
   /* PUT */
-  uint64_t written;             /* bytes written to the backend */
-  size_t buffered;              /* bytes in conn->putbuf */
-  bool failed;                  /* a write failed; the rest is discarded */
+  uint64_t written; /* bytes written to the backend */
+  size_t buffered;  /* bytes in conn->putbuf */
+  bool failed;      /* a write failed; the rest is discarded */
   char failure[256];
 
   /* Small bodies (PATCH, control PUT) */
@@ -101,23 +101,22 @@ struct request
 
 /* http.c */
 /* Starts the daemon for L (TLS when KEY and CERT are given). */
-int http_start (struct listener *l, const char *tls_key,
-                const char *tls_cert);
+int http_start (struct listener *l, const char *tls_key, const char *tls_cert);
 void http_stop (struct listener *l);
 
 /* Answers with a one-line text/plain body (FMT plus a newline).  CLOSE adds
  * "Connection: close" so the connection is closed after it.
  */
-enum MHD_Result http_reply_text (struct request *r, unsigned status,
-                                 bool close, const char *fmt, ...)
-  __attribute__ ((format (printf, 4, 5)));
+enum MHD_Result http_reply_text (struct request *r, unsigned status, bool close,
+                                 const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
 /* Answers with RESP (which this takes over) and STATUS. */
 enum MHD_Result http_reply (struct request *r, unsigned status,
                             struct MHD_Response *resp);
 /* Answers with a copy of BUF as the body. */
 enum MHD_Result http_reply_buffer (struct request *r, unsigned status,
-                                   const char *content_type,
-                                   const void *buf, size_t len);
+                                   const char *content_type, const void *buf,
+                                   size_t len);
 /* Answers 405 with an Allow header. */
 enum MHD_Result http_reply_405 (struct request *r, const char *allow);
 /* Makes the request collect its body (at most MAX bytes, the rest is

@@ -55,8 +55,7 @@ images_set_unix_socket (const char *name, size_t len)
  * connection) and returns NULL with *RET set.
  */
 static struct ticket *
-get_ticket (struct request *r, const char *id, bool write,
-            enum MHD_Result *ret)
+get_ticket (struct request *r, const char *id, bool write, enum MHD_Result *ret)
 {
   enum ticket_error why;
   struct ticket *t;
@@ -66,10 +65,9 @@ get_ticket (struct request *r, const char *id, bool write,
   t = tickets_acquire (id, &why);
   if (t == NULL)
     {
-      *ret = http_reply_text (r, MHD_HTTP_FORBIDDEN, true,
-                              FORBIDDEN ": %s ticket '%s'",
-                              why == TICKET_EXPIRED ? "Expired" : "No such",
-                              r->ticket_shown);
+      *ret = http_reply_text (
+          r, MHD_HTTP_FORBIDDEN, true, FORBIDDEN ": %s ticket '%s'",
+          why == TICKET_EXPIRED ? "Expired" : "No such", r->ticket_shown);
       return NULL;
     }
   r->ticket = t;
@@ -109,7 +107,7 @@ get_backend (struct request *r, enum MHD_Result *ret)
       cn->backend = backend_open (r->ticket, err, sizeof err);
       if (cn->backend == NULL)
         {
-          log_msg ("conn=%llu ticket=%s: %s", (unsigned long long) cn->id,
+          log_msg ("conn=%llu ticket=%s: %s", (unsigned long long)cn->id,
                    r->ticket_shown, err);
           *ret = http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false,
                                   "Cannot open backend: %s", err);
@@ -124,10 +122,10 @@ get_backend (struct request *r, enum MHD_Result *ret)
 static enum MHD_Result
 backend_error (struct request *r, const char *what)
 {
-  log_msg ("conn=%llu ticket=%s: %s: %s", (unsigned long long) r->conn->id,
+  log_msg ("conn=%llu ticket=%s: %s: %s", (unsigned long long)r->conn->id,
            r->ticket_shown, what, r->conn->backend->err);
-  return http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false,
-                          "%s: %s", what, r->conn->backend->err);
+  return http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false, "%s: %s",
+                          what, r->conn->backend->err);
 }
 
 static enum MHD_Result
@@ -140,7 +138,7 @@ out_of_range (struct request *r, uint64_t size, bool close, const char *why)
 
   n = snprintf (msg, sizeof msg, "%s\n", why);
   snprintf (r->error, sizeof r->error, "%s", why);
-  snprintf (range, sizeof range, "bytes */%llu", (unsigned long long) size);
+  snprintf (range, sizeof range, "bytes */%llu", (unsigned long long)size);
   resp = MHD_create_response_from_buffer (n, msg, MHD_RESPMEM_MUST_COPY);
   if (resp)
     {
@@ -158,7 +156,7 @@ out_of_range (struct request *r, uint64_t size, bool close, const char *why)
 static void
 gen_str (yajl_gen g, const char *s)
 {
-  yajl_gen_string (g, (const unsigned char *) s, strlen (s));
+  yajl_gen_string (g, (const unsigned char *)s, strlen (s));
 }
 
 static enum MHD_Result
@@ -194,8 +192,7 @@ handle_options (struct request *r, const char *id)
   if (unix_socket_len)
     {
       gen_str (g, "unix_socket");
-      yajl_gen_string (g, (const unsigned char *) unix_socket,
-                       unix_socket_len);
+      yajl_gen_string (g, (const unsigned char *)unix_socket, unix_socket_len);
     }
   gen_str (g, "features");
   yajl_gen_array_open (g);
@@ -213,8 +210,7 @@ handle_options (struct request *r, const char *id)
       gen_str (g, "max_readers");
       yajl_gen_integer (g, f->max_readers >= 0 ? f->max_readers : 8);
       gen_str (g, "max_writers");
-      yajl_gen_integer (g, f->max_writers >= 0 ? f->max_writers
-                                               : nbd ? 8 : 1);
+      yajl_gen_integer (g, f->max_writers >= 0 ? f->max_writers : nbd ? 8 : 1);
     }
   yajl_gen_map_close (g);
   resp = NULL;
@@ -238,8 +234,7 @@ handle_options (struct request *r, const char *id)
       MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                "application/json");
       MHD_add_response_header (resp, MHD_HTTP_HEADER_ALLOW,
-                               write ? "OPTIONS,GET,PUT,PATCH"
-                                     : "OPTIONS,GET");
+                               write ? "OPTIONS,GET,PUT,PATCH" : "OPTIONS,GET");
     }
   return http_reply (r, MHD_HTTP_OK, resp);
 }
@@ -259,8 +254,8 @@ read_cb (void *cls, uint64_t pos, char *buf, size_t max)
   if (b->ops->pread (b, buf, n, r->offset + pos) == -1)
     {
       log_msg ("conn=%llu ticket=%s: read offset %llu: %s",
-               (unsigned long long) r->conn->id, r->ticket_shown,
-               (unsigned long long) (r->offset + pos), b->err);
+               (unsigned long long)r->conn->id, r->ticket_shown,
+               (unsigned long long)(r->offset + pos), b->err);
       snprintf (r->error, sizeof r->error, "%.80s", b->err);
       return MHD_CONTENT_READER_END_WITH_ERROR;
     }
@@ -296,11 +291,11 @@ handle_read (struct request *r, const char *id)
     return ret;
 
   if (r->length == 0)
-    resp = MHD_create_response_from_buffer (0, (void *) "",
+    resp = MHD_create_response_from_buffer (0, (void *)"",
                                             MHD_RESPMEM_PERSISTENT);
   else
-    resp = MHD_create_response_from_callback (r->length, READ_BLOCK, read_cb,
-                                              r, NULL);
+    resp = MHD_create_response_from_callback (r->length, READ_BLOCK, read_cb, r,
+                                              NULL);
   if (resp == NULL)
     return MHD_NO;
   MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -317,12 +312,11 @@ handle_read (struct request *r, const char *id)
   if (range)
     {
       snprintf (value, sizeof value, "bytes %llu-%llu/%llu",
-                (unsigned long long) first, (unsigned long long) last,
-                (unsigned long long) t->size);
+                (unsigned long long)first, (unsigned long long)last,
+                (unsigned long long)t->size);
       MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_RANGE, value);
     }
-  return http_reply (r, range ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK,
-                     resp);
+  return http_reply (r, range ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, resp);
 }
 
 /* ---- PUT: write ---- */
@@ -335,8 +329,8 @@ put_drain (struct request *r)
 
   if (r->buffered == 0 || r->failed)
     return;
-  if (b->ops->pwrite (b, r->conn->putbuf, r->buffered,
-                      r->offset + r->written) == -1)
+  if (b->ops->pwrite (b, r->conn->putbuf, r->buffered, r->offset + r->written)
+      == -1)
     {
       r->failed = true;
       snprintf (r->failure, sizeof r->failure, "%s", b->err);
@@ -353,7 +347,7 @@ put_data (struct request *r, const char *data, size_t len)
   char *buf = r->conn->putbuf;
 
   if (r->failed)
-    return 0;                   /* discard the rest; 500 at the end */
+    return 0; /* discard the rest; 500 at the end */
   while (len > 0)
     {
       size_t n;
@@ -402,15 +396,15 @@ put_end (struct request *r)
   if (r->failed)
     {
       log_msg ("conn=%llu ticket=%s: write offset %llu: %s",
-               (unsigned long long) r->conn->id, r->ticket_shown,
-               (unsigned long long) r->offset, r->failure);
+               (unsigned long long)r->conn->id, r->ticket_shown,
+               (unsigned long long)r->offset, r->failure);
       return http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false,
                               "Error writing: %s", r->failure);
     }
   if (r->flush == 1 && b->ops->flush (b) == -1)
     return backend_error (r, "Error flushing");
-  resp = MHD_create_response_from_buffer (0, (void *) "",
-                                          MHD_RESPMEM_PERSISTENT);
+  resp
+      = MHD_create_response_from_buffer (0, (void *)"", MHD_RESPMEM_PERSISTENT);
   if (resp && r->close_after)
     MHD_add_response_header (resp, MHD_HTTP_HEADER_CONNECTION, "close");
   return http_reply (r, MHD_HTTP_OK, resp);
@@ -470,8 +464,9 @@ handle_write (struct request *r, const char *id)
   if (range_parse_u64 (cl, strlen (cl), &r->length) == -1)
     return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
                             "Invalid Content-Length header: %.40s", cl);
-  if (cr && (range_parse_content_range (cr, &r->offset, &last, &total) == -1
-             || r->offset == UINT64_MAX))
+  if (cr
+      && (range_parse_content_range (cr, &r->offset, &last, &total) == -1
+          || r->offset == UINT64_MAX))
     return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
                             "Invalid Content-Range header: %.60s", cr);
   r->show_range = true;
@@ -481,8 +476,8 @@ handle_write (struct request *r, const char *id)
     return ret;
   if (r->conn->putbuf == NULL
       && (r->conn->putbuf = malloc (PUT_BUFFER)) == NULL)
-    return http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false,
-                            "%s", strerror (ENOMEM));
+    return http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false, "%s",
+                            strerror (ENOMEM));
   r->on_data = put_data;
   r->on_end = put_end;
   return MHD_YES;
@@ -508,13 +503,12 @@ patch_end (struct request *r)
                             "Request body too large (limit %d bytes)",
                             PATCH_MAX);
   if (r->body == NULL || memchr (r->body, '\0', r->body_len) != NULL)
-    return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
-                            "Invalid JSON: %s",
+    return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "Invalid JSON: %s",
                             r->body ? "NUL byte in body" : "empty body");
   root = yajl_tree_parse (r->body, err, sizeof err);
   if (root == NULL)
     return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
-                            "Invalid JSON: %.*s", (int) strcspn (err, "\n"),
+                            "Invalid JSON: %.*s", (int)strcspn (err, "\n"),
                             err);
   if (!YAJL_IS_OBJECT (root))
     {
@@ -537,10 +531,10 @@ patch_end (struct request *r)
 
   r->op = "zero";
   if (validate_int (root, "size", true, 0, 0, &size, err, sizeof err) == -1
-      || validate_int (root, "offset", false, 0, 0, &offset, err,
-                       sizeof err) == -1
-      || validate_bool (root, "flush", false, false, &flush, err,
-                        sizeof err) == -1)
+      || validate_int (root, "offset", false, 0, 0, &offset, err, sizeof err)
+             == -1
+      || validate_bool (root, "flush", false, false, &flush, err, sizeof err)
+             == -1)
     goto bad;
   yajl_tree_free (root);
   r->offset = offset;
@@ -559,7 +553,7 @@ patch_end (struct request *r)
     return backend_error (r, "Error flushing");
   return http_reply_buffer (r, MHD_HTTP_OK, NULL, "", 0);
 
- bad:
+bad:
   yajl_tree_free (root);
   return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
 }
@@ -589,7 +583,7 @@ extents_cb (void *cls, uint64_t pos, char *buf, size_t max)
   struct request *r = cls;
   ssize_t n;
 
-  (void) pos;
+  (void)pos;
   n = extents_stream_read (r->xs, buf, max);
   if (n == -1)
     return MHD_CONTENT_READER_END_OF_STREAM;
@@ -644,7 +638,7 @@ handle_extents (struct request *r, const char *id)
   if (r->xs == NULL)
     {
       log_msg ("conn=%llu ticket=%s: extents: %s",
-               (unsigned long long) r->conn->id, r->ticket_shown, err);
+               (unsigned long long)r->conn->id, r->ticket_shown, err);
       return http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false,
                               "Error getting extents: %s", err);
     }

@@ -13,12 +13,12 @@ extern int log_verbose;
 /* Prints "imageio-server: MESSAGE\n" to stderr. */
 void log_msg (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 
-#define log_debug(...)                                                        \
-  do                                                                          \
-    {                                                                         \
-      if (log_verbose)                                                        \
-        log_msg (__VA_ARGS__);                                                \
-    }                                                                         \
+#define log_debug(...)                                                         \
+  do                                                                           \
+    {                                                                          \
+      if (log_verbose)                                                         \
+        log_msg (__VA_ARGS__);                                                 \
+    }                                                                          \
   while (0)
 
 #endif

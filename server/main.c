@@ -102,7 +102,7 @@ read_file (const char *path, size_t *lenp)
     *lenp = len;
   return buf;
 
- err:
+err:
   log_msg ("%s: %s", path, strerror (errno));
   free (buf);
   if (fp)
@@ -147,7 +147,7 @@ write_file_atomic (const char *path, const char *content)
   fd = mkstemp (tmp);
   if (fd == -1)
     goto err;
-  if (write (fd, content, strlen (content)) != (ssize_t) strlen (content)
+  if (write (fd, content, strlen (content)) != (ssize_t)strlen (content)
       || fchmod (fd, 0644) == -1 || close (fd) == -1)
     {
       fd = -1;
@@ -163,7 +163,7 @@ write_file_atomic (const char *path, const char *content)
   free (tmp);
   return 0;
 
- err:
+err:
   log_msg ("%s: %s", path, strerror (errno));
   if (fd >= 0)
     close (fd);
@@ -177,8 +177,8 @@ write_file_atomic (const char *path, const char *content)
 static int
 bind_tcp (const char *spec, int *port)
 {
-  struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-                            .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+  struct addrinfo hints
+      = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
   struct addrinfo *res = NULL, *ai;
   struct sockaddr_storage ss;
   socklen_t sslen = sizeof ss;
@@ -190,17 +190,17 @@ bind_tcp (const char *spec, int *port)
     {
       const char *end = strchr (spec, ']');
 
-      if (end == NULL || end[1] != ':' || (size_t) (end - spec) > sizeof host)
+      if (end == NULL || end[1] != ':' || (size_t)(end - spec) > sizeof host)
         goto bad;
-      snprintf (host, sizeof host, "%.*s", (int) (end - spec - 1), spec + 1);
+      snprintf (host, sizeof host, "%.*s", (int)(end - spec - 1), spec + 1);
       portstr = end + 2;
     }
   else
     {
       colon = strrchr (spec, ':');
-      if (colon == NULL || (size_t) (colon - spec) >= sizeof host)
+      if (colon == NULL || (size_t)(colon - spec) >= sizeof host)
         goto bad;
-      snprintf (host, sizeof host, "%.*s", (int) (colon - spec), spec);
+      snprintf (host, sizeof host, "%.*s", (int)(colon - spec), spec);
       portstr = colon + 1;
     }
   if (*portstr == '\0')
@@ -232,18 +232,18 @@ bind_tcp (const char *spec, int *port)
       return -1;
     }
   freeaddrinfo (res);
-  if (getsockname (fd, (struct sockaddr *) &ss, &sslen) == -1)
+  if (getsockname (fd, (struct sockaddr *)&ss, &sslen) == -1)
     {
       log_msg ("getsockname: %s", strerror (errno));
       close (fd);
       return -1;
     }
   *port = ntohs (ss.ss_family == AF_INET6
-                   ? ((struct sockaddr_in6 *) &ss)->sin6_port
-                   : ((struct sockaddr_in *) &ss)->sin_port);
+                     ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                     : ((struct sockaddr_in *)&ss)->sin_port);
   return fd;
 
- bad:
+bad:
   log_msg ("--tcp %s: expecting HOST:PORT or [ADDR]:PORT", spec);
   return -1;
 }
@@ -279,7 +279,7 @@ bind_unix (const char *name, const char *what)
     }
   addrlen = offsetof (struct sockaddr_un, sun_path) + len;
   fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd == -1 || bind (fd, (struct sockaddr *) &sun, addrlen) == -1
+  if (fd == -1 || bind (fd, (struct sockaddr *)&sun, addrlen) == -1
       || listen (fd, 128) == -1)
     {
       log_msg ("%s %s: %s", what, name, strerror (errno));
@@ -292,8 +292,16 @@ bind_unix (const char *name, const char *what)
 
 enum
 {
-  OPT_TCP = 256, OPT_TLS_CERT, OPT_TLS_KEY, OPT_NO_TLS, OPT_PORT_FILE,
-  OPT_UNIX, OPT_CONTROL, OPT_TICKET, OPT_PID_FILE, OPT_FAULT,
+  OPT_TCP = 256,
+  OPT_TLS_CERT,
+  OPT_TLS_KEY,
+  OPT_NO_TLS,
+  OPT_PORT_FILE,
+  OPT_UNIX,
+  OPT_CONTROL,
+  OPT_TICKET,
+  OPT_PID_FILE,
+  OPT_FAULT,
 };
 
 static const struct option long_options[] = {
@@ -316,8 +324,8 @@ int
 main (int argc, char *argv[])
 {
   struct listener tcp = { .fd = -1 }, local = { .transport = "unix", .fd = -1 },
-                  control = { .transport = "control", .control = true,
-                              .fd = -1 };
+                  control
+                  = { .transport = "control", .control = true, .fd = -1 };
   char *cert = NULL, *key = NULL;
   char buf[64];
   sigset_t sigs;
@@ -327,14 +335,30 @@ main (int argc, char *argv[])
   while ((c = getopt_long (argc, argv, "vh", long_options, NULL)) != -1)
     switch (c)
       {
-      case OPT_TCP: opt.tcp = optarg; break;
-      case OPT_TLS_CERT: opt.tls_cert = optarg; break;
-      case OPT_TLS_KEY: opt.tls_key = optarg; break;
-      case OPT_NO_TLS: opt.no_tls = true; break;
-      case OPT_PORT_FILE: opt.port_file = optarg; break;
-      case OPT_UNIX: opt.unix_name = optarg; break;
-      case OPT_CONTROL: opt.control = optarg; break;
-      case OPT_PID_FILE: opt.pid_file = optarg; break;
+      case OPT_TCP:
+        opt.tcp = optarg;
+        break;
+      case OPT_TLS_CERT:
+        opt.tls_cert = optarg;
+        break;
+      case OPT_TLS_KEY:
+        opt.tls_key = optarg;
+        break;
+      case OPT_NO_TLS:
+        opt.no_tls = true;
+        break;
+      case OPT_PORT_FILE:
+        opt.port_file = optarg;
+        break;
+      case OPT_UNIX:
+        opt.unix_name = optarg;
+        break;
+      case OPT_CONTROL:
+        opt.control = optarg;
+        break;
+      case OPT_PID_FILE:
+        opt.pid_file = optarg;
+        break;
       case OPT_TICKET:
         if (add_ticket_file (optarg) == -1)
           tickets_bad = true;
@@ -343,8 +367,12 @@ main (int argc, char *argv[])
         if (faults_parse (optarg) == -1)
           exit (EXIT_FAILURE);
         break;
-      case 'v': log_verbose = 1; break;
-      case 'h': usage (); exit (EXIT_SUCCESS);
+      case 'v':
+        log_verbose = 1;
+        break;
+      case 'h':
+        usage ();
+        exit (EXIT_SUCCESS);
       default:
         fprintf (stderr, "Try 'imageio-server --help'.\n");
         exit (EXIT_FAILURE);
@@ -422,7 +450,7 @@ main (int argc, char *argv[])
     }
   if (opt.pid_file)
     {
-      snprintf (buf, sizeof buf, "%d\n", (int) getpid ());
+      snprintf (buf, sizeof buf, "%d\n", (int)getpid ());
       if (write_file_atomic (opt.pid_file, buf) == -1)
         goto out;
     }
@@ -440,7 +468,7 @@ main (int argc, char *argv[])
   log_debug ("stopping (signal %d)", sig);
   status = EXIT_SUCCESS;
 
- out:
+out:
   /* MHD_stop_daemon closes the listening socket it was given. */
   http_stop (&control);
   http_stop (&local);

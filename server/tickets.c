@@ -49,11 +49,12 @@ dup_or_null (const char *s)
 static int
 check_url (const char *url, char *err, size_t errlen)
 {
-  if (strncmp (url, "file:///", 8) == 0
-      || strncmp (url, "nbd:unix:/", 10) == 0)
+  if (strncmp (url, "file:///", 8) == 0 || strncmp (url, "nbd:unix:/", 10) == 0)
     return 0;
-  snprintf (err, errlen, "Unsupported url '%.60s', expecting file:///PATH "
-            "or nbd:unix:/PATH[:exportname=NAME]", url);
+  snprintf (err, errlen,
+            "Unsupported url '%.60s', expecting file:///PATH "
+            "or nbd:unix:/PATH[:exportname=NAME]",
+            url);
   return -1;
 }
 
@@ -142,15 +143,16 @@ ticket_parse (const char *json, size_t len, const char *want_id, char *err,
       || parse_ops (root, t, err, errlen) == -1
       || validate_int (root, "timeout", true, 0, 0, &timeout, err, errlen) == -1
       || validate_int (root, "inactivity_timeout", false, 60, 1, &inactivity,
-                       err, errlen) == -1
-      || validate_bool (root, "sparse", false, false, &t->sparse, err,
-                        errlen) == -1
-      || validate_bool (root, "dirty", false, false, &t->dirty, err,
-                        errlen) == -1
-      || validate_string (root, "transfer_id", false, &transfer_id, err,
-                          errlen) == -1
-      || validate_string (root, "filename", false, &filename, err,
-                          errlen) == -1)
+                       err, errlen)
+             == -1
+      || validate_bool (root, "sparse", false, false, &t->sparse, err, errlen)
+             == -1
+      || validate_bool (root, "dirty", false, false, &t->dirty, err, errlen)
+             == -1
+      || validate_string (root, "transfer_id", false, &transfer_id, err, errlen)
+             == -1
+      || validate_string (root, "filename", false, &filename, err, errlen)
+             == -1)
     goto err;
   if (*uuid == '\0' || strchr (uuid, '/') != NULL)
     {
@@ -180,7 +182,7 @@ ticket_parse (const char *json, size_t len, const char *want_id, char *err,
   free (text);
   return t;
 
- err:
+err:
   if (t)
     ticket_free (t);
   yajl_tree_free (root);
@@ -359,7 +361,7 @@ tickets_extend (const char *id, uint64_t timeout)
 static void
 gen_str (yajl_gen g, const char *s)
 {
-  yajl_gen_string (g, (const unsigned char *) s, strlen (s));
+  yajl_gen_string (g, (const unsigned char *)s, strlen (s));
 }
 
 static void
@@ -422,7 +424,7 @@ tickets_describe (const char *id, size_t *len)
         gen_key_str (g, "transfer_id", t->transfer_id);
       if (t->filename)
         gen_key_str (g, "filename", t->filename);
-      gen_key_int (g, "expires", (long long) (t->expires - t_now + 0.5));
+      gen_key_int (g, "expires", (long long)(t->expires - t_now + 0.5));
       gen_key_bool (g, "active", t->busy > 0);
       gen_key_int (g, "connections", t->refs - 1 - t->busy);
       yajl_gen_map_close (g);

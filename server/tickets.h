@@ -27,10 +27,10 @@ struct ticket
   uint64_t timeout;
   uint64_t inactivity_timeout;
   bool sparse, dirty;
-  char *transfer_id, *filename;     /* may be NULL */
+  char *transfer_id, *filename; /* may be NULL */
 
   /* Store-owned, protected by the store lock. */
-  double expires;                   /* monotonic seconds */
+  double expires; /* monotonic seconds */
   unsigned refs;
   unsigned busy;
   bool in_store;
@@ -39,8 +39,8 @@ struct ticket
 /* Parses ticket JSON (LEN bytes).  WANT_ID, when not NULL, must equal its
  * uuid.  Returns a new ticket (refs 1) or NULL with a one-line reason.
  */
-struct ticket *ticket_parse (const char *json, size_t len,
-                             const char *want_id, char *err, size_t errlen);
+struct ticket *ticket_parse (const char *json, size_t len, const char *want_id,
+                             char *err, size_t errlen);
 
 /* Adds T to the store (taking over the caller's reference), replacing any
  * ticket with the same id.

@@ -69,7 +69,7 @@ validate_int (yajl_val obj, const char *key, bool required, int64_t def,
   if (YAJL_GET_INTEGER (v) < min)
     {
       snprintf (err, errlen, "Invalid value %lld < %lld",
-                (long long) YAJL_GET_INTEGER (v), (long long) min);
+                (long long)YAJL_GET_INTEGER (v), (long long)min);
       return -1;
     }
   *out = YAJL_GET_INTEGER (v);
@@ -96,8 +96,8 @@ validate_bool (yajl_val obj, const char *key, bool required, bool def,
 }
 
 int
-validate_string (yajl_val obj, const char *key, bool required,
-                 const char **out, char *err, size_t errlen)
+validate_string (yajl_val obj, const char *key, bool required, const char **out,
+                 char *err, size_t errlen)
 {
   yajl_val v = lookup (obj, key);
 
@@ -124,8 +124,10 @@ validate_enum_error (const char *key, const char *value,
   for (size_t i = 0; choices[i] != NULL && n < sizeof list; i++)
     n += snprintf (list + n, sizeof list - n, "%s'%s'", i ? ", " : "",
                    choices[i]);
-  snprintf (err, errlen, "Unsupported value '%.60s' for '%s', expecting one "
-            "of [%s]", value, key, list);
+  snprintf (err, errlen,
+            "Unsupported value '%.60s' for '%s', expecting one "
+            "of [%s]",
+            value, key, list);
 }
 
 int

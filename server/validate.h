@@ -29,8 +29,7 @@ int validate_enum (yajl_val obj, const char *key, const char *const *choices,
                    int *out, char *err, size_t errlen);
 /* Message for a value of KEY that is not one of CHOICES. */
 void validate_enum_error (const char *key, const char *value,
-                          const char *const *choices, char *err,
-                          size_t errlen);
+                          const char *const *choices, char *err, size_t errlen);
 
 /* Python-like repr of a JSON value for messages ('x', 42, True, None). */
 void validate_repr (yajl_val v, char *buf, size_t bufsz);

@@ -158,8 +158,8 @@ wait_until ()
 _pid_exited ()
 {
   local st
-  [ -r "/proc/$1/stat" ] || return 0
-  st=$(<"/proc/$1/stat") 2>/dev/null || return 0
+  # The process may exit between any two steps: a failed read means gone.
+  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
   st=${st##*) }
   [ "${st%% *}" = Z ]
 }
@@ -226,7 +226,9 @@ random_ticket ()
 _nbd_n=0
 
 # Serves IMAGE with qemu-nbd on a private Unix socket (with
-# qemu:allocation-depth); sets nbd_sock and nbd_pid.
+# qemu:allocation-depth); sets nbd_sock and nbd_pid.  Like oVirt, it allows
+# several clients at once (-e 16): the server opens one NBD connection per
+# HTTP connection, and qemu-nbd's default of 1 would make the second wait.
 start_qemu_nbd ()
 {
   requires qemu-nbd
@@ -234,7 +236,7 @@ start_qemu_nbd ()
   _nbd_n=$(( _nbd_n + 1 ))
   local sock="$tmpdir/nbd-$_nbd_n.sock" pidf="$tmpdir/nbd-$_nbd_n.pid"
   local log="$tmpdir/nbd-$_nbd_n.log"
-  qemu-nbd -t -A -f "$format" -k "$sock" --pid-file "$pidf" "$@" "$image" \
+  qemu-nbd -t -e 16 -A -f "$format" -k "$sock" --pid-file "$pidf" "$@" "$image" \
     </dev/null >"$log" 2>&1 &
   nbd_pid=$!
   cleanup_fn _kill_wait "$nbd_pid"
