@@ -441,7 +441,9 @@ plan_upload (uint64_t size)
       off_t data = lseek (file_fd, pos, SEEK_DATA);
       off_t hole;
 
-      if (data == -1 || (uint64_t) data >= size)
+      if (data == -1 && errno != ENXIO)
+        data = pos; /* no SEEK_DATA here: treat the rest as data */
+      else if (data == -1 || (uint64_t) data >= size)
         data = size; /* ENXIO: only a hole is left */
       if ((uint64_t) data > pos)
         add_items (pos, data - pos, true, ZERO_MAX);

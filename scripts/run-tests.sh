@@ -2,7 +2,7 @@
 # The test command (README, .ci/run): installs what is missing, builds, and
 # runs every test: unit tests and end-to-end shell tests in a normal build
 # (valgrind tests included), then unit and server tests again in an
-# ASan+UBSan build.
+# ASan+UBSan build, then a short libFuzzer run of every parser.
 # Ends with one line "N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +40,10 @@ run_build build
 # valgrind suite of the first build.
 test_args="--suite unit --suite server"
 run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false
+
+# Every parser of network input under libFuzzer (clang), briefly.
+test_args="--suite fuzz"
+CC=clang run_build build-fuzz -Dfuzz=true
 
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ] || status=1
