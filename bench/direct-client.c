@@ -96,6 +96,26 @@ redacted (char *out, size_t outsz)
   redact_url (opt_url, out, outsz);
 }
 
+/* Hides the ticket id wherever it appears in S (a server's error text may
+ * quote it): every character after the first REDACT_KEEP becomes '*'.
+ */
+static void
+mask_ticket (char *s)
+{
+  const char *t = strstr (opt_url, "/images/");
+  size_t len;
+  char *p;
+
+  if (t == NULL)
+    return;
+  t += strlen ("/images/");
+  len = strcspn (t, "/?#");
+  if (len <= REDACT_KEEP)
+    return;
+  while ((p = memmem (s, strlen (s), t, len)) != NULL)
+    memset (p + REDACT_KEEP, '*', len - REDACT_KEEP);
+}
+
 static void
 fail_item (const char *what, const struct item *it, const char *detail)
 {
@@ -244,6 +264,7 @@ perform (struct worker *w, const char *what, const struct item *it,
   if (code != want_status)
     {
       w->errbody[strcspn (w->errbody, "\r\n")] = '\0';
+      mask_ticket (w->errbody);
       snprintf (msg, sizeof msg, "status %ld: %s", code, w->errbody);
       fail_item (what, it, msg);
       return -1;

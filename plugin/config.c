@@ -67,7 +67,10 @@ config_set (const char *key, const char *value)
     {
       config.size = nbdkit_parse_size (value);
       if (config.size == -1)
-        return -1;
+        {
+          nbdkit_error ("size=%s: expecting a size, e.g. 10G", value);
+          return -1;
+        }
       if (config.size == 0)
         {
           nbdkit_error ("size=%s: must be larger than 0", value);

@@ -34,14 +34,19 @@ NBDKIT_DLL_PUBLIC int imageio_debug_pool = 0;
 /* How often a request is sent when its connection keeps breaking. */
 #define MAX_ATTEMPTS 3
 
-/* lock protects free_list, nr_free and every pool_conn's presence in
- * free_list; a pool_conn's own fields belong to the thread holding it.
+/* lock protects free_list, nr_free, all_waiters and every pool_conn's
+ * presence in free_list; a pool_conn's own fields belong to the thread
+ * holding it.  A put wakes one waiter (cond), not all: with nbdkit's many
+ * worker threads a broadcast per request would wake dozens for nothing.
+ * A flush waiting for every connection (all_cond) goes first: new requests
+ * wait behind it, so a busy client cannot starve it.
  */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;   /* a put */
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t all_cond = PTHREAD_COND_INITIALIZER;
 static struct pool_conn *conns;
 static struct pool_conn **free_list;
-static unsigned nr_conns, nr_free;
+static unsigned nr_conns, nr_free, all_waiters;
 
 /* The keeper thread; keeper_stop (under lock, signalled by keeper_cond)
  * asks it to end.
@@ -110,7 +115,7 @@ pool_get (void)
   struct pool_conn *pc;
 
   pthread_mutex_lock (&lock);
-  while (nr_free == 0)
+  while (nr_free == 0 || all_waiters > 0)
     pthread_cond_wait (&cond, &lock);
   pc = free_list[--nr_free];
   pthread_mutex_unlock (&lock);
@@ -127,7 +132,13 @@ pool_put (struct pool_conn *pc)
     nbdkit_debug ("pool: put connection %u", pc->id);
   pthread_mutex_lock (&lock);
   free_list[nr_free++] = pc;
-  pthread_cond_broadcast (&cond);
+  if (all_waiters > 0)
+    {
+      if (nr_free == nr_conns)
+        pthread_cond_signal (&all_cond);
+    }
+  else
+    pthread_cond_signal (&cond);
   pthread_mutex_unlock (&lock);
 }
 
@@ -135,8 +146,10 @@ unsigned
 pool_get_all (struct pool_conn **out)
 {
   pthread_mutex_lock (&lock);
+  all_waiters++;
   while (nr_free < nr_conns)
-    pthread_cond_wait (&cond, &lock);
+    pthread_cond_wait (&all_cond, &lock);
+  all_waiters--;
   for (unsigned i = 0; i < nr_conns; i++)
     out[i] = free_list[i];
   nr_free = 0;
@@ -158,7 +171,11 @@ pool_put_all (struct pool_conn **all, unsigned n)
       all[i]->last_used = now;
       free_list[nr_free++] = all[i];
     }
-  pthread_cond_broadcast (&cond);
+  /* Another flush waiting goes next; else every request waiting may go. */
+  if (all_waiters > 0)
+    pthread_cond_signal (&all_cond);
+  else
+    pthread_cond_broadcast (&cond);
   pthread_mutex_unlock (&lock);
 }
 

@@ -97,7 +97,7 @@ for what, fn in (("pread", lambda: h.pread(65536, 1048576)),
         raise SystemExit(what + " succeeded on an expired ticket")
     except nbd.Error as e:
         print(what, "failed as expected:", e.string, e.errno)
-        assert e.errno in (errno.EPERM, errno.EACCES), what + ": errno " + str(e.errno)
+        assert e.errnum in (errno.EPERM, errno.EACCES), what + ": errno " + str(e.errno)
 ' || fail "I/O on an expired ticket did not fail as expected"
 [ $(( SECONDS - start )) -le 20 ] || fail "I/O on an expired ticket took $(( SECONDS - start ))s"
 grep -E 'error: .*(pread|pwrite).*403.*ticket not found or expired' "$nbdkit_log" ||

@@ -23,7 +23,8 @@ qemu-io -f qcow2 \
 head -c 2M /dev/urandom > "$tmpdir/rand"
 qemu-io -f qcow2 -c "write -s $tmpdir/rand 30M 2M" "$tmpdir/src.qcow2" >/dev/null
 
-start_qemu_nbd "$tmpdir/src.qcow2" qcow2 -r
+# -e 16: the server opens an NBD connection per HTTP connection (qemu-nbd allows 1 by default).
+start_qemu_nbd "$tmpdir/src.qcow2" qcow2 -r -e 16
 t=$(random_ticket)
 make_ticket "$tmpdir/t.json" "$t" $size "nbd:unix:$nbd_sock" read
 make_cert "$tmpdir/pki"

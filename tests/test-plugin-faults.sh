@@ -71,7 +71,8 @@ setup ()
   local name=$1 fault=$2
   target=$tmpdir/$name.qcow2
   qemu-img create -q -f qcow2 "$target" $size
-  start_qemu_nbd "$target" qcow2
+  # -e 16: the server opens an NBD connection per HTTP connection (qemu-nbd allows 1 by default).
+  start_qemu_nbd "$target" qcow2 -e 16
   t=$(random_ticket)
   make_ticket "$tmpdir/$name.json" "$t" $size "nbd:unix:$nbd_sock" read,write
   start_server --tcp 127.0.0.1:0 --no-tls --ticket "$tmpdir/$name.json" --fault "$fault"
@@ -143,7 +144,7 @@ try:
     raise SystemExit("flush succeeded although a connection with unflushed writes broke")
 except nbd.Error as e:
     print("flush failed as expected:", e.string)
-    assert e.errno == errno.EIO, "errno %s" % e.errno
+    assert e.errnum == errno.EIO, "errno %s" % e.errno
 writes()
 h.flush()
 assert h.pread(len(want), 0) == bytes(want), "read back differs"

@@ -57,7 +57,8 @@ start_nbdkit ()
 
 size=$(( 16 * 1024 * 1024 ))
 qemu-img create -q -f qcow2 "$tmpdir/disk.qcow2" $size
-start_qemu_nbd "$tmpdir/disk.qcow2" qcow2
+# -e 16: the server opens an NBD connection per HTTP connection (qemu-nbd allows 1 by default).
+start_qemu_nbd "$tmpdir/disk.qcow2" qcow2 -e 16
 t=$(random_ticket)
 make_ticket "$tmpdir/t.json" "$t" $size "nbd:unix:$nbd_sock" read,write
 start_server --tcp 127.0.0.1:0 --no-tls --ticket "$tmpdir/t.json"

@@ -158,7 +158,7 @@ try:
     raise SystemExit("flush succeeded after the connection holding unflushed writes broke")
 except nbd.Error as e:
     print("flush failed as expected:", e.string)
-    assert e.errno == errno.EIO, "errno %s, expected EIO" % e.errno
+    assert e.errnum == errno.EIO, "errno %s, expected EIO" % e.errno
 # The client writes again and flushes: now it succeeds.
 write(0, 65536)
 h.flush()

@@ -22,7 +22,8 @@ setup ()
   target=$tmpdir/$name.qcow2
   qemu-img create -q -f qcow2 "$target" $size
   qemu-io -f qcow2 -c "write -P 0xa5 0 $size" "$target" >/dev/null
-  start_qemu_nbd "$target" qcow2
+  # -e 16: the server opens an NBD connection per HTTP connection (qemu-nbd allows 1 by default).
+  start_qemu_nbd "$target" qcow2 -e 16
   t=$(random_ticket)
   make_ticket "$tmpdir/$name.json" "$t" $size "nbd:unix:$nbd_sock" read,write
   start_server --tcp 127.0.0.1:0 --no-tls --ticket "$tmpdir/$name.json" --fault "$fault"

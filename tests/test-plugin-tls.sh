@@ -39,8 +39,8 @@ works ()
 {
   local got
   got=$(timeout 30 nbdkit -U - "$IMAGEIO_PLUGIN" "$@" --run 'nbdinfo --size "$uri"' \
-          2>"$tmpdir/err") || { cat "$tmpdir/err" >&2; fail "'$*' failed"; }
-  [ "$got" = "$size" ] || fail "'$*': size $got"
+          2>"$tmpdir/err") || { cat "$tmpdir/err" >&2; fail "'${*//$t/${t:0:8}...}' failed"; }
+  [ "$got" = "$size" ] || fail "'${*//$t/${t:0:8}...}': size $got"
 }
 
 # refused PATTERN ARGS...: nbdkit fails at start-up, stderr matches PATTERN.
@@ -50,11 +50,11 @@ refused ()
   timeout 30 nbdkit -U - "$IMAGEIO_PLUGIN" "$@" --run 'echo served' \
     >"$tmpdir/out" 2>"$tmpdir/err" || st=$?
   cat "$tmpdir/err"
-  [ "$st" -ne 0 ] && [ "$st" -ne 124 ] || fail "'$*': exit status $st, expected a failure"
-  ! grep -q served "$tmpdir/out" || fail "'$*': nbdkit served"
-  [ $(( SECONDS - start )) -le 15 ] || fail "'$*': took $(( SECONDS - start ))s to fail"
-  grep -q -i -E -- "$pat" "$tmpdir/err" || fail "'$*': message does not match '$pat'"
-  ! grep -q -F -- "$t" "$tmpdir/err" || fail "'$*': the whole ticket is in the message"
+  [ "$st" -ne 0 ] && [ "$st" -ne 124 ] || fail "'${*//$t/${t:0:8}...}': exit status $st, expected a failure"
+  ! grep -q served "$tmpdir/out" || fail "'${*//$t/${t:0:8}...}': nbdkit served"
+  [ $(( SECONDS - start )) -le 15 ] || fail "'${*//$t/${t:0:8}...}': took $(( SECONDS - start ))s to fail"
+  grep -q -i -E -- "$pat" "$tmpdir/err" || fail "'${*//$t/${t:0:8}...}': message does not match '$pat'"
+  ! grep -q -F -- "$t" "$tmpdir/err" || fail "'${*//$t/${t:0:8}...}': the whole ticket is in the message"
 }
 
 works url="$url" cafile="$tmpdir/pki/ca.pem"

@@ -57,7 +57,8 @@ for c in "${cases[@]}"; do
     target_fmt[$name]=qcow2
     qemu-img create -q -f qcow2 "${target[$name]}" $size
     qemu-io -f qcow2 -c "write -P 0xa5 0 $size" "${target[$name]}" >/dev/null
-    start_qemu_nbd "${target[$name]}" qcow2
+    # -e 16: the server opens an NBD connection per HTTP connection (qemu-nbd allows 1 by default).
+    start_qemu_nbd "${target[$name]}" qcow2 -e 16
     make_ticket "$tmpdir/$name.json" "$t" $size "nbd:unix:$nbd_sock" read,write
   else
     target[$name]=$tmpdir/$name.raw

@@ -15,12 +15,35 @@ for mb in 0 3 4 9 15; do
   dd if=/dev/urandom of="$tmpdir/src.raw" bs=1M count=1 seek=$mb conv=notrunc status=none
 done
 qemu-img create -q -f qcow2 "$tmpdir/disk.qcow2" $size
-start_qemu_nbd "$tmpdir/disk.qcow2" qcow2
+# -e 16: the server opens an NBD connection per HTTP connection (qemu-nbd allows 1 by default).
+start_qemu_nbd "$tmpdir/disk.qcow2" qcow2 -e 16
 t=$(random_ticket)
 make_ticket "$tmpdir/t.json" "$t" $size "nbd:unix:$nbd_sock" read,write
 make_cert "$tmpdir/pki"
 start_server --tcp 127.0.0.1:0 --tls-cert "$tmpdir/pki/server.pem" \
   --tls-key "$tmpdir/pki/server-key.pem" --ticket "$tmpdir/t.json"
+
+# nbdkit 1.32 itself leaks one 280-byte block in a connection thread (seen
+# with the memory plugin as well); suppress exactly that stack, which has
+# no frame of the plugin.
+cat > "$tmpdir/nbdkit.supp" <<'EOF2'
+{
+   nbdkit-1.32-connection-thread-leak
+   Memcheck:Leak
+   match-leak-kinds: definite
+   fun:malloc
+   obj:/usr/bin/nbdkit
+   obj:/usr/bin/nbdkit
+   obj:/usr/bin/nbdkit
+   obj:/usr/bin/nbdkit
+   obj:/usr/bin/nbdkit
+   obj:/usr/bin/nbdkit
+   obj:/usr/bin/nbdkit
+   obj:/usr/bin/nbdkit
+   fun:start_thread
+   fun:clone
+}
+EOF2
 
 sock=$tmpdir/nbdkit.sock pidf=$tmpdir/nbdkit.pid vlog=$tmpdir/valgrind.log
 uri="nbd+unix:///?socket=$sock"
@@ -28,7 +51,7 @@ uri="nbd+unix:///?socket=$sock"
 # the plugin's symbols.
 NBDKIT_VALGRIND=1 valgrind --error-exitcode=99 --leak-check=full \
   --errors-for-leak-kinds=definite --show-leak-kinds=definite \
-  --num-callers=30 --log-file="$vlog" \
+  --num-callers=30 --log-file="$vlog" --suppressions="$tmpdir/nbdkit.supp" \
   nbdkit -f -U "$sock" -P "$pidf" "$IMAGEIO_PLUGIN" \
   url="https://127.0.0.1:$server_port/images/$t" cafile="$tmpdir/pki/ca.pem" \
   </dev/null >"$tmpdir/nbdkit.log" 2>&1 &
