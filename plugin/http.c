@@ -47,6 +47,8 @@ NBDKIT_DLL_PUBLIC int imageio_debug_http = 0;
  * pieces handed to a body callback.  Large 2xx bodies bypass it.
  */
 #define RBUF_SIZE (256 * 1024)
+/* Bytes asked for per read while reading a response head. */
+#define HEAD_READ_SIZE 4096
 /* Request head buffer; a TLS request body up to INLINE_BODY_MAX bytes is
  * appended to it so that a small PATCH goes out as one TLS record.
  */
@@ -964,11 +966,12 @@ after_start (struct http_conn *c, enum http_result r)
   return r;
 }
 
-/* Reads more bytes into rbuf after rend (compacting first when needed).
- * An end of stream is an error here: every caller needs more bytes.
+/* Reads more bytes, at most MAX, into rbuf after rend (compacting first
+ * when needed).  An end of stream is an error here: every caller needs
+ * more bytes.
  */
 static enum http_result
-fill (struct req_ctx *x)
+fill_upto (struct req_ctx *x, size_t max)
 {
   struct http_conn *c = x->c;
   size_t got;
@@ -987,7 +990,9 @@ fill (struct req_ctx *x)
       seterr (x, "receive buffer full");
       return HTTP_ERR_PROTOCOL;
     }
-  r = recv_some (x, c->rbuf + c->rend, RBUF_SIZE - c->rend, &got);
+  if (max > RBUF_SIZE - c->rend)
+    max = RBUF_SIZE - c->rend;
+  r = recv_some (x, c->rbuf + c->rend, max, &got);
   if (r != HTTP_OK)
     return after_start (c, r);
   if (got == 0)
@@ -1000,6 +1005,12 @@ fill (struct req_ctx *x)
   c->got_response_byte = true;
   c->rend += got;
   return HTTP_OK;
+}
+
+static enum http_result
+fill (struct req_ctx *x)
+{
+  return fill_upto (x, RBUF_SIZE);
 }
 
 /* Reads one CRLF-terminated line (chunk size, trailer) of at most
@@ -1433,7 +1444,10 @@ read_head (struct req_ctx *x, size_t *head_len)
           c->rstart = 0;
           c->rend = avail;
         }
-      enum http_result r = fill (x);
+      /* Small reads for the head, so that a GET body goes straight from
+       * the socket into the caller's buffer instead of through rbuf.
+       */
+      enum http_result r = fill_upto (x, HEAD_READ_SIZE);
       if (r != HTTP_OK)
         return r;
     }

@@ -622,7 +622,8 @@ ext_end_map (void *ctx)
   if (p->start != p->expected)
     return ext_fail (p, "extent %" PRIu64 " starts at %" PRIu64 ", expected %"
                      PRIu64 " (%s)", p->index, p->start, p->expected,
-                     p->start > p->expected ? "gap" : "overlap or unsorted");
+                     p->start > p->expected ? "gap or unsorted"
+                                             : "overlap or unsorted");
   if (p->length == 0)
     return ext_fail (p, "extent %" PRIu64 " at %" PRIu64 " has length 0",
                      p->index, p->start);
