@@ -41,8 +41,10 @@ qemu-img convert -f raw -O qcow2 "$work/sample.raw" "$work/sample.qcow2"
 rm "$work/sample.raw"
 qemu-img create -q -f qcow2 "$work/target.qcow2" ${size_mib}M
 
+# qemu-nbd allows 8 clients, as in oVirt: the server opens one NBD
+# connection per HTTP connection.
 echo "== Starting qemu-nbd and imageio-server (HTTPS on 127.0.0.1)"
-qemu-nbd -t -A -f qcow2 -k "$work/nbd.sock" --pid-file "$work/nbd.pid" \
+qemu-nbd -t -e 8 -A -f qcow2 -k "$work/nbd.sock" --pid-file "$work/nbd.pid" \
   "$work/target.qcow2" & pids+=($!)
 wait_for "$work/nbd.pid"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \

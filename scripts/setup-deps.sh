@@ -8,6 +8,7 @@ packages=(
   libssl-dev libyajl-dev libmicrohttpd-dev libnbd-dev libcurl4-openssl-dev
   nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd qemu-utils
   curl openssl valgrind clang libclang-rt-14-dev perl jq
+  gnuplot-nox   # bench/ charts
 )
 
 missing=()
