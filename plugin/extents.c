@@ -31,6 +31,7 @@
 #include "extent-map.h"
 #include "extents.h"
 #include "json.h"
+#include "locks.h"
 
 /* Largest extents document accepted: 256 MiB is about 4,000,000 extents at
  * imageio's ~65 bytes each, far more fragmentation than a real disk has;
@@ -81,56 +82,6 @@ static bool pending_overflow;
  */
 static pthread_rwlock_t map_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct extent_map *map;
-
-/* Scope-bound locking: the lock is released when the variable goes out of
- * scope, on every path.
- */
-static inline pthread_mutex_t *
-mutex_lock (pthread_mutex_t *m)
-{
-  pthread_mutex_lock (m);
-  return m;
-}
-
-static inline void
-mutex_unlock_cleanup (pthread_mutex_t **m)
-{
-  if (*m)
-    pthread_mutex_unlock (*m);
-}
-
-static inline pthread_rwlock_t *
-rwlock_rdlock (pthread_rwlock_t *l)
-{
-  pthread_rwlock_rdlock (l);
-  return l;
-}
-
-static inline pthread_rwlock_t *
-rwlock_wrlock (pthread_rwlock_t *l)
-{
-  pthread_rwlock_wrlock (l);
-  return l;
-}
-
-static inline void
-rwlock_unlock_cleanup (pthread_rwlock_t **l)
-{
-  if (*l)
-    pthread_rwlock_unlock (*l);
-}
-
-#define CONCAT_(a, b) a##b
-#define CONCAT(a, b) CONCAT_ (a, b)
-#define LOCK_FOR_SCOPE(m)                                               \
-  __attribute__ ((cleanup (mutex_unlock_cleanup), unused))              \
-  pthread_mutex_t *CONCAT (scope_lock_, __LINE__) = mutex_lock (m)
-#define RDLOCK_FOR_SCOPE(l)                                             \
-  __attribute__ ((cleanup (rwlock_unlock_cleanup), unused))             \
-  pthread_rwlock_t *CONCAT (scope_lock_, __LINE__) = rwlock_rdlock (l)
-#define WRLOCK_FOR_SCOPE(l)                                             \
-  __attribute__ ((cleanup (rwlock_unlock_cleanup), unused))             \
-  pthread_rwlock_t *CONCAT (scope_lock_, __LINE__) = rwlock_wrlock (l)
 
 static double
 now_seconds (void)

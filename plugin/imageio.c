@@ -25,6 +25,7 @@
 
 #include "extents.h"
 #include "imageio.h"
+#include "locks.h"
 #include "ranges.h"
 #include "redact.h"
 
@@ -417,10 +418,9 @@ fetch_main (void *arg)
 static void
 start_background_fetch (void)
 {
-  pthread_mutex_lock (&fetch_lock);
+  LOCK_FOR_SCOPE (&fetch_lock);
   if (!fetch_started)
     fetch_started = pthread_create (&fetch_thread, NULL, fetch_main, NULL) == 0;
-  pthread_mutex_unlock (&fetch_lock);
 }
 
 static int
@@ -777,19 +777,45 @@ imageio_flush (void *handle, uint32_t flags)
   return ret;
 }
 
+/* Most extents in one block status reply, as qemu-nbd does: the client
+ * asks again from where the reply ends.  Without a bound, one request over
+ * a fragmented 4 GiB range makes a reply of a million extents, which costs
+ * nbdkit tens of MiB and seconds to build and send.
+ */
+#define MAX_EXTENTS_PER_REPLY 65536
+
+struct extents_reply
+{
+  struct nbdkit_extents *exts;
+  unsigned count;
+  bool full;
+};
+
 static int
 add_extent (void *opaque, uint64_t offset, uint64_t length, uint32_t type)
 {
-  return nbdkit_add_extent (opaque, offset, length, type);
+  struct extents_reply *reply = opaque;
+
+  if (reply->count == MAX_EXTENTS_PER_REPLY)
+    {
+      reply->full = true;
+      return -1;                /* stops the query; not an error */
+    }
+  reply->count++;
+  return nbdkit_add_extent (reply->exts, offset, length, type);
 }
 
 static int
 imageio_extents (void *handle, uint32_t count, uint64_t offset,
                  uint32_t flags, struct nbdkit_extents *exts)
 {
+  struct extents_reply reply = { .exts = exts };
+  int r;
+
   (void) handle;
-  return extents_query (offset, count, flags & NBDKIT_FLAG_REQ_ONE,
-                        add_extent, exts);
+  r = extents_query (offset, count, flags & NBDKIT_FLAG_REQ_ONE,
+                     add_extent, &reply);
+  return reply.full ? 0 : r;
 }
 
 static struct nbdkit_plugin plugin = {

@@ -27,7 +27,7 @@
 #include <time.h>
 
 #include "imageio.h"
-#include "redact.h"
+#include "locks.h"
 
 NBDKIT_DLL_PUBLIC int imageio_debug_pool = 0;
 
@@ -114,11 +114,12 @@ pool_get (void)
 {
   struct pool_conn *pc;
 
-  pthread_mutex_lock (&lock);
-  while (nr_free == 0 || all_waiters > 0)
-    pthread_cond_wait (&cond, &lock);
-  pc = free_list[--nr_free];
-  pthread_mutex_unlock (&lock);
+  {
+    LOCK_FOR_SCOPE (&lock);
+    while (nr_free == 0 || all_waiters > 0)
+      pthread_cond_wait (&cond, &lock);
+    pc = free_list[--nr_free];
+  }
   if (imageio_debug_pool)
     nbdkit_debug ("pool: get connection %u", pc->id);
   return pc;
@@ -130,7 +131,7 @@ pool_put (struct pool_conn *pc)
   clock_gettime (CLOCK_MONOTONIC, &pc->last_used);
   if (imageio_debug_pool)
     nbdkit_debug ("pool: put connection %u", pc->id);
-  pthread_mutex_lock (&lock);
+  LOCK_FOR_SCOPE (&lock);
   free_list[nr_free++] = pc;
   if (all_waiters > 0)
     {
@@ -139,21 +140,21 @@ pool_put (struct pool_conn *pc)
     }
   else
     pthread_cond_signal (&cond);
-  pthread_mutex_unlock (&lock);
 }
 
 unsigned
 pool_get_all (struct pool_conn **out)
 {
-  pthread_mutex_lock (&lock);
-  all_waiters++;
-  while (nr_free < nr_conns)
-    pthread_cond_wait (&all_cond, &lock);
-  all_waiters--;
-  for (unsigned i = 0; i < nr_conns; i++)
-    out[i] = free_list[i];
-  nr_free = 0;
-  pthread_mutex_unlock (&lock);
+  {
+    LOCK_FOR_SCOPE (&lock);
+    all_waiters++;
+    while (nr_free < nr_conns)
+      pthread_cond_wait (&all_cond, &lock);
+    all_waiters--;
+    for (unsigned i = 0; i < nr_conns; i++)
+      out[i] = free_list[i];
+    nr_free = 0;
+  }
   if (imageio_debug_pool)
     nbdkit_debug ("pool: took all %u connections", nr_conns);
   return nr_conns;
@@ -165,7 +166,7 @@ pool_put_all (struct pool_conn **all, unsigned n)
   struct timespec now;
 
   clock_gettime (CLOCK_MONOTONIC, &now);
-  pthread_mutex_lock (&lock);
+  LOCK_FOR_SCOPE (&lock);
   for (unsigned i = 0; i < n; i++)
     {
       all[i]->last_used = now;
@@ -176,7 +177,6 @@ pool_put_all (struct pool_conn **all, unsigned n)
     pthread_cond_signal (&all_cond);
   else
     pthread_cond_broadcast (&cond);
-  pthread_mutex_unlock (&lock);
 }
 
 /* Whether R means the connection broke and the request may be sent again
@@ -283,7 +283,7 @@ take_idle_dirty (void)
   struct pool_conn *pc = NULL;
 
   clock_gettime (CLOCK_MONOTONIC, &now);
-  pthread_mutex_lock (&lock);
+  LOCK_FOR_SCOPE (&lock);
   for (unsigned i = 0; i < nr_free; i++)
     {
       if (free_list[i]->dirty
@@ -295,7 +295,6 @@ take_idle_dirty (void)
           break;
         }
     }
-  pthread_mutex_unlock (&lock);
   return pc;
 }
 
@@ -308,18 +307,16 @@ keeper_main (void *arg)
       struct pool_conn *pc;
       struct timespec deadline;
 
-      pthread_mutex_lock (&lock);
-      clock_gettime (CLOCK_REALTIME, &deadline);
-      deadline.tv_sec += 1;
-      while (!keeper_stop
-             && pthread_cond_timedwait (&keeper_cond, &lock, &deadline) == 0)
-        ;
-      if (keeper_stop)
-        {
-          pthread_mutex_unlock (&lock);
+      {
+        LOCK_FOR_SCOPE (&lock);
+        clock_gettime (CLOCK_REALTIME, &deadline);
+        deadline.tv_sec += 1;
+        while (!keeper_stop
+               && pthread_cond_timedwait (&keeper_cond, &lock, &deadline) == 0)
+          ;
+        if (keeper_stop)
           return NULL;
-        }
-      pthread_mutex_unlock (&lock);
+      }
 
       while ((pc = take_idle_dirty ()) != NULL)
         {
@@ -358,10 +355,11 @@ pool_stop_keeper (void)
 {
   if (!keeper_running)
     return;
-  pthread_mutex_lock (&lock);
-  keeper_stop = true;
-  pthread_cond_signal (&keeper_cond);
-  pthread_mutex_unlock (&lock);
+  {
+    LOCK_FOR_SCOPE (&lock);
+    keeper_stop = true;
+    pthread_cond_signal (&keeper_cond);
+  }
   pthread_join (keeper, NULL);
   keeper_running = false;
 }
