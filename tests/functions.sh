@@ -154,6 +154,12 @@ wait_until ()
   done
 }
 
+# True while PID runs (not gone, not a zombie).
+proc_running ()
+{
+  ! _pid_exited "$1"
+}
+
 # True when PID is gone or a zombie (exited but not yet reaped).
 _pid_exited ()
 {
@@ -269,6 +275,39 @@ _kill_wait ()
   local st=0
   wait "$pid" 2>/dev/null || st=$?
   return "$st"
+}
+
+_nbdkit_n=0
+
+# Starts nbdkit -f with ARGS (plugin and parameters, e.g. "$IMAGEIO_PLUGIN"
+# url=...) on a private socket and waits (30 s at most) until it serves.
+# Sets nbdkit_pid, nbdkit_log and nbdkit_uri (also as uri, the name
+# nbdkit --run uses).  Teardown is registered; stop_nbdkit PID stops it
+# earlier and returns its exit status.
+start_nbdkit ()
+{
+  _nbdkit_n=$(( _nbdkit_n + 1 ))
+  local sock="$tmpdir/nbdkit-$_nbdkit_n.sock" pidf="$tmpdir/nbdkit-$_nbdkit_n.pid"
+  nbdkit_log="$tmpdir/nbdkit-$_nbdkit_n.log"
+  nbdkit -f -U "$sock" -P "$pidf" "$@" </dev/null >"$nbdkit_log" 2>&1 &
+  nbdkit_pid=$!
+  cleanup_fn _kill_wait "$nbdkit_pid"
+  local deadline=$(( $(_now_ms) + 30000 ))
+  until [ -s "$pidf" ] && [ -S "$sock" ]; do
+    if _pid_exited "$nbdkit_pid"; then
+      cat "$nbdkit_log" >&2
+      fail "nbdkit exited at start-up: $*"
+    fi
+    [ "$(_now_ms)" -lt "$deadline" ] || fail "nbdkit not ready in 30s"
+    sleep 0.02
+  done
+  nbdkit_uri="nbd+unix:///?socket=$sock"
+  uri=$nbdkit_uri
+}
+
+stop_nbdkit ()
+{
+  _kill_wait "$1"
 }
 
 _server_n=0

@@ -14,55 +14,6 @@ requires nbdkit nbdsh qemu-img qemu-io qemu-nbd timeout
 
 mib=1048576
 
-# True while PID runs (not gone, not a zombie).
-proc_running ()
-{
-  local st
-  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  st=${st##*) }
-  [ "${st%% *}" != Z ]
-}
-
-# SIGTERM, at most 10 s (then SIGKILL); returns nbdkit's exit status.
-stop_nbdkit ()
-{
-  local pid=$1 i st=0
-  kill -TERM "$pid" 2>/dev/null || true
-  for (( i = 0; i < 200; i++ )); do
-    proc_running "$pid" || break
-    sleep 0.05
-  done
-  if proc_running "$pid"; then
-    echo "nbdkit pid $pid ignored SIGTERM for 10s, killing" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || st=$?
-  return "$st"
-}
-
-# Starts nbdkit -f with the plugin and ARGS on a private socket, waits
-# (30 s at most) for its pid file; sets nbdkit_pid, nbdkit_log and uri.
-_nbdkit_n=0
-start_nbdkit ()
-{
-  _nbdkit_n=$(( _nbdkit_n + 1 ))
-  local sock="$tmpdir/nbdkit-$_nbdkit_n.sock" pidf="$tmpdir/nbdkit-$_nbdkit_n.pid" i
-  nbdkit_log=$tmpdir/nbdkit-$_nbdkit_n.log
-  nbdkit -f -U "$sock" -P "$pidf" "$IMAGEIO_PLUGIN" "$@" </dev/null >"$nbdkit_log" 2>&1 &
-  nbdkit_pid=$!
-  cleanup_fn stop_nbdkit "$nbdkit_pid"
-  for (( i = 0; i < 600; i++ )); do
-    [ -s "$pidf" ] && break
-    if ! proc_running "$nbdkit_pid"; then
-      cat "$nbdkit_log" >&2
-      fail "nbdkit exited at start-up"
-    fi
-    sleep 0.05
-  done
-  [ -s "$pidf" ] || fail "nbdkit not ready in 30s"
-  uri="nbd+unix:///?socket=$sock"
-}
-
 # A qcow2 image with data, a zero cluster and holes; its runs
 # ("start end type") and its content.
 make_image ()
@@ -249,7 +200,7 @@ start_qemu_nbd "$img" qcow2
 t=$(random_ticket)
 make_ticket "$tmpdir/t.json" "$t" $size "nbd:unix:$nbd_sock" read,write
 start_server --tcp 127.0.0.1:0 --no-tls --ticket "$tmpdir/t.json"
-start_nbdkit connections=4 url="http://127.0.0.1:$server_port/images/$t"
+start_nbdkit "$IMAGEIO_PLUGIN" connections=4 url="http://127.0.0.1:$server_port/images/$t"
 
 # Each process owns region I: random writes and zeroes there, each followed
 # by a map of its region; saves its part of the model.

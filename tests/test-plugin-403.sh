@@ -6,55 +6,6 @@
 source "$(dirname "$0")/functions.sh"
 requires nbdkit nbdsh timeout
 
-# True while PID runs (not gone, not a zombie).
-proc_running ()
-{
-  local st
-  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  st=${st##*) }
-  [ "${st%% *}" != Z ]
-}
-
-# SIGTERM, at most 10 s (then SIGKILL); returns nbdkit's exit status.
-stop_nbdkit ()
-{
-  local pid=$1 i st=0
-  kill -TERM "$pid" 2>/dev/null || true
-  for (( i = 0; i < 200; i++ )); do
-    proc_running "$pid" || break
-    sleep 0.05
-  done
-  if proc_running "$pid"; then
-    echo "nbdkit pid $pid ignored SIGTERM for 10s, killing" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || st=$?
-  return "$st"
-}
-
-# Starts nbdkit -f with the plugin and ARGS on a private socket, waits
-# (30 s at most) for its pid file; sets nbdkit_pid, nbdkit_log and uri.
-_nbdkit_n=0
-start_nbdkit ()
-{
-  _nbdkit_n=$(( _nbdkit_n + 1 ))
-  local sock="$tmpdir/nbdkit-$_nbdkit_n.sock" pidf="$tmpdir/nbdkit-$_nbdkit_n.pid" i
-  nbdkit_log=$tmpdir/nbdkit-$_nbdkit_n.log
-  nbdkit -f -U "$sock" -P "$pidf" "$IMAGEIO_PLUGIN" "$@" </dev/null >"$nbdkit_log" 2>&1 &
-  nbdkit_pid=$!
-  cleanup_fn stop_nbdkit "$nbdkit_pid"
-  for (( i = 0; i < 600; i++ )); do
-    [ -s "$pidf" ] && break
-    if ! proc_running "$nbdkit_pid"; then
-      cat "$nbdkit_log" >&2
-      fail "nbdkit exited at start-up"
-    fi
-    sleep 0.05
-  done
-  [ -s "$pidf" ] || fail "nbdkit not ready in 30s"
-  uri="nbd+unix:///?socket=$sock"
-}
-
 size=$(( 16 * 1024 * 1024 ))
 head -c $size /dev/urandom > "$tmpdir/disk.raw"
 t=$(random_ticket)
@@ -80,7 +31,7 @@ grep -q 'ticket not found or expired' "$tmpdir/err" || fail "unknown ticket: no 
 ! grep -q -F -- "${unknown:0:9}" "$tmpdir/err" || fail "more than 8 characters of the ticket shown"
 
 # 2. Expiry during use.
-start_nbdkit "https://127.0.0.1:$server_port/images/$t" cafile="$tmpdir/pki/ca.pem"
+start_nbdkit "$IMAGEIO_PLUGIN" "https://127.0.0.1:$server_port/images/$t" cafile="$tmpdir/pki/ca.pem"
 timeout 30 nbdsh -u "$uri" -c '
 data = h.pread(65536, 0)
 assert data == open("'"$tmpdir/disk.raw"'", "rb").read(65536)

@@ -8,55 +8,6 @@
 source "$(dirname "$0")/functions.sh"
 requires nbdkit nbdsh nbdcopy nbdinfo qemu-img qemu-nbd timeout
 
-# True while PID runs (not gone, not a zombie).
-proc_running ()
-{
-  local st
-  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  st=${st##*) }
-  [ "${st%% *}" != Z ]
-}
-
-# SIGTERM, at most 10 s (then SIGKILL); returns nbdkit's exit status.
-stop_nbdkit ()
-{
-  local pid=$1 i st=0
-  kill -TERM "$pid" 2>/dev/null || true
-  for (( i = 0; i < 200; i++ )); do
-    proc_running "$pid" || break
-    sleep 0.05
-  done
-  if proc_running "$pid"; then
-    echo "nbdkit pid $pid ignored SIGTERM for 10s, killing" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || st=$?
-  return "$st"
-}
-
-# Starts nbdkit -f with the plugin and ARGS on a private socket, waits
-# (30 s at most) for its pid file; sets nbdkit_pid, nbdkit_log and uri.
-_nbdkit_n=0
-start_nbdkit ()
-{
-  _nbdkit_n=$(( _nbdkit_n + 1 ))
-  local sock="$tmpdir/nbdkit-$_nbdkit_n.sock" pidf="$tmpdir/nbdkit-$_nbdkit_n.pid" i
-  nbdkit_log=$tmpdir/nbdkit-$_nbdkit_n.log
-  nbdkit -f -U "$sock" -P "$pidf" "$IMAGEIO_PLUGIN" "$@" </dev/null >"$nbdkit_log" 2>&1 &
-  nbdkit_pid=$!
-  cleanup_fn stop_nbdkit "$nbdkit_pid"
-  for (( i = 0; i < 600; i++ )); do
-    [ -s "$pidf" ] && break
-    if ! proc_running "$nbdkit_pid"; then
-      cat "$nbdkit_log" >&2
-      fail "nbdkit exited at start-up"
-    fi
-    sleep 0.05
-  done
-  [ -s "$pidf" ] || fail "nbdkit not ready in 30s"
-  uri="nbd+unix:///?socket=$sock"
-}
-
 size=$(( 16 * 1024 * 1024 ))
 truncate -s $size "$tmpdir/src.raw"
 for mb in 0 1 4 7 8 12 15; do
@@ -108,7 +59,7 @@ cmp "$src" "$out" || fail "download with drop=9 differs"
 # 3. FUA writes (the server flushed each): a dropped write is sent again
 # and the flush succeeds.  Requests: 1 OPTIONS, 2 size GET, then writes.
 setup fua-drop drop=5
-start_nbdkit url="$url" connections=1
+start_nbdkit "$IMAGEIO_PLUGIN" url="$url" connections=1
 export want=$tmpdir/fua-want
 timeout 60 nbdsh -u "$uri" -c '
 import os
@@ -128,7 +79,7 @@ expect_opens "FUA writes drop=5" 3
 # 4. Plain writes: the dropped connection held unflushed writes, so the
 # flush fails with EIO; written again and flushed, the data is safe.
 setup dirty-drop drop=5
-start_nbdkit url="$url" connections=1
+start_nbdkit "$IMAGEIO_PLUGIN" url="$url" connections=1
 export want=$tmpdir/dirty-want
 timeout 60 nbdsh -u "$uri" -c '
 import errno, os
@@ -161,7 +112,7 @@ expect_opens "plain writes drop=5" 3
 head -c $size /dev/urandom > "$tmpdir/full.raw"
 src=$tmpdir/full.raw
 setup error500 error=6:500
-start_nbdkit url="$url"
+start_nbdkit "$IMAGEIO_PLUGIN" url="$url"
 st=0
 timeout 120 qemu-img convert -n -f raw -O raw "$src" "$uri" 2>"$tmpdir/qemu-img.err" || st=$?
 cat "$tmpdir/qemu-img.err"

@@ -57,14 +57,6 @@ NBDKIT_VALGRIND=1 valgrind --error-exitcode=99 --leak-check=full \
   </dev/null >"$tmpdir/nbdkit.log" 2>&1 &
 vpid=$!
 
-# True while PID runs (not gone, not a zombie).
-proc_running ()
-{
-  local st
-  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  st=${st##*) }
-  [ "${st%% *}" != Z ]
-}
 stop_valgrind ()
 {
   local i
