@@ -59,23 +59,11 @@ patch_end (struct request *r)
   yajl_val root;
   char err[256];
   int64_t timeout;
+  enum MHD_Result ret;
 
-  if (r->body_too_large)
-    return too_large (r);
-  if (r->body == NULL || memchr (r->body, '\0', r->body_len) != NULL)
-    return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "Invalid JSON: %s",
-                            r->body ? "NUL byte in body" : "empty body");
-  root = yajl_tree_parse (r->body, err, sizeof err);
+  root = http_body_json_object (r, CONTROL_MAX, &ret);
   if (root == NULL)
-    return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
-                            "Invalid JSON: %.*s", (int)strcspn (err, "\n"),
-                            err);
-  if (!YAJL_IS_OBJECT (root))
-    {
-      yajl_tree_free (root);
-      return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
-                              "Invalid JSON: expecting an object");
-    }
+    return ret;
   if (validate_int (root, "timeout", true, 0, 0, &timeout, err, sizeof err)
       == -1)
     {

@@ -152,6 +152,46 @@ collect_data (struct request *r, const char *data, size_t len)
   return 0;
 }
 
+yajl_val
+http_body_json_object (struct request *r, size_t max, enum MHD_Result *ret)
+{
+  char err[256];
+  yajl_val root;
+
+  if (r->body_too_large)
+    {
+      *ret = http_reply_text (r, MHD_HTTP_CONTENT_TOO_LARGE, false,
+                              "Request body too large (limit %zu bytes)", max);
+      return NULL;
+    }
+  /* yajl_tree_parse wants a NUL-terminated string; an inner NUL would
+   * hide the rest of the body from it.
+   */
+  if (r->body == NULL || memchr (r->body, '\0', r->body_len) != NULL)
+    {
+      *ret = http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
+                              "Invalid JSON: %s",
+                              r->body ? "NUL byte in body" : "empty body");
+      return NULL;
+    }
+  root = yajl_tree_parse (r->body, err, sizeof err);
+  if (root == NULL)
+    {
+      *ret = http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
+                              "Invalid JSON: %.*s", (int) strcspn (err, "\n"),
+                              err);
+      return NULL;
+    }
+  if (!YAJL_IS_OBJECT (root))
+    {
+      yajl_tree_free (root);
+      *ret = http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
+                              "Invalid JSON: expecting an object");
+      return NULL;
+    }
+  return root;
+}
+
 void
 http_collect_body (struct request *r, size_t max,
                    enum MHD_Result (*on_end) (struct request *r))

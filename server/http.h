@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include <microhttpd.h>
+#include <yajl/yajl_tree.h>
 
 #include "redact.h"
 
@@ -124,6 +125,12 @@ enum MHD_Result http_reply_405 (struct request *r, const char *allow);
  */
 void http_collect_body (struct request *r, size_t max,
                         enum MHD_Result (*on_end) (struct request *r));
+/* Parses the body collected with http_collect_body (limit MAX) as one JSON
+ * object: returns it (free with yajl_tree_free), or answers 413 or 400 with
+ * imageio's message, stores the handler's result in *RET and returns NULL.
+ */
+yajl_val http_body_json_object (struct request *r, size_t max,
+                                 enum MHD_Result *ret);
 /* Value of a request header or query argument, or NULL. */
 const char *http_header (struct request *r, const char *name);
 const char *http_query (struct request *r, const char *name);

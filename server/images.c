@@ -498,24 +498,9 @@ patch_end (struct request *r)
   int64_t offset, size;
   bool flush;
 
-  if (r->body_too_large)
-    return http_reply_text (r, MHD_HTTP_CONTENT_TOO_LARGE, false,
-                            "Request body too large (limit %d bytes)",
-                            PATCH_MAX);
-  if (r->body == NULL || memchr (r->body, '\0', r->body_len) != NULL)
-    return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "Invalid JSON: %s",
-                            r->body ? "NUL byte in body" : "empty body");
-  root = yajl_tree_parse (r->body, err, sizeof err);
+  root = http_body_json_object (r, PATCH_MAX, &ret);
   if (root == NULL)
-    return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
-                            "Invalid JSON: %.*s", (int)strcspn (err, "\n"),
-                            err);
-  if (!YAJL_IS_OBJECT (root))
-    {
-      yajl_tree_free (root);
-      return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
-                              "Invalid JSON: expecting an object");
-    }
+    return ret;
   if (validate_enum (root, "op", ops, &op, err, sizeof err) == -1)
     goto bad;
   if (op == 0)
