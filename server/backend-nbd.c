@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libnbd.h>
 
@@ -26,6 +27,12 @@
 #define BASE_ALLOCATION "base:allocation"
 #define ALLOCATION_DEPTH "qemu:allocation-depth"
 #define DIRTY_PREFIX "qemu:dirty-bitmap:"
+
+/* Longest wait for qemu-nbd to accept and finish the handshake: a qemu-nbd
+ * at its client limit (-e) accepts nothing, and the HTTP request must not
+ * hang on it.
+ */
+#define CONNECT_TIMEOUT_MS 10000
 
 #define NBD_STATE_ZERO 2
 #define NBD_STATE_DIRTY 1
@@ -369,12 +376,49 @@ list_cb (void *user_data, const char *name)
   return 0;
 }
 
+static int64_t
+now_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* nbd_connect_unix with a deadline: connects and runs the handshake (up to
+ * option negotiation in opt mode).  Sets *TIMED_OUT when the deadline
+ * passed.
+ */
+static int
+connect_bounded (struct nbd_handle *h, const char *socket, bool *timed_out)
+{
+  int64_t deadline = now_ms () + CONNECT_TIMEOUT_MS;
+
+  if (nbd_aio_connect_unix (h, socket) == -1)
+    return -1;
+  while (nbd_aio_is_connecting (h) == 1)
+    {
+      int64_t left = deadline - now_ms ();
+
+      if (left <= 0)
+        {
+          *timed_out = true;
+          return -1;
+        }
+      if (nbd_poll (h, left) == -1)
+        return -1;
+    }
+  if (nbd_aio_is_ready (h) != 1 && nbd_aio_is_negotiating (h) != 1)
+    return -1;
+  return 0;
+}
+
 /* Connects; for a dirty ticket first lists the server's qemu: contexts to
  * learn the bitmap's name, then asks for it with the others.
  */
 static int
 connect_export (struct nbd_backend *nb, const char *socket, const char *export,
-                bool dirty)
+                bool dirty, bool *timed_out)
 {
   struct nbd_handle *h = nb->h;
 
@@ -383,11 +427,11 @@ connect_export (struct nbd_backend *nb, const char *socket, const char *export,
       || nbd_add_meta_context (h, ALLOCATION_DEPTH) == -1)
     return -1;
   if (!dirty)
-    return nbd_connect_unix (h, socket);
+    return connect_bounded (h, socket, timed_out);
 
   if (nbd_set_opt_mode (h, true) == -1
       || nbd_add_meta_context (h, "qemu:") == -1
-      || nbd_connect_unix (h, socket) == -1)
+      || connect_bounded (h, socket, timed_out) == -1)
     return -1;
   if (nbd_aio_is_negotiating (h) != 1)
     return 0; /* old server: connected already */
@@ -408,6 +452,7 @@ backend_nbd_open (const char *socket, const char *export,
 {
   struct nbd_backend *nb = calloc (1, sizeof *nb);
   int64_t size;
+  bool timed_out = false;
 
   if (nb == NULL)
     {
@@ -417,7 +462,8 @@ backend_nbd_open (const char *socket, const char *export,
   nb->b.ops = &nbd_ops;
   nb->sparse = t->sparse;
   nb->h = nbd_create ();
-  if (nb->h == NULL || connect_export (nb, socket, export, t->dirty) == -1)
+  if (nb->h == NULL
+      || connect_export (nb, socket, export, t->dirty, &timed_out) == -1)
     goto err;
   size = nbd_get_size (nb->h);
   if (size == -1)
@@ -433,7 +479,12 @@ backend_nbd_open (const char *socket, const char *export,
   return &nb->b;
 
 err:
-  snprintf (err, errlen, "nbd connect %s: %s", socket, nbd_get_error ());
+  if (timed_out)
+    snprintf (err, errlen, "nbd connect %s: no handshake within %d ms "
+              "(is qemu-nbd at its client limit, -e?)", socket,
+              CONNECT_TIMEOUT_MS);
+  else
+    snprintf (err, errlen, "nbd connect %s: %s", socket, nbd_get_error ());
   if (nb->h)
     nbd_close (nb->h);
   free (nb->dirty_ctx);
