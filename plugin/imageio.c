@@ -251,9 +251,14 @@ try_local_socket (void)
   if (c == NULL)
     return;
   {
-    struct imageio_server saved = server;
-    ok = probe_options (c, "via the Unix socket") == 0 && !server.old;
-    server = saved;
+    struct http_request req = { .method = "OPTIONS", .target = config.path };
+    struct http_response resp;
+    enum http_result r = http_request (c, &req, &resp, errbuf, sizeof errbuf);
+
+    ok = r == HTTP_OK && resp.status == 200;
+    if (!ok)
+      nbdkit_debug ("imageio: is_ovirt_host: OPTIONS via the Unix socket: %s",
+                    r != HTTP_OK ? errbuf : resp.reason);
   }
   http_conn_free (c);
   if (ok)
