@@ -195,10 +195,12 @@ probe_options (struct http_conn *c, const char *where)
 }
 
 /* Asks the server for the image size with a one-byte GET, whose answer is
- * "Content-Range: bytes 0-0/SIZE".  Returns the size or -1 (logged).
+ * "Content-Range: bytes 0-0/SIZE".  Returns the size or -1, logged as an
+ * error when REQUIRED (no size= given), else as a debug message: the size
+ * is then only checked when the server tells it.
  */
 static int64_t
-probe_size (struct http_conn *c)
+probe_size (struct http_conn *c, bool required)
 {
   char byte;
   struct http_request req = {
@@ -213,16 +215,22 @@ probe_size (struct http_conn *c)
   r = http_request (c, &req, &resp, errbuf, sizeof errbuf);
   if (r != HTTP_OK || resp.status != 206)
     {
-      request_error ("GET bytes=0-0 (to learn the image size)", r, &resp,
-                     errbuf);
+      if (required)
+        request_error ("GET bytes=0-0 (to learn the image size)", r, &resp,
+                       errbuf);
+      else
+        nbdkit_debug ("imageio: cannot check size=: GET bytes=0-0: %s",
+                      r != HTTP_OK ? errbuf : resp.reason);
       return -1;
     }
   if (range_parse_content_range (resp.content_range, &first, &last,
                                  &total) == -1
       || total == UINT64_MAX || total > INT64_MAX)
     {
-      nbdkit_error ("the server did not report the image size "
-                    "(Content-Range: %.80s); give size=", resp.content_range);
+      if (required)
+        nbdkit_error ("the server did not report the image size "
+                      "(Content-Range: %.80s); give size=",
+                      resp.content_range);
       return -1;
     }
   return total;
@@ -348,7 +356,7 @@ imageio_get_ready (void)
     }
   if (probe_options (c, shown) == -1)
     goto err;
-  size = probe_size (c);
+  size = probe_size (c, config.size == -1);
   if (config.size == -1)
     {
       if (size == -1)
