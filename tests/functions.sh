@@ -246,16 +246,24 @@ start_qemu_nbd ()
     </dev/null >"$log" 2>&1 &
   nbd_pid=$!
   cleanup_fn _kill_wait "$nbd_pid"
-  local deadline=$(( $(_now_ms) + 10000 ))
+  _wait_serving qemu-nbd "$nbd_pid" "$pidf" "$sock" "$log" 10
+  nbd_sock=$sock
+}
+
+# Waits until the process NAME (PID) wrote PIDFILE and listens on SOCK, at
+# most SECONDS; fails, showing LOG, if it exits first.
+_wait_serving ()
+{
+  local name=$1 pid=$2 pidf=$3 sock=$4 log=$5 seconds=$6
+  local deadline=$(( $(_now_ms) + seconds * 1000 ))
   until [ -s "$pidf" ] && [ -S "$sock" ]; do
-    if _pid_exited "$nbd_pid"; then
+    if _pid_exited "$pid"; then
       cat "$log" >&2
-      fail "qemu-nbd exited early"
+      fail "$name exited at start-up"
     fi
-    [ "$(_now_ms)" -lt "$deadline" ] || fail "qemu-nbd did not start in 10s"
+    [ "$(_now_ms)" -lt "$deadline" ] || fail "$name not ready in ${seconds}s"
     sleep 0.02
   done
-  nbd_sock=$sock
 }
 
 # SIGTERM, then SIGKILL after 10 s; reaps the process.  Returns its status.
@@ -292,15 +300,7 @@ start_nbdkit ()
   nbdkit -f -U "$sock" -P "$pidf" "$@" </dev/null >"$nbdkit_log" 2>&1 &
   nbdkit_pid=$!
   cleanup_fn _kill_wait "$nbdkit_pid"
-  local deadline=$(( $(_now_ms) + 30000 ))
-  until [ -s "$pidf" ] && [ -S "$sock" ]; do
-    if _pid_exited "$nbdkit_pid"; then
-      cat "$nbdkit_log" >&2
-      fail "nbdkit exited at start-up: $*"
-    fi
-    [ "$(_now_ms)" -lt "$deadline" ] || fail "nbdkit not ready in 30s"
-    sleep 0.02
-  done
+  _wait_serving nbdkit "$nbdkit_pid" "$pidf" "$sock" "$nbdkit_log" 30
   nbdkit_uri="nbd+unix:///?socket=$sock"
   uri=$nbdkit_uri
 }
