@@ -237,9 +237,10 @@ probe_size (struct http_conn *c, bool required)
 }
 
 /* Makes the Unix socket endpoint reported by OPTIONS the pool's endpoint
- * when it answers; otherwise the URL stays in use.
+ * when it answers, returning the connection that asked (for the pool);
+ * otherwise the URL stays in use and this returns NULL.
  */
-static void
+static struct http_conn *
 try_local_socket (void)
 {
   struct http_conn *c;
@@ -253,11 +254,11 @@ try_local_socket (void)
   if (http_endpoint_init (&local, errbuf, sizeof errbuf) == -1)
     {
       nbdkit_debug ("imageio: is_ovirt_host: %s", errbuf);
-      return;
+      return NULL;
     }
   c = http_conn_new (&local);
   if (c == NULL)
-    return;
+    return NULL;
   {
     struct http_request req = { .method = "OPTIONS", .target = config.path };
     struct http_response resp;
@@ -268,18 +269,19 @@ try_local_socket (void)
       nbdkit_debug ("imageio: is_ovirt_host: OPTIONS via the Unix socket: %s",
                     r != HTTP_OK ? errbuf : resp.reason);
   }
-  http_conn_free (c);
-  if (ok)
+  if (!ok)
     {
-      server.ep = &local;
-      nbdkit_debug ("imageio: is_ovirt_host: using the server's Unix socket "
-                    "%s%.*s", local.unix_path[0] == '\0' ? "@" : "",
-                    (int) local.unix_len - (local.unix_path[0] == '\0'),
-                    local.unix_path + (local.unix_path[0] == '\0'));
+      http_conn_free (c);
+      nbdkit_debug ("imageio: is_ovirt_host: the Unix socket does not "
+                    "answer, using the URL");
+      return NULL;
     }
-  else
-    nbdkit_debug ("imageio: is_ovirt_host: the Unix socket does not answer, "
-                  "using the URL");
+  server.ep = &local;
+  nbdkit_debug ("imageio: is_ovirt_host: using the server's Unix socket "
+                "%s%.*s", local.unix_path[0] == '\0' ? "@" : "",
+                (int) local.unix_len - (local.unix_path[0] == '\0'),
+                local.unix_path + (local.unix_path[0] == '\0'));
+  return c;
 }
 
 static char *
@@ -373,11 +375,20 @@ imageio_get_ready (void)
         }
       server.size = config.size;
     }
-  http_conn_free (c);
-  c = NULL;
 
+  /* The probing connection becomes the pool's first one, unless the Unix
+   * socket takes over (then its probing connection does).
+   */
   if (local.unix_len > 0)
-    try_local_socket ();
+    {
+      struct http_conn *lc = try_local_socket ();
+
+      if (lc != NULL)
+        {
+          http_conn_free (c);
+          c = lc;
+        }
+    }
 
   n = config.connections;
   if (server.can_write && server.max_writers > 0
@@ -391,18 +402,18 @@ imageio_get_ready (void)
   target_flush_n = make_target ("?flush=n");
   target_extents = make_target ("/extents");
   if (!target_flush_y || !target_flush_n || !target_extents)
-    return -1;
+    goto err;
   if (!server.has_zero && server.can_write)
     {
       zero_buf = calloc (1, ZERO_BUF_SIZE);
       if (zero_buf == NULL)
         {
           nbdkit_error ("calloc: %m");
-          return -1;
+          goto err;
         }
     }
-  if (pool_init (n, server.ep) == -1)
-    return -1;
+  if (pool_init (n, server.ep, c) == -1)
+    return -1;      /* the pool owns C now */
   extents_init (server.size, fetch_extents, NULL);
 
   nbdkit_debug ("imageio: size %" PRIu64 ", %s, zero %s, flush %s, "

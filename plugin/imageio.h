@@ -74,7 +74,12 @@ struct pool_conn
   struct timespec last_used;    /* CLOCK_MONOTONIC */
 };
 
-int pool_init (unsigned n, const struct http_endpoint *ep);
+/* N connections to EP; FIRST (if not NULL, already connected to EP, e.g.
+ * the one that probed the server) becomes the first of them.  The pool
+ * owns FIRST from now on, even on failure.
+ */
+int pool_init (unsigned n, const struct http_endpoint *ep,
+               struct http_conn *first);
 void pool_free (void);
 struct pool_conn *pool_get (void);
 void pool_put (struct pool_conn *pc);

@@ -62,19 +62,20 @@ pool_size (void)
 }
 
 int
-pool_init (unsigned n, const struct http_endpoint *ep)
+pool_init (unsigned n, const struct http_endpoint *ep, struct http_conn *first)
 {
   conns = calloc (n, sizeof *conns);
   free_list = calloc (n, sizeof *free_list);
   if (conns == NULL || free_list == NULL)
     {
       nbdkit_error ("calloc: %m");
+      http_conn_free (first);
       return -1;
     }
   for (unsigned i = 0; i < n; i++)
     {
       conns[i].id = i;
-      conns[i].http = http_conn_new (ep);
+      conns[i].http = i == 0 && first ? first : http_conn_new (ep);
       if (conns[i].http == NULL)
         {
           nbdkit_error ("http_conn_new: %m");

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The plugin keeps its connections alive: over a whole upload the server
-# accepts exactly the connections the code opens (one for the start-up
-# probe, the pool, one for the extents document), however many requests
-# are sent.  Over TCP and over an abstract Unix socket (is_ovirt_host).
+# accepts exactly the connections the code opens (the pool, whose first
+# connection is the one that probed the server at start-up, and one for the
+# extents document), however many requests are sent.  Over TCP and over an
+# abstract Unix socket (is_ovirt_host).
 source "$(dirname "$0")/functions.sh"
 requires nbdkit nbdcopy qemu-img qemu-nbd timeout
 
@@ -48,29 +49,30 @@ requests ()
   count_log "method=(GET|PUT|PATCH|OPTIONS) ticket="
 }
 
-# TCP: 1 probe (OPTIONS and the size GET) + the pool + 1 for the extents.
+# TCP: the pool (the first one also sent OPTIONS and the size GET) + 1 for
+# the extents.
 plugin_args=()
 upload tcp
 tcp_opens=$(opens tcp); reqs=$(requests)
 echo "tcp: $tcp_opens connections, $reqs requests"
 [ "$(count_log 'op=extents')" -eq 1 ] || fail "expected one extents request, got $(count_log 'op=extents')"
-[ "$tcp_opens" -eq $(( 1 + pool + 1 )) ] ||
-  fail "tcp: $tcp_opens connections opened, expected $(( 1 + pool + 1 ))"
+[ "$tcp_opens" -eq $(( pool + 1 )) ] ||
+  fail "tcp: $tcp_opens connections opened, expected $(( pool + 1 ))"
 [ "$(count_log 'conn=[0-9]+ open transport=')" -eq "$tcp_opens" ] || fail "tcp: other transports used"
 [ "$reqs" -ge $(( 5 * tcp_opens )) ] || fail "tcp: only $reqs requests for $tcp_opens connections"
 # Every pool connection carried several writes.
 busy=$(grep -E ' op=write ' "$server_log" | grep -o -E 'conn=[0-9]+' | sort | uniq -c | awk '$1 >= 2' | wc -l)
 [ "$busy" -eq "$pool" ] || fail "tcp: $busy connections carried 2 or more writes, expected $pool"
 
-# Abstract socket: the TCP probe, then on the socket: its probe + the pool
-# + 1 for the extents.
+# Abstract socket: the TCP probe, then on the socket the pool (the first one
+# probed the socket) + 1 for the extents.
 abstract="@/org/ovirt/imageio-test-$$-$RANDOM"
 plugin_args=(is_ovirt_host=true)
 upload abstract --unix "$abstract"
 tcp_opens=$(opens tcp); unix_opens=$(opens unix); reqs=$(requests)
 echo "abstract: $tcp_opens tcp + $unix_opens unix connections, $reqs requests"
 [ "$tcp_opens" -eq 1 ] || fail "abstract: $tcp_opens TCP connections, expected 1 (the probe)"
-[ "$unix_opens" -eq $(( 1 + pool + 1 )) ] ||
-  fail "abstract: $unix_opens unix connections opened, expected $(( 1 + pool + 1 ))"
+[ "$unix_opens" -eq $(( pool + 1 )) ] ||
+  fail "abstract: $unix_opens unix connections opened, expected $(( pool + 1 ))"
 [ "$reqs" -ge $(( 5 * unix_opens )) ] || fail "abstract: only $reqs requests for $unix_opens connections"
 expect_log_redacted "$t"
