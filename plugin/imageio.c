@@ -159,7 +159,6 @@ probe_options (struct http_conn *c, const char *where)
       /* Old daemon (405) or proxy (204): only GET and PUT, one connection. */
       nbdkit_debug ("imageio: server has no OPTIONS (%d): old server mode, "
                     "no zero, flush or extents", resp.status);
-      server.old = true;
       server.can_write = true;
       server.max_readers = server.max_writers = 1;
       return 0;

@@ -50,7 +50,6 @@ void config_free (void);
 
 struct imageio_server
 {
-  bool old;                     /* no OPTIONS: only GET and PUT */
   bool can_write;               /* Allow lists PUT */
   bool has_zero, has_flush, has_extents;
   int max_readers, max_writers; /* 0: not reported */
