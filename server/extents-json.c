@@ -245,6 +245,24 @@ gen_key (yajl_gen g, const char *k)
   yajl_gen_string (g, (const unsigned char *)k, strlen (k));
 }
 
+/* yajl_gen_integer formats with sprintf, which was a quarter of the time
+ * of a 1,000,000-extent answer; offsets only need plain digits.
+ */
+static void
+gen_u64 (yajl_gen g, uint64_t v)
+{
+  char buf[20];
+  size_t i = sizeof buf;
+
+  do
+    {
+      buf[--i] = '0' + v % 10;
+      v /= 10;
+    }
+  while (v > 0);
+  yajl_gen_number (g, buf + i, sizeof buf - i);
+}
+
 static void
 emit (struct extents_stream *xs, const struct extent *e)
 {
@@ -253,12 +271,12 @@ emit (struct extents_stream *xs, const struct extent *e)
 
   yajl_gen_map_open (g);
   gen_key (g, "start");
-  yajl_gen_integer (g, e->start);
+  gen_u64 (g, e->start);
   gen_key (g, "length");
   if (first && xs->fault == EXTENTS_FAULT_NEGATIVE)
     yajl_gen_integer (g, -(long long)e->length);
   else
-    yajl_gen_integer (g, e->length);
+    gen_u64 (g, e->length);
   if (xs->ctx == EXTENTS_DIRTY)
     {
       gen_key (g, "dirty");
