@@ -227,7 +227,7 @@ pool_send (struct pool_conn *pc, const struct http_request *req,
        */
       if (!was_open && r == HTTP_ERR_CLOSED && attempt > 1)
         return r;
-      if (imageio_debug_pool || attempt > 1)
+      if (attempt < MAX_ATTEMPTS && (imageio_debug_pool || attempt > 1))
         nbdkit_debug ("imageio: %s on connection %u (%s), sending again on a "
                       "new connection", http_result_str (r), pc->id, errbuf);
     }
