@@ -476,29 +476,14 @@ imageio_cleanup (void)
   http_endpoint_free (&local);
 }
 
-struct handle
-{
-  bool readonly;
-};
-
+/* All state is the plugin's (the pool is shared by every NBD connection),
+ * so NBD connections need no handle of their own.
+ */
 static void *
 imageio_open (int readonly)
 {
-  struct handle *h = malloc (sizeof *h);
-
-  if (h == NULL)
-    {
-      nbdkit_error ("malloc: %m");
-      return NULL;
-    }
-  h->readonly = readonly;
-  return h;
-}
-
-static void
-imageio_close (void *handle)
-{
-  free (handle);
+  (void) readonly;
+  return NBDKIT_HANDLE_NOT_NEEDED;
 }
 
 static int64_t
@@ -856,7 +841,6 @@ static struct nbdkit_plugin plugin = {
   .after_fork = imageio_after_fork,
   .cleanup = imageio_cleanup,
   .open = imageio_open,
-  .close = imageio_close,
   .get_size = imageio_get_size,
   .can_write = imageio_can_write,
   .can_flush = imageio_can_flush,

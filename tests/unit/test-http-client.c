@@ -20,17 +20,7 @@
 
 #include "http.h"
 
-#define CHECK(cond)                                                            \
-  do                                                                           \
-    {                                                                          \
-      if (!(cond))                                                             \
-        {                                                                      \
-          fprintf (stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,    \
-                   #cond);                                                     \
-          abort ();                                                            \
-        }                                                                      \
-    }                                                                          \
-  while (0)
+#include "check.h"
 
 /* http.c logs through nbdkit_debug; the test has no nbdkit. */
 void

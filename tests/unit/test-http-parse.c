@@ -11,17 +11,7 @@
 
 #include "http.h"
 
-#define CHECK(cond)                                                            \
-  do                                                                           \
-    {                                                                          \
-      if (!(cond))                                                             \
-        {                                                                      \
-          fprintf (stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,    \
-                   #cond);                                                     \
-          abort ();                                                            \
-        }                                                                      \
-    }                                                                          \
-  while (0)
+#include "check.h"
 
 /* Parses LEN bytes of S from an exact-size heap copy. */
 static int

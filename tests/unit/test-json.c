@@ -10,14 +10,7 @@
 
 #include "json.h"
 
-#define CHECK(cond)                                                     \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      fprintf (stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-               #cond);                                                  \
-      abort ();                                                         \
-    }                                                                   \
-  } while (0)
+#include "check.h"
 
 /* ---------------------------------------------------------------- OPTIONS */
 

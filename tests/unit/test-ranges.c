@@ -15,17 +15,7 @@
 
 #define MAX UINT64_MAX
 
-#define CHECK(cond)                                                       \
-  do                                                                      \
-    {                                                                     \
-      if (!(cond))                                                        \
-        {                                                                 \
-          fprintf (stderr, "%s:%d: check failed: %s\n", __FILE__,         \
-                   __LINE__, #cond);                                      \
-          abort ();                                                       \
-        }                                                                 \
-    }                                                                     \
-  while (0)
+#include "check.h"
 
 /* Reasons; must match ranges.c (the server sends them in 416 bodies). */
 #define WHY_UNIT "Unsupported range unit, expecting 'bytes'"

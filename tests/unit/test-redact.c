@@ -10,17 +10,7 @@
 
 #define UUID "0123abcd-4567-89ef-0123-456789abcdef"
 
-#define CHECK(cond)                                                       \
-  do                                                                      \
-    {                                                                     \
-      if (!(cond))                                                        \
-        {                                                                 \
-          fprintf (stderr, "%s:%d: check failed: %s\n", __FILE__,         \
-                   __LINE__, #cond);                                      \
-          abort ();                                                       \
-        }                                                                 \
-    }                                                                     \
-  while (0)
+#include "check.h"
 
 static void
 ticket_is (const char *id, const char *want)
