@@ -2,7 +2,7 @@
  * TCP, a Unix path socket or an abstract Unix socket, with optional TLS.
  *
  * Contract (see http.h): one thread uses a connection at a time; every wait
- * is a poll() bounded by the endpoint's timeouts; request bodies are sent
+ * is a poll() bounded by the request's deadline; request bodies are sent
  * from the caller's pointer and 2xx response bodies are received straight
  * into the caller's buffer; on any result but HTTP_OK the socket is closed.
  * HTTP_ERR_CLOSED means "closed or reset before the first byte of the
@@ -23,6 +23,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,8 @@ struct req_ctx
   struct http_conn *c;
   char *errbuf;
   size_t errlen;
+  int64_t deadline;  /* CLOCK_MONOTONIC ms by which the request must end */
+  int timeout_ms;    /* the request's whole time, for messages */
 };
 
 static void seterr (struct req_ctx *x, const char *fs, ...)
@@ -119,12 +122,6 @@ http_result_str (enum http_result r)
       return "I/O error";
     }
   return "unknown error";
-}
-
-static int
-io_timeout (const struct http_endpoint *ep)
-{
-  return ep->io_timeout_ms > 0 ? ep->io_timeout_ms : DEFAULT_TIMEOUT_MS;
 }
 
 static int64_t
@@ -523,26 +520,141 @@ err:
   return -1;
 }
 
+static bool
+is_ip_literal (const char *host)
+{
+  unsigned char buf[sizeof (struct in6_addr)];
+
+  return inet_pton (AF_INET, host, buf) == 1
+         || inet_pton (AF_INET6, host, buf) == 1;
+}
+
+/* One name lookup, shared by the caller and glibc's notification thread:
+ * whichever lets go last frees it.
+ */
+struct lookup
+{
+  struct gaicb cb;
+  struct addrinfo hints;
+  char *host, *port;
+  int refs;
+};
+
+static void
+lookup_unref (struct lookup *l)
+{
+  if (__atomic_sub_fetch (&l->refs, 1, __ATOMIC_ACQ_REL) > 0)
+    return;
+  if (l->cb.ar_result)
+    freeaddrinfo (l->cb.ar_result);
+  free (l->host);
+  free (l->port);
+  free (l);
+}
+
+static void
+lookup_done (union sigval sv)
+{
+  lookup_unref (sv.sival_ptr);
+}
+
+/* Resolves the endpoint's host by DEADLINE.  getaddrinfo has no timeout of
+ * its own (a dead DNS server holds it for 10 s per try), so names go
+ * through glibc's getaddrinfo_a and gai_suspend; a lookup still running at
+ * the deadline is abandoned and frees itself when it ends.  Address
+ * literals are converted at once.  Returns 0, or -1 with the message set.
+ */
 static int
-connect_tcp (struct req_ctx *x, int64_t deadline)
+resolve (struct req_ctx *x, const char *name, int64_t deadline,
+         struct addrinfo **res)
 {
   const struct http_endpoint *ep = x->c->ep;
   struct addrinfo hints = {
     .ai_socktype = SOCK_STREAM,
-    .ai_flags = AI_NUMERICSERV,
+    .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST,
   };
-  struct addrinfo *res, *ai;
-  int r, fd = -1, err = 0;
-  char name[300];
+  struct lookup *l;
+  struct gaicb *list[1];
+  struct sigevent sev = { .sigev_notify = SIGEV_THREAD,
+                          .sigev_notify_function = lookup_done };
+  int r;
 
-  endpoint_name (ep, name, sizeof name);
-  r = getaddrinfo (ep->host, ep->port, &hints, &res);
+  if (is_ip_literal (ep->host))
+    {
+      r = getaddrinfo (ep->host, ep->port, &hints, res);
+      if (r != 0)
+        seterr (x, "%s: %s", name, gai_strerror (r));
+      return r == 0 ? 0 : -1;
+    }
+
+  l = calloc (1, sizeof *l);
+  if (l == NULL || (l->host = strdup (ep->host)) == NULL
+      || (l->port = strdup (ep->port)) == NULL)
+    {
+      if (l)
+        free (l->host);
+      free (l);
+      seterr (x, "%s: out of memory", name);
+      return -1;
+    }
+  l->hints.ai_socktype = SOCK_STREAM;
+  l->hints.ai_flags = AI_NUMERICSERV;
+  l->cb.ar_name = l->host;
+  l->cb.ar_service = l->port;
+  l->cb.ar_request = &l->hints;
+  l->refs = 2;
+  sev.sigev_value.sival_ptr = l;
+  list[0] = &l->cb;
+  r = getaddrinfo_a (GAI_NOWAIT, list, 1, &sev);
+  if (r != 0)
+    {
+      l->refs = 1;
+      lookup_unref (l);
+      seterr (x, "%s: %s", name, gai_strerror (r));
+      return -1;
+    }
+  for (;;)
+    {
+      int ms = remaining_ms (deadline);
+      struct timespec ts = { .tv_sec = ms / 1000,
+                             .tv_nsec = (ms % 1000) * 1000000L };
+
+      r = gai_suspend ((const struct gaicb *const *)list, 1, &ts);
+      if (r == 0 || r == EAI_ALLDONE)
+        break;
+      if (r == EAI_INTR && remaining_ms (deadline) > 0)
+        continue;
+      seterr (x, "%s: name lookup timed out", name);
+      if (gai_cancel (&l->cb) == EAI_CANCELED)
+        lookup_unref (l);       /* no notification will come */
+      lookup_unref (l);
+      return -1;
+    }
+  r = gai_error (&l->cb);
   if (r != 0)
     {
       seterr (x, "%s: %s", name,
               r == EAI_SYSTEM ? strerror (errno) : gai_strerror (r));
+      lookup_unref (l);
       return -1;
     }
+  *res = l->cb.ar_result;
+  l->cb.ar_result = NULL;
+  lookup_unref (l);
+  return 0;
+}
+
+static int
+connect_tcp (struct req_ctx *x, int64_t deadline)
+{
+  const struct http_endpoint *ep = x->c->ep;
+  struct addrinfo *res, *ai;
+  int fd = -1, err = 0;
+  char name[300];
+
+  endpoint_name (ep, name, sizeof name);
+  if (resolve (x, name, deadline, &res) == -1)
+    return -1;
   for (ai = res; ai != NULL; ai = ai->ai_next)
     {
       fd = connect_addr (ai->ai_family, ai->ai_addr, ai->ai_addrlen, deadline);
@@ -594,13 +706,17 @@ connect_unix (struct req_ctx *x, int64_t deadline)
   return fd;
 }
 
-static bool
-is_ip_literal (const char *host)
-{
-  unsigned char buf[sizeof (struct in6_addr)];
 
-  return inet_pton (AF_INET, host, buf) == 1
-         || inet_pton (AF_INET6, host, buf) == 1;
+/* What OpenSSL says when a plain HTTP server answers our ClientHello. */
+static bool
+is_plain_http_reply (unsigned long e)
+{
+  int reason = ERR_GET_REASON (e);
+
+  return ERR_GET_LIB (e) == ERR_LIB_SSL
+         && (reason == SSL_R_WRONG_VERSION_NUMBER
+             || reason == SSL_R_PACKET_LENGTH_TOO_LONG
+             || reason == SSL_R_HTTP_REQUEST);
 }
 
 /* TLS handshake on c->fd, verifying the peer and its name unless insecure. */
@@ -680,6 +796,9 @@ tls_handshake (struct req_ctx *x, int64_t deadline)
       else if (err == SSL_ERROR_SYSCALL && ERR_peek_error () == 0)
         seterr (x, "TLS handshake with %s failed: %s", name,
                 errno ? strerror (errno) : "connection closed by peer");
+      else if (is_plain_http_reply (ERR_peek_error ()))
+        seterr (x, "TLS handshake with %s failed: the server does not speak "
+                   "TLS on this port: use an http:// URL", name);
       else
         seterr (x, "TLS handshake with %s failed: %s", name,
                 ssl_err_text (ebuf, sizeof ebuf, "unknown error"));
@@ -687,7 +806,9 @@ tls_handshake (struct req_ctx *x, int64_t deadline)
     }
 }
 
-/* Opens the socket (and TLS session) within connect_timeout_ms. */
+/* Opens the socket (and TLS session): name lookup, connect and handshake
+ * within connect_timeout_ms, and within the request's own deadline.
+ */
 static enum http_result
 conn_open (struct req_ctx *x)
 {
@@ -696,6 +817,9 @@ conn_open (struct req_ctx *x)
   int ms = ep->connect_timeout_ms > 0 ? ep->connect_timeout_ms
                                       : DEFAULT_TIMEOUT_MS;
   int64_t deadline = now_ms () + ms;
+
+  if (deadline > x->deadline)
+    deadline = x->deadline;
 
   if (ep->unix_len > 0)
     c->fd = connect_unix (x, deadline);
@@ -768,10 +892,11 @@ send_all_plain (struct req_ctx *x, struct iovec *iov, int iovcnt)
               seterr (x, "send: %s", strerror (errno));
               return errno_is_closed (errno) ? HTTP_ERR_CLOSED : HTTP_ERR_IO;
             }
-          w = wait_fd (c->fd, POLLOUT, io_timeout (c->ep));
+          w = wait_fd (c->fd, POLLOUT, remaining_ms (x->deadline));
           if (w == 0)
             {
-              seterr (x, "send: timed out after %d ms", io_timeout (c->ep));
+              seterr (x, "send: request timed out after %d ms",
+                      x->timeout_ms);
               return HTTP_ERR_TIMEOUT;
             }
           if (w == -1)
@@ -795,19 +920,19 @@ send_all_plain (struct req_ctx *x, struct iovec *iov, int iovcnt)
   return HTTP_OK;
 }
 
-/* Waits as SSL asked (want read or write) for one io timeout. */
+/* Waits as SSL asked (want read or write), until the request's deadline. */
 static enum http_result
 tls_wait (struct req_ctx *x, int sslerr, const char *what)
 {
   struct http_conn *c = x->c;
   int w = wait_fd (c->fd, sslerr == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
-                   io_timeout (c->ep));
+                   remaining_ms (x->deadline));
 
   if (w == 1)
     return HTTP_OK;
   if (w == 0)
     {
-      seterr (x, "%s: timed out after %d ms", what, io_timeout (c->ep));
+      seterr (x, "%s: request timed out after %d ms", what, x->timeout_ms);
       return HTTP_ERR_TIMEOUT;
     }
   seterr (x, "poll: %s", strerror (errno));
@@ -942,10 +1067,11 @@ recv_some (struct req_ctx *x, void *buf, size_t len, size_t *got)
               seterr (x, "recv: %s", strerror (errno));
               return errno_is_closed (errno) ? HTTP_ERR_CLOSED : HTTP_ERR_IO;
             }
-          w = wait_fd (c->fd, POLLIN, io_timeout (c->ep));
+          w = wait_fd (c->fd, POLLIN, remaining_ms (x->deadline));
           if (w == 0)
             {
-              seterr (x, "recv: timed out after %d ms", io_timeout (c->ep));
+              seterr (x, "recv: request timed out after %d ms",
+                      x->timeout_ms);
               return HTTP_ERR_TIMEOUT;
             }
           if (w == -1)
@@ -1400,6 +1526,18 @@ send_request (struct req_ctx *x, const struct http_request *req)
   return send_all_tls (x, req->body, blen);
 }
 
+/* A TLS record (alert 0x15 or handshake 0x16, version 3.x) where a plain
+ * response should begin: an http:// URL pointing at a TLS port.
+ */
+static bool
+looks_like_tls (const struct http_conn *c)
+{
+  const unsigned char *p = (const unsigned char *)c->rbuf + c->rstart;
+
+  return c->ssl == NULL && c->rend - c->rstart >= 2
+         && (p[0] == 0x15 || p[0] == 0x16) && p[1] == 0x03;
+}
+
 /* Reads a response head into rbuf[rstart..), returning its length.  The
  * head ends at the first empty line (CRLF CRLF, or a bare LF variant that
  * the parser then rejects).
@@ -1450,6 +1588,11 @@ read_head (struct req_ctx *x, size_t *head_len)
       enum http_result r = fill_upto (x, HEAD_READ_SIZE);
       if (r != HTTP_OK)
         return r;
+      if (looks_like_tls (c))
+        {
+          seterr (x, "the server answered in TLS: use an https:// URL");
+          return HTTP_ERR_PROTOCOL;
+        }
     }
 }
 
@@ -1548,6 +1691,11 @@ http_request (struct http_conn *c, const struct http_request *req,
 {
   struct req_ctx x = { .c = c, .errbuf = errbuf, .errlen = errlen };
   enum http_result r;
+
+  x.timeout_ms = req->timeout_ms > 0       ? req->timeout_ms
+                 : c->ep->io_timeout_ms > 0 ? c->ep->io_timeout_ms
+                                            : DEFAULT_TIMEOUT_MS;
+  x.deadline = now_ms () + x.timeout_ms;
 
   if (errlen > 0)
     errbuf[0] = '\0';

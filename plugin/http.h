@@ -7,7 +7,8 @@
  * uses; see DESIGN.md "The HTTP client".
  *
  * Contract: a struct http_conn is used by one thread at a time (the pool
- * hands it out).  Every wait is bounded by poll timeouts.  Request and
+ * hands it out).  Every request has a total deadline (name lookup,
+ * connect, TLS handshake, sending and receiving included).  Request and
  * response bodies move straight between the socket and the caller's buffer.
  */
 #ifndef IMAGEIO_HTTP_H
@@ -31,7 +32,7 @@ struct http_endpoint
   char *cafile;                 /* NULL: OpenSSL's default trust store */
   bool insecure;                /* skip peer and host name verification */
   int connect_timeout_ms;       /* connect + TLS handshake */
-  int io_timeout_ms;            /* longest wait for any single read/write */
+  int io_timeout_ms;            /* longest time one request may take */
   void *ssl_ctx;                /* SSL_CTX *, made by http_endpoint_init */
 };
 
@@ -48,7 +49,7 @@ enum http_result
   HTTP_ERR_CLOSED,     /* the connection was closed or reset before any byte
                         * of the response arrived: the request may be sent
                         * again on a new connection */
-  HTTP_ERR_TIMEOUT,    /* a wait exceeded io_timeout_ms */
+  HTTP_ERR_TIMEOUT,    /* the request's deadline passed */
   HTTP_ERR_PROTOCOL,   /* malformed or unexpected response */
   HTTP_ERR_IO,         /* the connection broke in the middle of a response */
 };
@@ -76,6 +77,11 @@ struct http_request
   size_t buf_len;
   http_body_fn body_fn;
   void *opaque;
+
+  /* The whole time the request may take, connecting included, in ms;
+   * 0: the endpoint's io_timeout_ms.
+   */
+  int timeout_ms;
 };
 
 struct http_response

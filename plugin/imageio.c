@@ -149,6 +149,13 @@ probe_options (struct http_conn *c, const char *where)
 
   snprintf (what, sizeof what, "OPTIONS %s", where);
   r = http_request (c, &req, &resp, errbuf, sizeof errbuf);
+  if (r == HTTP_ERR_CLOSED && !config.remote.tls)
+    {
+      /* A TLS server closes a plain connection without a word. */
+      nbdkit_error ("%s: %s: %s (if this port speaks TLS, use an https:// "
+                    "URL)", what, http_result_str (r), errbuf);
+      return -1;
+    }
   if (r != HTTP_OK)
     {
       request_error (what, r, &resp, errbuf);
