@@ -1,6 +1,9 @@
 /* Ticket redaction; see redact.h. */
+#include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "redact.h"
 
@@ -58,5 +61,73 @@ redact_url (const char *url, char *buf, size_t bufsz)
   redact_ticket (tmp, shown);
   snprintf (buf, bufsz, "%.*s%s%s", (int) (secret - url), url, shown,
             secret + len);
+  return buf;
+}
+
+/* Characters of a ticket id as imageio makes them (UUIDs) and as a careless
+ * server might quote other secrets.
+ */
+static bool
+is_id_char (char c)
+{
+  return isalnum ((unsigned char) c) || c == '-' || c == '_' || c == '.';
+}
+
+/* Length of the id that starts at P when it follows one of the words
+ * imageio puts before ids, else 0.
+ */
+static size_t
+quoted_id_len (const char *text, const char *p)
+{
+  static const char *const before[] = { "ticket/", "ticket ", "ticket '" };
+
+  for (size_t i = 0; i < sizeof before / sizeof before[0]; i++)
+    {
+      size_t n = strlen (before[i]);
+
+      if ((size_t) (p - text) >= n && strncasecmp (p - n, before[i], n) == 0)
+        {
+          size_t len = 0;
+
+          while (is_id_char (p[len]))
+            len++;
+          return len;
+        }
+    }
+  return 0;
+}
+
+const char *
+redact_text (const char *text, const char *secret, char *buf, size_t bufsz)
+{
+  size_t slen = secret ? strlen (secret) : 0, out = 0;
+  const char *p;
+
+  if (bufsz == 0)
+    return buf;
+  if (text == NULL)
+    text = "";
+  for (p = text; *p && out + 1 < bufsz;)
+    {
+      size_t len = 0, rest = strlen (p);
+
+      if (slen > REDACT_KEEP && strncmp (p, secret, slen < rest ? slen : rest) == 0
+          && (rest >= slen || rest > REDACT_KEEP))
+        len = slen < rest ? slen : rest;
+      else if (p == text || !is_id_char (p[-1]))
+        len = quoted_id_len (text, p);
+      if (len > REDACT_KEEP)
+        {
+          int w = snprintf (buf + out, bufsz - out, "%.*s...", REDACT_KEEP, p);
+
+          out += w < 0 ? 0 : (size_t) w;
+          if (out >= bufsz)
+            out = bufsz - 1;
+          p += len;
+          continue;
+        }
+      buf[out++] = *p++;
+    }
+  buf[out] = '\0';
   return buf;
 }

@@ -24,4 +24,14 @@ const char *redact_ticket (const char *id, char buf[REDACT_TICKET_BUFSZ]);
  */
 const char *redact_url (const char *url, char *buf, size_t bufsz);
 
+/* Copies TEXT (a server's message) into BUF (of BUFSZ bytes, truncating)
+ * with ticket ids shortened: every occurrence of SECRET (may be NULL), a
+ * prefix of SECRET longer than REDACT_KEEP that ends TEXT (a message cut
+ * short), and the word after "ticket/", "ticket " or "ticket '" (any
+ * case), as imageio quotes ids: "No such ticket ID", "Transfer=(ticket/ID)
+ * forbids write".  Returns BUF.
+ */
+const char *redact_text (const char *text, const char *secret, char *buf,
+                         size_t bufsz);
+
 #endif

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -20,8 +21,12 @@ struct imageio_config config = {
   .timeout = 60,
   .connect_timeout = 10,
   .idle_flush = 20,
+  .max_unflushed = DEFAULT_MAX_UNFLUSHED,
   .zero_elision = true,
 };
+
+/* url= read with nbdkit_read_password (url=+FILE, url=-): ours to free. */
+static char *url_read;
 
 /* Upper bounds that keep a typo from doing harm. */
 #define MAX_CONNECTIONS 64
@@ -62,7 +67,21 @@ int
 config_set (const char *key, const char *value)
 {
   if (strcmp (key, "url") == 0)
-    config.url = value;
+    {
+      /* url=+FILE (or url=-) keeps the ticket out of nbdkit -v's echo of
+       * every parameter and out of ps, as password=+FILE does.
+       */
+      free (url_read);
+      url_read = NULL;
+      config.url = value;
+      if (value[0] == '+' || value[0] == '-')
+        {
+          if (nbdkit_read_password (value, &url_read) == -1)
+            return -1;
+          url_read[strcspn (url_read, "\r\n")] = '\0';
+          config.url = url_read;
+        }
+    }
   else if (strcmp (key, "size") == 0)
     {
       config.size = nbdkit_parse_size (value);
@@ -97,6 +116,20 @@ config_set (const char *key, const char *value)
     return parse_uint_param (key, value, 1, MAX_TIMEOUT, &config.timeout);
   else if (strcmp (key, "idle_flush") == 0)
     return parse_uint_param (key, value, 1, MAX_TIMEOUT, &config.idle_flush);
+  else if (strcmp (key, "max_unflushed") == 0)
+    {
+      int64_t v = nbdkit_parse_size (value);
+
+      if (v == -1)
+        return -1;
+      if (v > MAX_MAX_UNFLUSHED)
+        {
+          nbdkit_error ("max_unflushed=%s: at most %dG", value,
+                        MAX_MAX_UNFLUSHED >> 30);
+          return -1;
+        }
+      config.max_unflushed = v;
+    }
   else if (strcmp (key, "zero_elision") == 0)
     return parse_bool_param (key, value, &config.zero_elision);
   else
@@ -225,6 +258,14 @@ config_complete (void)
     }
   if (parse_url (config.url) == -1)
     return -1;
+  /* A CA file named but unreadable is a mistake, even when it would not be
+   * used (insecure=true, http://): better said now than found later.
+   */
+  if (config.cafile && access (config.cafile, R_OK) == -1)
+    {
+      nbdkit_error ("cafile=%s: cannot read it: %m", config.cafile);
+      return -1;
+    }
   if (!config.remote.tls && (config.cafile || config.insecure))
     nbdkit_debug ("cafile and insecure are ignored for an http:// URL");
   if (config.connect_timeout > config.timeout)
@@ -247,4 +288,6 @@ config_free (void)
   free (config.path);
   config.remote.host = config.remote.port = config.remote.host_header = NULL;
   config.path = NULL;
+  free (url_read);
+  url_read = NULL;
 }

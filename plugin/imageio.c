@@ -25,6 +25,7 @@
 
 #include "extents.h"
 #include "imageio.h"
+#include "journal.h"
 #include "locks.h"
 #include "ranges.h"
 #include "redact.h"
@@ -61,6 +62,35 @@ static bool fetch_started;
 /* Largest OPTIONS answer accepted (a real one is about 150 bytes). */
 #define OPTIONS_BODY_MAX (64 * 1024)
 
+/* Start-up (OPTIONS, the size, the Unix socket probe) ends within this, so
+ * that a server that accepts and never answers fails well inside the 30 s
+ * virt-v2v waits for nbdkit's pidfile.
+ */
+#define STARTUP_TIMEOUT_MS 20000
+static int64_t startup_deadline;
+
+static int64_t
+now_ms (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The time a start-up request may take: what is left of the start-up
+ * bound, and never more than timeout=.
+ */
+static int
+startup_request_ms (void)
+{
+  int64_t left = startup_deadline - now_ms ();
+
+  if (left > (int64_t) config.timeout * 1000)
+    left = (int64_t) config.timeout * 1000;
+  return left < 1 ? 1 : (int) left;
+}
+
 static void
 imageio_unload (void)
 {
@@ -94,45 +124,6 @@ imageio_dump_plugin (void)
           "zero_elision\n");
 }
 
-/* Maps an HTTP error status to the errno an NBD client sees. */
-static int
-status_errno (int status)
-{
-  switch (status)
-    {
-    case 403: return EPERM;
-    case 413: case 416: return EINVAL;
-    case 507: return ENOSPC;
-    default: return EIO;
-    }
-}
-
-/* Logs a failed request: what was attempted, then the transport failure or
- * the HTTP status and the server's message.  Sets the errno for nbdkit.
- */
-static void
-request_error (const char *what, enum http_result r,
-               const struct http_response *resp, const char *errbuf)
-{
-  if (r != HTTP_OK)
-    {
-      nbdkit_error ("%s: %s: %s", what, http_result_str (r), errbuf);
-      nbdkit_set_error (r == HTTP_ERR_TIMEOUT ? ETIMEDOUT : EIO);
-    }
-  else if (resp->status == 403)
-    {
-      nbdkit_error ("%s: 403 %s: ticket not found or expired: %s", what,
-                    resp->reason, resp->error_text);
-      nbdkit_set_error (EPERM);
-    }
-  else
-    {
-      nbdkit_error ("%s: %d %s: %s", what, resp->status, resp->reason,
-                    resp->error_text);
-      nbdkit_set_error (status_errno (resp->status));
-    }
-}
-
 /* Sends OPTIONS on C and fills server.  Returns 0 or -1 (logged). */
 static int
 probe_options (struct http_conn *c, const char *where)
@@ -141,6 +132,7 @@ probe_options (struct http_conn *c, const char *where)
   struct http_request req = {
     .method = "OPTIONS", .target = config.path,
     .buf = body, .buf_len = sizeof body,
+    .timeout_ms = startup_request_ms (),
   };
   struct http_response resp;
   struct imageio_options opts;
@@ -158,7 +150,7 @@ probe_options (struct http_conn *c, const char *where)
     }
   if (r != HTTP_OK)
     {
-      request_error (what, r, &resp, errbuf);
+      errors_report (what, r, &resp, errbuf);
       return -1;
     }
   if (resp.status == 405 || (resp.status == 204 && resp.body_len == 0))
@@ -172,7 +164,7 @@ probe_options (struct http_conn *c, const char *where)
     }
   if (resp.status != 200)
     {
-      request_error (what, HTTP_OK, &resp, errbuf);
+      errors_report (what, HTTP_OK, &resp, errbuf);
       return -1;
     }
   if (json_parse_options (body, resp.body_len, &opts, errbuf,
@@ -211,7 +203,7 @@ probe_size (struct http_conn *c, bool required)
   char byte;
   struct http_request req = {
     .method = "GET", .target = config.path, .range = "bytes=0-0",
-    .buf = &byte, .buf_len = 1,
+    .buf = &byte, .buf_len = 1, .timeout_ms = startup_request_ms (),
   };
   struct http_response resp;
   char errbuf[256] = "";
@@ -222,7 +214,7 @@ probe_size (struct http_conn *c, bool required)
   if (r != HTTP_OK || resp.status != 206)
     {
       if (required)
-        request_error ("GET bytes=0-0 (to learn the image size)", r, &resp,
+        errors_report ("GET bytes=0-0 (to learn the image size)", r, &resp,
                        errbuf);
       else
         nbdkit_debug ("imageio: cannot check size=: GET bytes=0-0: %s",
@@ -266,7 +258,8 @@ try_local_socket (void)
   if (c == NULL)
     return NULL;
   {
-    struct http_request req = { .method = "OPTIONS", .target = config.path };
+    struct http_request req = { .method = "OPTIONS", .target = config.path,
+                                .timeout_ms = startup_request_ms () };
     struct http_response resp;
     enum http_result r = http_request (c, &req, &resp, errbuf, sizeof errbuf);
 
@@ -338,6 +331,11 @@ fetch_extents (void *opaque, http_body_fn sink, void *sink_opaque,
   return 0;
 }
 
+static enum http_result send_entry (struct http_conn *c,
+                                   const struct journal_entry *e,
+                                   struct http_response *resp, char *errbuf,
+                                   size_t errlen);
+
 /* Learns what the server offers, before nbdkit serves, so that a bad URL,
  * a TLS failure or an expired ticket stops nbdkit at once.
  */
@@ -349,6 +347,7 @@ imageio_get_ready (void)
   int64_t size;
   unsigned n;
 
+  startup_deadline = now_ms () + STARTUP_TIMEOUT_MS;
   redact_url (config.url, shown, sizeof shown);
   if (http_endpoint_init (&config.remote, errbuf, sizeof errbuf) == -1)
     {
@@ -421,14 +420,21 @@ imageio_get_ready (void)
   if (pool_init (n, server.ep, c) == -1)
     return -1;      /* the pool owns C now */
   extents_init (server.size, fetch_extents, NULL);
+  replay_init (&(struct replay_params){
+      .has_flush = server.has_flush && server.can_write,
+      .max_unflushed = config.max_unflushed,
+      .retry_window_ms = 2 * config.timeout * 1000,
+      .send_entry = send_entry,
+  });
 
   nbdkit_debug ("imageio: size %" PRIu64 ", %s, zero %s, flush %s, "
-                "extents %s, %u connections%s", server.size,
+                "extents %s, %u connections%s, journal %s", server.size,
                 server.can_write ? "writable" : "read-only",
                 server.has_zero ? "yes" : "no",
                 server.has_flush ? "yes" : "no",
                 server.has_extents ? "yes" : "no", n,
-                server.ep == &local ? " via the Unix socket" : "");
+                server.ep == &local ? " via the Unix socket" : "",
+                replay_journal_on () ? "on" : "off");
   return 0;
 
  err:
@@ -459,9 +465,9 @@ imageio_after_fork (void)
   return pool_start_keeper ();
 }
 
-/* Flushes what is still unflushed (best effort: the client may have
- * disconnected without flushing) and closes every connection, so that
- * oVirt can finalize the transfer at once.
+/* Flushes what is still unflushed (the client may have disconnected
+ * without flushing; a failure names the bytes that may be lost) and closes
+ * every connection, so that oVirt can finalize the transfer at once.
  */
 static void
 imageio_cleanup (void)
@@ -469,16 +475,10 @@ imageio_cleanup (void)
   pool_stop_keeper ();
   if (fetch_started)
     pthread_join (fetch_thread, NULL);
-  if (pool_size () > 0 && server.has_flush)
-    {
-      struct pool_conn *all[pool_size ()];
-      unsigned n = pool_get_all (all);
-
-      for (unsigned i = 0; i < n; i++)
-        pool_flush_conn (all[i]);
-      pool_put_all (all, n);
-    }
+  if (pool_size () > 0)
+    replay_close ("unloading");
   pool_free ();
+  replay_free ();
   extents_cleanup ();
   http_endpoint_free (&local);
 }
@@ -491,6 +491,16 @@ imageio_open (int readonly)
 {
   (void) readonly;
   return NBDKIT_HANDLE_NOT_NEEDED;
+}
+
+/* A client that disconnects without flushing (nbdcopy without --flush)
+ * would otherwise leave its last writes to the keeper, or to nothing.
+ */
+static void
+imageio_close (void *handle)
+{
+  (void) handle;
+  replay_close ("closing the NBD connection");
 }
 
 static int64_t
@@ -557,41 +567,16 @@ imageio_can_extents (void *handle)
   return server.has_extents;
 }
 
-/* Sends REQ on a pooled connection.  On success with WROTE, records that
- * the connection holds unflushed writes (unless FLUSHED: the server
- * flushed before answering).
- */
-static enum http_result
-send_pooled (const struct http_request *req, struct http_response *resp,
-             char *errbuf, size_t errlen, bool wrote, bool flushed)
-{
-  struct pool_conn *pc = pool_get ();
-  enum http_result r = pool_send (pc, req, resp, errbuf, errlen);
-
-  if (r == HTTP_OK && resp->status / 100 == 2 && wrote && server.has_flush)
-    {
-      if (flushed)
-        pc->dirty = false;     /* the server flushed this backend */
-      else if (resp->keep_alive)
-        pc->dirty = true;
-      else
-        pc->lost_unflushed = true;  /* closed with the backend unflushed */
-    }
-  pool_put (pc);
-  return r;
-}
-
 static int
 imageio_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
                uint32_t flags)
 {
-  char range[64], errbuf[256] = "", what[96];
+  char range[64], what[96];
   struct http_request req = {
     .method = "GET", .target = config.path, .range = range,
     .buf = buf, .buf_len = count,
   };
   struct http_response resp;
-  enum http_result r;
   uint64_t first, last, total;
 
   (void) handle;
@@ -600,12 +585,8 @@ imageio_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
             offset + count - 1);
   snprintf (what, sizeof what, "pread offset %" PRIu64 " length %" PRIu32,
             offset, count);
-  r = send_pooled (&req, &resp, errbuf, sizeof errbuf, false, false);
-  if (r != HTTP_OK || resp.status != 206)
-    {
-      request_error (what, r, &resp, errbuf);
-      return -1;
-    }
+  if (replay_send (what, &req, &resp, 206, false, false, NULL) == -1)
+    return -1;
   if (range_parse_content_range (resp.content_range, &first, &last,
                                  &total) == -1
       || first != offset || last != offset + count - 1)
@@ -623,37 +604,101 @@ imageio_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
   return 0;
 }
 
-/* PUTs COUNT bytes of BUF at OFFSET.  FUA asks the server to flush first. */
-static int
-put_data (const void *buf, uint32_t count, uint64_t offset, bool fua,
-          const char *op)
+/* The PUT of COUNT bytes of BUF at OFFSET into REQ (CONTENT_RANGE is its
+ * buffer, 96 bytes).  FUA asks the server to flush before answering.
+ */
+static void
+make_put (struct http_request *req, char *content_range, const void *buf,
+          uint64_t count, uint64_t offset, bool fua)
 {
-  char content_range[96], errbuf[256] = "", what[96];
-  struct http_request req = {
+  *req = (struct http_request){
     .method = "PUT", .content_range = content_range,
     .body = buf, .body_len = count,
   };
-  struct http_response resp;
-  enum http_result r;
-
   /* Without the flush feature the server flushes every PUT (flush=y is its
    * default), and an old server may not know the parameter.
    */
   if (!server.has_flush)
-    req.target = config.path;
+    req->target = config.path;
   else
-    req.target = fua ? target_flush_y : target_flush_n;
-  snprintf (content_range, sizeof content_range,
-            "bytes %" PRIu64 "-%" PRIu64 "/*", offset, offset + count - 1);
-  r = send_pooled (&req, &resp, errbuf, sizeof errbuf, true, fua);
-  if (r != HTTP_OK || resp.status / 100 != 2)
+    req->target = fua ? target_flush_y : target_flush_n;
+  snprintf (content_range, 96, "bytes %" PRIu64 "-%" PRIu64 "/*", offset,
+            offset + count - 1);
+}
+
+/* The PATCH zero of SIZE bytes at OFFSET into REQ (BODY is its buffer, 160
+ * bytes).
+ */
+static void
+make_patch_zero (struct http_request *req, char *body, uint64_t offset,
+                 uint64_t size, bool fua)
+{
+  *req = (struct http_request){
+    .method = "PATCH", .target = config.path,
+    .content_type = "application/json", .body = body,
+  };
+  req->body_len = snprintf (body, 160,
+                            "{\"op\": \"zero\", \"offset\": %" PRIu64
+                            ", \"size\": %" PRIu64 ", \"flush\": %s}",
+                            offset, size, fua ? "true" : "false");
+}
+
+/* Sends a journal entry again, unflushed (the replay flushes after). */
+static enum http_result
+send_entry (struct http_conn *c, const struct journal_entry *e,
+            struct http_response *resp, char *errbuf, size_t errlen)
+{
+  struct http_request req;
+  char buf[160];
+
+  if (e->data)
+    make_put (&req, buf, e->data, e->length, e->offset, false);
+  else if (server.has_zero)
+    make_patch_zero (&req, buf, e->offset, e->length, false);
+  else
+    make_put (&req, buf, zero_buf, e->length, e->offset, false);
+  return http_request (c, &req, resp, errbuf, errlen);
+}
+
+/* A journal entry for a write (BUF) or a zero (BUF NULL), made before the
+ * request is sent; *ENTRY is NULL when no journal is kept.  Out of memory
+ * is an error: a write the journal cannot keep would not be safe.
+ */
+static int
+new_entry (const void *buf, uint64_t offset, uint64_t length,
+           struct journal_entry **entry)
+{
+  *entry = NULL;
+  if (!replay_journal_on ())
+    return 0;
+  *entry = journal_entry_new (buf, offset, length);
+  if (*entry == NULL)
     {
-      snprintf (what, sizeof what, "%s offset %" PRIu64 " length %" PRIu32,
-                op, offset, count);
-      request_error (what, r, &resp, errbuf);
+      nbdkit_error ("cannot keep a copy of the write for resending: %m");
       return -1;
     }
   return 0;
+}
+
+/* PUTs COUNT bytes of BUF at OFFSET.  FUA asks the server to flush first.
+ * A zero sent as PUTs (server without the zero feature) is journaled as a
+ * zero, without a copy.
+ */
+static int
+put_data (const void *buf, uint32_t count, uint64_t offset, bool fua,
+          const char *op)
+{
+  char content_range[96], what[96];
+  struct http_request req;
+  struct http_response resp;
+  struct journal_entry *entry;
+
+  if (new_entry (buf == zero_buf ? NULL : buf, offset, count, &entry) == -1)
+    return -1;
+  make_put (&req, content_range, buf, count, offset, fua);
+  snprintf (what, sizeof what, "%s offset %" PRIu64 " length %" PRIu32, op,
+            offset, count);
+  return replay_send (what, &req, &resp, 0, true, fua, entry);
 }
 
 static int
@@ -677,29 +722,17 @@ static int imageio_flush (void *handle, uint32_t flags);
 static int
 patch_zero (uint64_t offset, uint64_t size, bool fua)
 {
-  char body[160], errbuf[256] = "", what[96];
-  struct http_request req = {
-    .method = "PATCH", .target = config.path,
-    .content_type = "application/json", .body = body,
-  };
+  char body[160], what[96];
+  struct http_request req;
   struct http_response resp;
-  enum http_result r;
-  int len;
+  struct journal_entry *entry;
 
-  len = snprintf (body, sizeof body,
-                  "{\"op\": \"zero\", \"offset\": %" PRIu64
-                  ", \"size\": %" PRIu64 ", \"flush\": %s}",
-                  offset, size, fua ? "true" : "false");
-  req.body_len = len;
-  r = send_pooled (&req, &resp, errbuf, sizeof errbuf, true, fua);
-  if (r != HTTP_OK || resp.status / 100 != 2)
-    {
-      snprintf (what, sizeof what, "zero offset %" PRIu64 " length %" PRIu64,
-                offset, size);
-      request_error (what, r, &resp, errbuf);
-      return -1;
-    }
-  return 0;
+  if (new_entry (NULL, offset, size, &entry) == -1)
+    return -1;
+  make_patch_zero (&req, body, offset, size, fua);
+  snprintf (what, sizeof what, "zero offset %" PRIu64 " length %" PRIu64,
+            offset, size);
+  return replay_send (what, &req, &resp, 0, true, fua, entry);
 }
 
 static int
@@ -749,47 +782,16 @@ imageio_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
   return ret;
 }
 
-/* Waits for the requests in flight (by taking every connection), then
- * flushes each connection that wrote since its last flush.  A connection
- * that broke holding unflushed writes fails the flush: those writes may be
- * lost, and the client must know.
+/* Image-wide: every connection that wrote is flushed, and when one of them
+ * broke holding unflushed writes, the journal is sent again first (see
+ * replay.c).
  */
 static int
 imageio_flush (void *handle, uint32_t flags)
 {
-  unsigned n, lost = 0;
-  int ret = 0;
-
   (void) handle;
   (void) flags;
-  if (!server.has_flush)
-    return 0;
-  {
-    struct pool_conn *all[pool_size ()];
-
-    n = pool_get_all (all);
-    for (unsigned i = 0; i < n; i++)
-      {
-        if (pool_flush_conn (all[i]) == -1)
-          ret = -1;
-        /* Checked after the flush, which may break a connection too. */
-        if (all[i]->lost_unflushed)
-          {
-            lost++;
-            all[i]->lost_unflushed = false;
-          }
-      }
-    pool_put_all (all, n);
-  }
-  if (lost > 0)
-    {
-      nbdkit_error ("flush: %u connection(s) to the server broke while "
-                    "holding unflushed writes; data written since the "
-                    "previous flush may be lost", lost);
-      nbdkit_set_error (EIO);
-      return -1;
-    }
-  return ret;
+  return replay_flush ();
 }
 
 /* Most extents in one block status reply, as qemu-nbd does: the client
@@ -848,6 +850,7 @@ static struct nbdkit_plugin plugin = {
   .after_fork = imageio_after_fork,
   .cleanup = imageio_cleanup,
   .open = imageio_open,
+  .close = imageio_close,
   .get_size = imageio_get_size,
   .can_write = imageio_can_write,
   .can_flush = imageio_can_flush,

@@ -2,18 +2,15 @@
  * all nbdkit threads and NBD connections.
  *
  * Contract: a thread that takes a connection (pool_get) must give it back
- * (pool_put); flush takes all of them (pool_get_all), which also waits for
- * every request in flight.  Connections open lazily and reopen after they
- * break; pool_send sends a request again on a fresh connection when the old
- * one broke, since every imageio request is idempotent.
+ * (pool_put); flush and replay take all of them (pool_get_all), which also
+ * waits for every request in flight.  Connections open lazily and reopen
+ * after they break.  Retrying, replaying and flushing are replay.c's.
  *
  * imageio keeps one backend per HTTP connection and flushes per
  * connection, so each connection remembers whether it wrote since its last
- * flush (dirty).  A dirty connection that breaks may have lost writes the
- * server had not flushed: it is marked lost_unflushed and the next flush
- * fails with EIO, as fsync does.  The keeper thread flushes connections
- * idle with unflushed writes before the server's inactivity timeout
- * (60 s by default in imageio) can close them.
+ * flush (dirty).  The keeper thread flushes what stays unflushed while the
+ * pool idles, before the server's inactivity timeout (60 s by default in
+ * imageio) can close a connection holding unflushed writes.
  */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -30,9 +27,6 @@
 #include "locks.h"
 
 NBDKIT_DLL_PUBLIC int imageio_debug_pool = 0;
-
-/* How often a request is sent when its connection keeps breaking. */
-#define MAX_ATTEMPTS 3
 
 /* lock protects free_list, nr_free, all_waiters and every pool_conn's
  * presence in free_list; a pool_conn's own fields belong to the thread
@@ -180,116 +174,26 @@ pool_put_all (struct pool_conn **all, unsigned n)
     pthread_cond_broadcast (&cond);
 }
 
-/* Whether R means the connection broke and the request may be sent again
- * on a new connection.  A timeout is not retried: the server is alive but
- * slow, and sending again would double the wait.
- */
-static bool
-is_broken_connection (enum http_result r)
-{
-  return r == HTTP_ERR_CLOSED || r == HTTP_ERR_IO;
-}
-
-enum http_result
-pool_send (struct pool_conn *pc, const struct http_request *req,
-           struct http_response *resp, char *errbuf, size_t errlen)
-{
-  enum http_result r = HTTP_ERR_CLOSED;
-
-  for (int attempt = 1; attempt <= MAX_ATTEMPTS; attempt++)
-    {
-      bool was_open = http_conn_is_open (pc->http);
-
-      r = http_request (pc->http, req, resp, errbuf, errlen);
-      if (r == HTTP_OK)
-        {
-          /* The server closes after some errors (403, 416 on PUT); the
-           * backend and its unflushed writes went with it.
-           */
-          if (!resp->keep_alive && pc->dirty)
-            {
-              pc->lost_unflushed = true;
-              pc->dirty = false;
-            }
-          return r;
-        }
-      if (r != HTTP_ERR_CONNECT && pc->dirty)
-        {
-          nbdkit_debug ("imageio: connection %u broke with unflushed writes",
-                        pc->id);
-          pc->lost_unflushed = true;
-          pc->dirty = false;
-        }
-      if (!is_broken_connection (r))
-        return r;
-      /* A connection that was not open before this request broke at once:
-       * reconnecting again will not help.
-       */
-      if (!was_open && r == HTTP_ERR_CLOSED && attempt > 1)
-        return r;
-      if (attempt < MAX_ATTEMPTS && (imageio_debug_pool || attempt > 1))
-        nbdkit_debug ("imageio: %s on connection %u (%s), sending again on a "
-                      "new connection", http_result_str (r), pc->id, errbuf);
-    }
-  return r;
-}
-
-int
-pool_flush_conn (struct pool_conn *pc)
-{
-  static const char body[] = "{\"op\": \"flush\"}";
-  struct http_request req = {
-    .method = "PATCH",
-    .target = config.path,
-    .content_type = "application/json",
-    .body = body,
-    .body_len = sizeof body - 1,
-  };
-  struct http_response resp;
-  char errbuf[256] = "";
-  enum http_result r;
-
-  if (!pc->dirty)
-    return 0;
-  r = pool_send (pc, &req, &resp, errbuf, sizeof errbuf);
-  if (r != HTTP_OK)
-    {
-      nbdkit_error ("flush on connection %u: %s: %s", pc->id,
-                    http_result_str (r), errbuf);
-      return -1;
-    }
-  if (resp.status != 200 && resp.status != 204)
-    {
-      nbdkit_error ("flush on connection %u: %d %s: %s", pc->id,
-                    resp.status, resp.reason, resp.error_text);
-      return -1;
-    }
-  pc->dirty = false;
-  return 0;
-}
-
 static double
 seconds_since (const struct timespec *t, const struct timespec *now)
 {
   return (now->tv_sec - t->tv_sec) + (now->tv_nsec - t->tv_nsec) / 1e9;
 }
 
-/* Takes a free connection that is dirty and idle for idle_flush seconds,
- * or returns NULL.  Never waits: busy connections are not idle.
- */
-static struct pool_conn *
-take_idle_dirty (void)
+struct pool_conn *
+pool_take_idle_dirty (unsigned idle)
 {
   struct timespec now;
   struct pool_conn *pc = NULL;
 
   clock_gettime (CLOCK_MONOTONIC, &now);
   LOCK_FOR_SCOPE (&lock);
+  if (all_waiters > 0)
+    return NULL;
   for (unsigned i = 0; i < nr_free; i++)
     {
       if (free_list[i]->dirty
-          && seconds_since (&free_list[i]->last_used, &now)
-             >= config.idle_flush)
+          && seconds_since (&free_list[i]->last_used, &now) >= idle)
         {
           pc = free_list[i];
           free_list[i] = free_list[--nr_free];
@@ -299,6 +203,26 @@ take_idle_dirty (void)
   return pc;
 }
 
+bool
+pool_idle_for (unsigned idle)
+{
+  struct timespec now;
+
+  clock_gettime (CLOCK_MONOTONIC, &now);
+  LOCK_FOR_SCOPE (&lock);
+  if (nr_free < nr_conns)
+    return false;
+  for (unsigned i = 0; i < nr_conns; i++)
+    if (seconds_since (&conns[i].last_used, &now) < idle)
+      return false;
+  return true;
+}
+
+/* Every second: when the whole pool has idled for idle_flush seconds with
+ * writes unflushed, an image-wide flush (which empties the journal);
+ * otherwise a flush of each dirty connection idle that long, so that the
+ * server does not close it with unflushed writes while others work.
+ */
 static void *
 keeper_main (void *arg)
 {
@@ -319,14 +243,19 @@ keeper_main (void *arg)
           return NULL;
       }
 
-      while ((pc = take_idle_dirty ()) != NULL)
+      if (replay_pending () && pool_idle_for (config.idle_flush))
+        {
+          if (imageio_debug_pool)
+            nbdkit_debug ("pool: idle with unflushed writes: flushing");
+          /* A failure is reported there and stays sticky. */
+          replay_flush ();
+          continue;
+        }
+      while ((pc = pool_take_idle_dirty (config.idle_flush)) != NULL)
         {
           if (imageio_debug_pool)
             nbdkit_debug ("pool: flushing idle connection %u", pc->id);
-          /* A failure is logged; lost_unflushed reports it at the next
-           * flush.
-           */
-          pool_flush_conn (pc);
+          replay_flush_idle_conn (pc);
           pool_put (pc);
         }
     }

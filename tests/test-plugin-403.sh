@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tickets the server does not know.  An unknown ticket stops nbdkit at once
-# with "ticket not found or expired", and no message shows more than the
+# with "ticket not found, expired or canceled", and no message shows more than the
 # first 8 characters of the ticket.  A ticket that expires while nbdkit
 # serves makes reads and writes fail with a clear error, without hanging.
 source "$(dirname "$0")/functions.sh"
@@ -25,7 +25,7 @@ cat "$tmpdir/err"
 [ "$st" -ne 0 ] && [ "$st" -ne 124 ] || fail "unknown ticket: nbdkit exit status $st"
 [ $(( SECONDS - start )) -le 10 ] || fail "unknown ticket: nbdkit took $(( SECONDS - start ))s to fail"
 ! grep -q served "$tmpdir/out" || fail "unknown ticket: nbdkit served"
-grep -q 'ticket not found or expired' "$tmpdir/err" || fail "unknown ticket: no clear message"
+grep -q 'ticket not found, expired or canceled' "$tmpdir/err" || fail "unknown ticket: no clear message"
 ! grep -q -F -- "$unknown" "$tmpdir/err" || fail "the whole ticket id is in nbdkit's messages"
 # Nothing longer than the first 8 characters either.
 ! grep -q -F -- "${unknown:0:9}" "$tmpdir/err" || fail "more than 8 characters of the ticket shown"
@@ -51,7 +51,7 @@ for what, fn in (("pread", lambda: h.pread(65536, 1048576)),
         assert e.errnum in (errno.EPERM, errno.EACCES), what + ": errno " + str(e.errno)
 ' || fail "I/O on an expired ticket did not fail as expected"
 [ $(( SECONDS - start )) -le 20 ] || fail "I/O on an expired ticket took $(( SECONDS - start ))s"
-grep -E 'error: .*(pread|pwrite).*403.*ticket not found or expired' "$nbdkit_log" ||
+grep -E 'error: .*(pread|pwrite).*403.*ticket not found, expired or canceled' "$nbdkit_log" ||
   { cat "$nbdkit_log" >&2; fail "no clear error in nbdkit's log"; }
 proc_running "$nbdkit_pid" || fail "nbdkit died"
 stop_nbdkit "$nbdkit_pid" || echo "note: nbdkit exit status $? after the ticket expired"

@@ -3,9 +3,9 @@
 # inactivity_timeout.  (a) After write + flush and a pause that outlasts
 # it, reads, writes and flush go on without error (the plugin reconnects).
 # (b) A write NOT flushed, then a pause until the server closed its
-# connection: the next flush fails with EIO and "broke while holding
-# unflushed writes" (the documented data-safety rule); a rewrite and flush
-# then succeed.  (c) As (b) with idle_flush=1: the keeper flushed before
+# connection: the flush sends the write again from the journal, then
+# succeeds.  (b0) The same with max_unflushed=0 (no journal): the flush
+# fails with EIO, and so does every later write and flush (sticky).  (c) As (b) with idle_flush=1: the keeper flushed before
 # the server closed, so flush succeeds.
 source "$(dirname "$0")/functions.sh"
 requires nbdkit nbdsh timeout
@@ -16,9 +16,9 @@ export server_log
 # (a) and (b) pause for an inactivity_timeout of 2 s.  (c) uses 3 s: the
 # keeper checks once a second, so with idle_flush=1 it flushes 1 to 2 s
 # after the write, and 2 s would leave no margin against the server.
-declare -A inact=([a]=2 [b]=2 [c]=3) ticket
+declare -A inact=([a]=2 [b]=2 [b0]=2 [c]=3) ticket
 tickets=()
-for c in a b c; do
+for c in a b b0 c; do
   truncate -s $size "$tmpdir/disk-$c.raw"
   ticket[$c]=$(random_ticket)
   make_ticket "$tmpdir/$c.json" "${ticket[$c]}" $size "file://$tmpdir/disk-$c.raw" read,write \
@@ -100,23 +100,35 @@ check()
 PY
 ! grep -q 'error' "$nbdkit_log" || { cat "$nbdkit_log" >&2; fail "(a): errors logged"; }
 
-echo "== (b) write without flush, idle, then flush"
+echo "== (b) write without flush, idle, then flush: the write is sent again"
 run_case b <<'PY'
 c = write(0, 65536)
 wait_closed(c)
-try:
-    h.flush()
-    raise SystemExit("flush succeeded after the connection holding unflushed writes broke")
-except nbd.Error as e:
-    print("flush failed as expected:", e.string)
-    assert e.errnum == errno.EIO, "errno %s, expected EIO" % e.errno
-# The client writes again and flushes: now it succeeds.
-write(0, 65536)
 h.flush()
+puts = [l for l in lines() if re.search(T + r" op=write offset=0 length=65536 flush=n status=200", l)]
+assert len(puts) == 2, "the unflushed write was not sent again: %d PUTs" % len(puts)
 check()
 PY
-grep -q 'broke while holding unflushed writes' "$nbdkit_log" ||
-  { cat "$nbdkit_log" >&2; fail "(b): no 'broke while holding unflushed writes' message"; }
+! grep -q 'error' "$nbdkit_log" || { cat "$nbdkit_log" >&2; fail "(b): errors logged"; }
+
+echo "== (b0) as (b) without the journal: flush fails, and so does every later write"
+run_case b0 max_unflushed=0 <<'PY'
+c = write(0, 65536)
+wait_closed(c)
+for what, op in (("flush", lambda: h.flush()),
+                 ("write", lambda: h.pwrite(b"x" * 512, 0)),
+                 ("flush again", lambda: h.flush())):
+    try:
+        op()
+        raise SystemExit(what + " succeeded after unflushed writes may have been lost")
+    except nbd.Error as e:
+        print(what, "failed as expected:", e.string)
+        assert e.errnum == errno.EIO, "errno %s, expected EIO" % e.errno
+# Reads still work.
+assert h.pread(65536, 0) == bytes(want[0:65536])
+PY
+[ "$(grep -c 'data safety: ' "$nbdkit_log")" -eq 1 ] ||
+  { cat "$nbdkit_log" >&2; fail "(b0): not exactly one 'data safety' error"; }
 
 echo "== (c) write without flush, idle_flush=1 keeps it safe"
 run_case c idle_flush=1 <<'PY'

@@ -138,9 +138,56 @@ test_never_whole (void)
   CHECK (strstr (tbuf, &UUID[8]) == NULL);
 }
 
+static void
+text_is (const char *text, const char *secret, size_t bufsz, const char *want)
+{
+  char buf[256];
+  const char *got;
+
+  CHECK (bufsz <= sizeof buf - 1);
+  memset (buf, 'X', sizeof buf);
+  got = redact_text (text, secret, buf, bufsz);
+  if (got != buf || strcmp (got, want) != 0)
+    {
+      fprintf (stderr, "redact_text (\"%s\", %zu): expected \"%s\", got \"%s\"\n",
+               text, bufsz, want, got);
+      abort ();
+    }
+}
+
+/* Server messages as imageio words them quote the whole id. */
+static void
+test_text (void)
+{
+  text_is ("You are not allowed to access this resource: No such ticket " UUID,
+           NULL, 200,
+           "You are not allowed to access this resource: No such ticket "
+           "0123abcd...");
+  text_is ("Transfer=(ticket/" UUID ") forbids write", NULL, 200,
+           "Transfer=(ticket/0123abcd...) forbids write");
+  text_is ("Transfer (TICKET/" UUID ") was canceled", NULL, 200,
+           "Transfer (TICKET/0123abcd...) was canceled");
+  text_is ("Ticket '" UUID "' forbids write", NULL, 200,
+           "Ticket '0123abcd...' forbids write");
+  /* The secret anywhere, and cut short at the end of a message. */
+  text_is ("id=" UUID ", again " UUID, UUID, 200,
+           "id=0123abcd..., again 0123abcd...");
+  text_is ("cut: 0123abcd-4567-89", UUID, 200, "cut: 0123abcd...");
+  text_is ("cut: 0123abcd", UUID, 200, "cut: 0123abcd");
+  /* Short ids and ordinary text pass. */
+  text_is ("No such ticket abc", NULL, 200, "No such ticket abc");
+  text_is ("plain message", UUID, 200, "plain message");
+  text_is ("", UUID, 200, "");
+  text_is (NULL, NULL, 200, "");
+  /* Truncation never shows more than the kept part. */
+  text_is ("ticket/" UUID, NULL, 12, "ticket/0123");
+  text_is ("abcdef", NULL, 1, "");
+}
+
 int
 main (void)
 {
+  test_text ();
   test_ticket ();
   test_url ();
   test_never_whole ();

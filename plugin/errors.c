@@ -1,0 +1,80 @@
+/* How a failed imageio request reaches the user and the NBD client: one
+ * nbdkit_error saying what was attempted, then the transport failure or
+ * the HTTP status and the server's own text (ticket ids shortened), and
+ * the errno an NBD client understands.  See the man page, "ERRORS".
+ */
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imageio.h"
+#include "redact.h"
+
+/* The ticket id, for redaction: what follows "/images/" in the URL. */
+static const char *
+ticket_id (void)
+{
+  const char *p = config.path ? strstr (config.path, "/images/") : NULL;
+
+  return p ? p + strlen ("/images/") : NULL;
+}
+
+const char *
+errors_redact (const char *text, char *buf, size_t len)
+{
+  return redact_text (text, ticket_id (), buf, len);
+}
+
+/* The errno for an HTTP error status.  Everything the client cannot fix by
+ * changing its request is EIO, which every NBD client treats as an I/O
+ * error (nbdkit turns ETIMEDOUT into EINVAL on the wire, which clients
+ * read as "invalid argument": a timeout must not look like a bad request).
+ */
+static int
+status_errno (int status)
+{
+  switch (status)
+    {
+    case 403: return EPERM;
+    case 413: case 416: return EINVAL;
+    case 507: return ENOSPC;
+    default: return EIO;
+    }
+}
+
+/* imageio answers a write to a read-only ticket with 403 "... forbids
+ * write"; nbdkit's "Permission denied" alone would not say why.
+ */
+static bool
+is_read_only_refusal (const struct http_response *resp)
+{
+  return resp->status == 403 && strcasestr (resp->error_text, "forbids write");
+}
+
+void
+errors_report (const char *what, enum http_result r,
+               const struct http_response *resp, const char *errbuf)
+{
+  char text[sizeof resp->error_text + 32];
+
+  if (r != HTTP_OK)
+    {
+      nbdkit_error ("%s: %s: %s", what, http_result_str (r),
+                    errors_redact (errbuf, text, sizeof text));
+      nbdkit_set_error (EIO);
+      return;
+    }
+  errors_redact (resp->error_text, text, sizeof text);
+  if (is_read_only_refusal (resp))
+    nbdkit_error ("%s: 403 %s: the ticket is read-only: %s", what,
+                  resp->reason, text);
+  else if (resp->status == 403)
+    nbdkit_error ("%s: 403 %s: ticket not found, expired or canceled: %s",
+                  what, resp->reason, text);
+  else
+    nbdkit_error ("%s: %d %s: %s", what, resp->status, resp->reason, text);
+  nbdkit_set_error (status_errno (resp->status));
+}

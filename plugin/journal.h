@@ -1,0 +1,74 @@
+/* The journal of unflushed writes: every write the server acknowledged
+ * since the last image-wide flush, in the order the acknowledgements
+ * arrived, kept so that it can be sent again if the server loses it.
+ * imageio documents that after a 500 or a broken connection a client
+ * "should send again all the data sent since the last flush"; this is the
+ * client side of that contract, as NFS clients keep unstable writes until
+ * COMMIT.  See docs/nbdkit-imageio-plugin.pod, "DATA SAFETY".
+ *
+ * Contract: entries are made before the request is sent (the copy costs no
+ * connection time) and appended once the server acknowledged the write,
+ * while the writer still holds its connection, so that anyone holding
+ * every connection sees all acknowledged writes.  journal_foreach runs
+ * without the lock: its caller must hold every connection, so that no
+ * append can happen meanwhile.  Pure: no nbdkit calls, unit tested.
+ */
+#ifndef IMAGEIO_JOURNAL_H
+#define IMAGEIO_JOURNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct journal_entry
+{
+  struct journal_entry *next;
+  uint64_t offset;
+  uint64_t length;
+  void *data;                   /* a copy of the PUT body; NULL: a zero */
+};
+
+struct journal
+{
+  pthread_mutex_t lock;         /* protects everything below */
+  struct journal_entry *head, *tail;
+  uint64_t count;
+  uint64_t bytes;               /* memory held: data and entry overhead */
+  uint64_t max_bytes;           /* the bound (max_unflushed=) */
+};
+
+/* Memory an entry costs besides its data, counted against the bound. */
+#define JOURNAL_ENTRY_COST 64
+
+void journal_init (struct journal *j, uint64_t max_bytes);
+/* Drops every entry. */
+void journal_free (struct journal *j);
+
+/* A new entry holding a copy of LEN bytes of BUF (a write), or none (BUF
+ * NULL: a zero).  NULL when out of memory.
+ */
+struct journal_entry *journal_entry_new (const void *buf, uint64_t offset,
+                                         uint64_t length);
+void journal_entry_free (struct journal_entry *e);
+
+/* Appends E, which the journal now owns.  Returns true when the journal
+ * holds more than its bound: the caller should flush.
+ */
+bool journal_append (struct journal *j, struct journal_entry *e);
+
+/* Drops every entry: a flush on every connection succeeded. */
+void journal_clear (struct journal *j);
+
+uint64_t journal_bytes (struct journal *j);
+uint64_t journal_count (struct journal *j);
+/* Bytes of image the entries cover (what may be lost if they are). */
+uint64_t journal_covered (struct journal *j);
+
+/* Calls FN on each entry, oldest first, until FN returns nonzero (which is
+ * returned).  The caller holds every connection (see the contract).
+ */
+int journal_foreach (struct journal *j,
+                     int (*fn) (void *opaque, const struct journal_entry *e),
+                     void *opaque);
+
+#endif
