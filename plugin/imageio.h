@@ -127,7 +127,9 @@ void replay_init (const struct replay_params *p);
 void replay_free (void);
 bool replay_journal_on (void);
 uint64_t replay_journal_bytes (void);
-/* Whether writes were acknowledged since the last successful flush. */
+/* Whether writes were acknowledged since the last successful flush (and
+ * may still be saved: false after a loss).
+ */
 bool replay_pending (void);
 /* Sends REQ on a pooled connection, retrying with replay as the file's
  * comment says.  Returns 0 when the answer has status OK_STATUS (0: any

@@ -93,7 +93,8 @@ bool
 replay_pending (void)
 {
   LOCK_FOR_SCOPE (&state_lock);
-  return unflushed > 0 || replay_needed;
+  /* After a loss nothing more can be saved, and it was reported. */
+  return !data_lost && (unflushed > 0 || replay_needed);
 }
 
 /* Whether R (and RESP) says the server may have lost unflushed writes, so
