@@ -77,7 +77,10 @@ config_set (const char *key, const char *value)
       if (value[0] == '+' || value[0] == '-')
         {
           if (nbdkit_read_password (value, &url_read) == -1)
-            return -1;
+            {
+              nbdkit_error ("url=%s: cannot read the URL", value);
+              return -1;
+            }
           url_read[strcspn (url_read, "\r\n")] = '\0';
           config.url = url_read;
         }
@@ -121,7 +124,11 @@ config_set (const char *key, const char *value)
       int64_t v = nbdkit_parse_size (value);
 
       if (v == -1)
-        return -1;
+        {
+          nbdkit_error ("max_unflushed=%s: expecting a size, e.g. 256M, "
+                        "or 0", value);
+          return -1;
+        }
       if (v > MAX_MAX_UNFLUSHED)
         {
           nbdkit_error ("max_unflushed=%s: at most %dG", value,

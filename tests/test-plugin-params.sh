@@ -22,7 +22,7 @@ run ()
 
 # The good parameters work (so the failures below are the parameters').
 run url="$url" connections=2 timeout=30 insecure=false is_ovirt_host=false \
-  size=1M idle_flush=5 zero_elision=false
+  size=1M idle_flush=5 zero_elision=false max_unflushed=64M
 [ "$st" -eq 0 ] && grep -q served "$tmpdir/out" ||
   { cat "$tmpdir/err" >&2; fail "good parameters: status $st"; }
 # url= may be omitted.
@@ -63,10 +63,29 @@ expect_bad 'size=abc' url="$url" size=abc
 expect_bad 'size=0' url="$url" size=0
 expect_bad 'cafile' url="$url" cafile=
 expect_bad "unknown.*'?foo'?" url="$url" foo=bar
+expect_bad 'max_unflushed=abc' url="$url" max_unflushed=abc
+expect_bad 'max_unflushed=100G' url="$url" max_unflushed=100G
+# A CA file that cannot be read is a mistake even when it would not be
+# used (insecure=true, or an http:// URL).
+expect_bad 'cafile=.*cannot read' url="$url" cafile="$tmpdir/no-such-ca.pem" insecure=true
+expect_bad 'cafile=.*cannot read' url="$url" cafile="$tmpdir/no-such-dir/ca.pem"
+
+# url=+FILE reads the URL from a file, so that nbdkit -v, which echoes
+# every parameter, and ps do not show the ticket.
+printf '%s\n' "$url" > "$tmpdir/url"
+st=0
+timeout 30 nbdkit -v -U - "$IMAGEIO_PLUGIN" url=+"$tmpdir/url" --run 'echo served' \
+  >"$tmpdir/out" 2>"$tmpdir/err" || st=$?
+[ "$st" -eq 0 ] && grep -q served "$tmpdir/out" ||
+  { cat "$tmpdir/err" >&2; fail "url=+FILE: status $st"; }
+grep -q -F -- "key=url, value=+$tmpdir/url" "$tmpdir/err" || fail "url=+FILE: nbdkit -v did not echo the parameter"
+! grep -q -F -- "$t" "$tmpdir/err" || fail "url=+FILE: the whole ticket is in nbdkit -v's output"
+expect_bad 'url' url=+"$tmpdir/no-such-file"
 
 # --help lists every parameter.
 nbdkit "$IMAGEIO_PLUGIN" --help > "$tmpdir/help" 2>&1 || fail "--help failed"
-for p in url size cafile insecure is_ovirt_host connections timeout idle_flush zero_elision; do
+for p in url size cafile insecure is_ovirt_host connections timeout idle_flush zero_elision \
+         max_unflushed; do
   grep -q -E "(^|[^a-z_])$p=" "$tmpdir/help" || { cat "$tmpdir/help" >&2; fail "--help lacks $p="; }
 done
 
