@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The plugin under valgrind: nbdkit serves an upload, a download with
+# The plugin under valgrind: nbdkit serves an upload (during which the
+# server fails twice, so unflushed writes are sent again), a download with
 # extents, a write and flush, over TLS; then stops on SIGTERM.  Any memory
 # error or definite leak fails the test (valgrind's exit status 99).
 source "$(dirname "$0")/functions.sh"
@@ -20,8 +21,11 @@ start_qemu_nbd "$tmpdir/disk.qcow2" qcow2 -e 16
 t=$(random_ticket)
 make_ticket "$tmpdir/t.json" "$t" $size "nbd:unix:$nbd_sock" read,write
 make_cert "$tmpdir/pki"
+# A 500 and a dropped connection during the upload: the journal is sent
+# again (replay) under valgrind too.
 start_server --tcp 127.0.0.1:0 --tls-cert "$tmpdir/pki/server.pem" \
-  --tls-key "$tmpdir/pki/server-key.pem" --ticket "$tmpdir/t.json"
+  --tls-key "$tmpdir/pki/server-key.pem" --ticket "$tmpdir/t.json" \
+  --fault error=6:500 --fault drop=9
 
 # nbdkit 1.32 itself leaks one 280-byte block in a connection thread (seen
 # with the memory plugin as well); suppress exactly that stack, which has
@@ -91,6 +95,7 @@ h.pwrite(b"\x5b" * 4096, 0, nbd.CMD_FLAG_FUA)
 assert h.pread(4096, 0) == b"\x5b" * 4096
 ' || fail "nbdsh failed"
 
+[ "$(count_log 'status=500')" -eq 1 ] || fail "the 500 was not injected"
 stop_valgrind
 if [ "$vst" -ne 0 ]; then
   cat "$vlog" >&2
