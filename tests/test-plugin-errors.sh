@@ -10,6 +10,8 @@
 #     write" says the ticket is read-only, with EPERM.
 # (4) http:// to a TLS port and https:// to a plain one say which scheme
 #     to use.
+# (5) A server that speaks only TLS 1.1 is refused, even with
+#     insecure=true.
 source "$(dirname "$0")/functions.sh"
 requires nbdkit nbdsh timeout python3
 
@@ -102,4 +104,21 @@ cat "$tmpdir/err"
 [ "$st" -ne 0 ] && ! grep -q served "$tmpdir/out" || fail "https:// to a plain port: status $st"
 grep -q 'does not speak TLS on this port: use an http:// URL' "$tmpdir/err" ||
   fail "https:// to a plain port: no hint"
+
+# (5)
+if command -v openssl >/dev/null; then
+  timeout 30 openssl s_server -accept 127.0.0.1:0 -tls1_1 -cipher 'DEFAULT:@SECLEVEL=0' \
+    -cert "$tmpdir/pki/server.pem" -key "$tmpdir/pki/server-key.pem" -naccept 1 \
+    >"$tmpdir/s_server.log" 2>&1 &
+  cleanup_fn kill_quiet $!
+  wait_until 10 grep -q '^ACCEPT' "$tmpdir/s_server.log" || fail "openssl s_server did not start"
+  old_port=$(sed -n 's/^ACCEPT .*:\([0-9]*\)$/\1/p' "$tmpdir/s_server.log")
+  st=0
+  timeout 60 nbdkit -U - "$IMAGEIO_PLUGIN" url="https://127.0.0.1:$old_port/images/$t" \
+    insecure=true --run 'echo served' >"$tmpdir/out" 2>"$tmpdir/err" || st=$?
+  cat "$tmpdir/err"
+  [ "$st" -ne 0 ] && ! grep -q served "$tmpdir/out" || fail "TLS 1.1 server: status $st"
+  grep -q 'TLS handshake .* failed' "$tmpdir/err" ||
+    fail "TLS 1.1 server: no handshake failure message"
+fi
 expect_log_redacted "$t"
