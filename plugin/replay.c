@@ -413,6 +413,8 @@ replay_send (const char *what, const struct http_request *req,
       errors_report (what, r, resp, errbuf);
       if (is_write && r == HTTP_OK && resp->status == 403 && replay_pending ())
         mark_lost ("the server refused a write (403)");
+      else if (is_failure_to_recover (r, resp) && replay_pending ())
+        mark_lost ("the server kept failing; giving up");
       return -1;
     }
   if (is_write && refuse_after_loss (what) == -1)
