@@ -527,8 +527,8 @@ lose_locked (struct tracked *tb, const char *name, uint64_t nth,
     tb->lost = true;
   if (nth)
     snprintf (which, sizeof which, " nth=%llu", (unsigned long long)nth);
-  log_msg ("fault: %s conn=%llu ticket=%s%s%s: lost %llu unflushed ranges, "
-           "%llu bytes (lose=%s)%s",
+  log_msg ("fault: %s conn=%llu ticket=%s%s%s: lost ranges=%llu bytes=%llu "
+           "lose=%s%s",
            name, (unsigned long long)tb->conn_id, tb->ticket_shown, which,
            extra, (unsigned long long)nr, (unsigned long long)bytes,
            lose_ticket ? "ticket" : "conn", close ? ", closing" : "");
@@ -901,6 +901,7 @@ faults_usage (void)
       "  lose=conn|ticket     what a loss loses: the connection's unflushed\n"
       "                       ranges (default), or every connection's of the\n"
       "                       ticket (a restarted qemu-nbd)\n"
-      "  Each loss logs one line \"fault: NAME conn=... lost N unflushed\n"
-      "  ranges, B bytes\".  A connection closed normally keeps its data.\n");
+      "  Each logs one line \"fault: NAME conn=C ticket=T [nth=N]: lost\n"
+      "  ranges=R bytes=B lose=SCOPE\".  A connection closed normally\n"
+      "  keeps its data.\n");
 }
