@@ -77,6 +77,9 @@ struct loss_spec
 static struct loss_spec loss_specs[MAX_LOSS_SPECS];
 static size_t nr_loss_specs;
 static unsigned idle_close_ms; /* 0: off */
+/* idle-close=MSxCOUNT: closes still allowed (0: no limit); loss_lock. */
+static uint64_t idle_close_left;
+static bool idle_close_limited;
 static bool lose_ticket;       /* lose=ticket */
 /* PUTs (with their body written) and PATCH flushes seen, all connections. */
 static atomic_uint_fast64_t puts_seen, flushes_seen;
@@ -255,10 +258,18 @@ faults_parse (const char *spec)
     }
   else if (KEY ("idle-close") && eq)
     {
-      if (parse_uint (val, MAX_IDLE_CLOSE_MS, &v) == -1
-          || v < MIN_IDLE_CLOSE_MS)
+      const char *x = strchr (val, 'x');
+      uint64_t count = 0;
+
+      if (range_parse_u64 (val, x ? (size_t)(x - val) : strlen (val), &v)
+              == -1
+          || v < MIN_IDLE_CLOSE_MS || v > MAX_IDLE_CLOSE_MS
+          || (x && (parse_uint (x + 1, UINT32_MAX, &count) == -1
+                    || count == 0)))
         goto bad;
       idle_close_ms = v;
+      idle_close_left = count;
+      idle_close_limited = count > 0;
     }
   else if (KEY ("lose") && eq)
     {
@@ -570,6 +581,9 @@ watchdog_main (void *arg)
 
           if (tb->lost || idle < idle_close_ms || !has_ranges (tb))
             continue;
+          if (idle_close_limited && idle_close_left == 0)
+            break;
+          idle_close_left--;
           snprintf (extra, sizeof extra, " idle=%.0fms", idle);
           lose_locked (tb, "idle-close", 0, extra, true);
           /* The connection's thread sees end of file and closes it; its
@@ -896,8 +910,10 @@ faults_usage (void)
       "                       without answering (a client timeout)\n"
       "  flush-500=WHEN       lose instead of flushing, answer 500\n"
       "  flush-drop=WHEN      lose instead of flushing, close unanswered\n"
-      "  idle-close=MS        close a connection idle MS ms (10..600000)\n"
-      "                       that holds unflushed writes, losing them\n"
+      "  idle-close=MS[xCOUNT]\n"
+      "                       close a connection idle MS ms (10..600000)\n"
+      "                       that holds unflushed writes, losing them (at\n"
+      "                       most COUNT times; no limit without xCOUNT)\n"
       "  lose=conn|ticket     what a loss loses: the connection's unflushed\n"
       "                       ranges (default), or every connection's of the\n"
       "                       ticket (a restarted qemu-nbd)\n"

@@ -121,6 +121,13 @@ run "idle-close" c1:put:0:$K:n:11 c2:put:$K:$K:n:22 c2:flush sleep:1 \
 expect "c1 put 200" "c2 put 200" "c2 flush 200" "c1 put eof" "c2 put 200"
 is 0 1 ee; is 1 1 22; is 2 1 00; is 3 1 44
 [ "$(faults_logged idle-close)" -eq 1 ] || fail "idle-close: not logged once"
+# idle-close=MSxCOUNT closes COUNT times at most.
+server idle-close=100x1
+run "idle-close x1" c1:put:0:$K:n:11 sleep:0.5 c1:put:$K:$K:n:22 sleep:0.5 \
+  c1:put:$(( 2 * K )):$K:n:33 sleep:0.5 c1:flush
+expect "c1 put 200" "c1 put eof" "c1 put 200" "c1 flush 200"
+is 0 1 ee; is 1 1 00; is 2 1 33
+[ "$(faults_logged idle-close)" -eq 1 ] || fail "idle-close=100x1: not logged once"
 
 # 8. lose=ticket loses the other connections' unflushed writes too;
 # lose=conn (the default) keeps them.
@@ -167,7 +174,7 @@ img=$tmpdir/img.raw
 # 13. Bad specs are refused.
 for spec in ack-then-drop=0 ack-then-drop ack-then-drop=x put-500=1+0 \
             put-500=2+3x0 put-500=2+ stall=1 stall=1:x idle-close=5 \
-            idle-close=700000 lose=disk flush-drop=-1; do
+            idle-close=700000 idle-close=100x0 idle-close=100x lose=disk flush-drop=-1; do
   st=0
   timeout 10 "$IMAGEIO_SERVER" --fault "$spec" --unix "$tmpdir/bad.sock" \
     >"$tmpdir/bad.log" 2>&1 || st=$?
