@@ -581,9 +581,12 @@ watchdog_main (void *arg)
 
           if (tb->lost || idle < idle_close_ms || !has_ranges (tb))
             continue;
-          if (idle_close_limited && idle_close_left == 0)
-            break;
-          idle_close_left--;
+          if (idle_close_limited)
+            {
+              if (idle_close_left == 0)
+                break;
+              idle_close_left--;
+            }
           snprintf (extra, sizeof extra, " idle=%.0fms", idle);
           lose_locked (tb, "idle-close", 0, extra, true);
           /* The connection's thread sees end of file and closes it; its
