@@ -80,7 +80,7 @@ static unsigned idle_close_ms; /* 0: off */
 /* idle-close=MSxCOUNT: closes still allowed (0: no limit); loss_lock. */
 static uint64_t idle_close_left;
 static bool idle_close_limited;
-static bool lose_ticket;       /* lose=ticket */
+static bool lose_ticket; /* lose=ticket */
 /* PUTs (with their body written) and PATCH flushes seen, all connections. */
 static atomic_uint_fast64_t puts_seen, flushes_seen;
 
@@ -119,8 +119,9 @@ parse_when (const char *s, size_t len, struct loss_spec *spec)
       || spec->step == 0)
     return -1;
   spec->count = 0;
-  if (x && (range_parse_u64 (x + 1, len - (x + 1 - plus), &spec->count) == -1
-            || spec->count == 0))
+  if (x
+      && (range_parse_u64 (x + 1, len - (x + 1 - plus), &spec->count) == -1
+          || spec->count == 0))
     return -1;
   return 0;
 }
@@ -261,11 +262,10 @@ faults_parse (const char *spec)
       const char *x = strchr (val, 'x');
       uint64_t count = 0;
 
-      if (range_parse_u64 (val, x ? (size_t)(x - val) : strlen (val), &v)
-              == -1
+      if (range_parse_u64 (val, x ? (size_t)(x - val) : strlen (val), &v) == -1
           || v < MIN_IDLE_CLOSE_MS || v > MAX_IDLE_CLOSE_MS
-          || (x && (parse_uint (x + 1, UINT32_MAX, &count) == -1
-                    || count == 0)))
+          || (x
+              && (parse_uint (x + 1, UINT32_MAX, &count) == -1 || count == 0)))
         goto bad;
       idle_close_ms = v;
       idle_close_left = count;
@@ -319,7 +319,6 @@ faults_next_image_request (int *status)
   return FAULT_NONE;
 }
 
-
 /* ---- Loss tracker (see "Loss model" above) ---- */
 
 struct tracked;
@@ -350,7 +349,7 @@ struct tracked
   uint64_t conn_id;
   int fd; /* the connection's socket, -1 if unknown */
   char ticket_shown[REDACT_TICKET_BUFSZ];
-  bool lost;           /* a fault lost its data and closes the connection */
+  bool lost;            /* a fault lost its data and closes the connection */
   struct timespec last; /* last activity, for idle-close */
   struct tracked *next; /* every tracked backend, for the watchdog */
 };
@@ -508,8 +507,8 @@ ranges_lose (struct tracked *tb, const struct tracked *owner, uint64_t *nr,
       *bytes += r.len;
       for (uint64_t done = 0; done < r.len;)
         {
-          size_t k = r.len - done < sizeof garbage ? r.len - done
-                                                   : sizeof garbage;
+          size_t k
+              = r.len - done < sizeof garbage ? r.len - done : sizeof garbage;
 
           if (tb->inner->ops->pwrite (tb->inner, garbage, k, r.off + done)
               == -1)
@@ -832,9 +831,9 @@ next_loss (struct backend *b, enum loss_class cls, struct loss_fault *f)
       if (sp->cls != cls || n < sp->first)
         continue;
       k = n - sp->first;
-      if (sp->step == 0 ? k != 0
-                        : k % sp->step != 0
-                              || (sp->count && k / sp->step >= sp->count))
+      if (sp->step == 0
+              ? k != 0
+              : k % sp->step != 0 || (sp->count && k / sp->step >= sp->count))
         continue;
       *f = (struct loss_fault){
         .kind = sp->kind, .name = sp->name, .nth = n, .ms = sp->ms

@@ -115,10 +115,9 @@ get_backend (struct request *r, enum MHD_Result *ret)
     }
   if (cn->backend == NULL)
     {
-      cn->backend = faults_track_backend (backend_open (r->ticket, err,
-                                                        sizeof err),
-                                          r->ticket, conn_fd (r), cn->id,
-                                          r->ticket_shown);
+      cn->backend = faults_track_backend (
+          backend_open (r->ticket, err, sizeof err), r->ticket, conn_fd (r),
+          cn->id, r->ticket_shown);
       if (cn->backend == NULL)
         {
           log_msg ("conn=%llu ticket=%s: %s", (unsigned long long)cn->id,
