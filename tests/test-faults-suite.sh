@@ -5,7 +5,8 @@
 # transfer ends in success with a wrong image.
 #
 # For each case (a fault kind, with its server and plugin settings) and
-# each client (qemu-img convert -n, nbdcopy --flush, nbdcopy) it uploads a
+# each client (qemu-img convert -n, nbdcopy --flush, nbdcopy; the last case
+# qemu-img convert -t writethrough) it uploads a
 # pattern image to a fresh target pre-filled with 0x55 bytes, then
 # classifies the run:
 #   survived        client exit 0 and the target identical to the source
@@ -72,6 +73,8 @@ client_cmd ()
   fi
   case "$client" in
     qemu-img) echo "qemu-img convert -n$q -f raw $s -O raw \"\$uri\"" ;;
+    # Writethrough: every write is FUA (flush=y), nothing is left unflushed.
+    qemu-img-wt) echo "qemu-img convert -n$q -t writethrough -f raw $s -O raw \"\$uri\"" ;;
     nbdcopy-flush) echo "nbdcopy --flush$c -- $s \"\$uri\"" ;;
     nbdcopy) echo "nbdcopy$c -- $s \"\$uri\"" ;;
   esac
@@ -80,6 +83,8 @@ client_cmd ()
 # run_case NAME BACKEND SLOW PLUGIN_PARAMS FAULTS...
 #   BACKEND file (with max-writers=4: the plugin opens 4 connections) or
 #   nbd (qemu-nbd, raw); SLOW slow|-; PLUGIN_PARAMS space separated.
+#   The clients are $clients.
+clients="qemu-img nbdcopy-flush nbdcopy"
 run_case ()
 {
   local name=$1 backend=$2 slow=$3 pparams=$4; shift 4
@@ -89,7 +94,7 @@ run_case ()
   for a in "$@"; do faults+=(--fault "$a"); done
   read -r -a pp <<< "$pparams"
   [ "$slow" = slow ] && slow_src
-  for client in qemu-img nbdcopy-flush nbdcopy; do
+  for client in $clients; do
     [[ $client =~ $client_filter ]] || continue
     runs=$(( runs + 1 ))
     target=$tmpdir/$name-$client.raw
@@ -177,6 +182,10 @@ run_case flush-500         file - "" flush-500=1
 run_case flush-drop        file - "" flush-drop=1
 run_case idle-close        file slow "" idle-close=100x4
 run_case ticket-loss-nbd   nbd  - "" ack-then-drop=3+4x2 lose=ticket
+# A client that leaves nothing unflushed survives dropped connections even
+# without a journal: the suite can tell survival from loss.
+clients=qemu-img-wt
+run_case writethrough      file - "" ack-then-drop=2+5x3 drop-before-answer=4+5x2
 
 el=$(( $(_now_ms) - t0 ))
 echo "fault suite: injected $injected, survived $survived, failed loudly $loud, silently wrong $wrong" \
