@@ -35,7 +35,7 @@ requires_run nbdkit --filter=delay null --dump-plugin
 mib=1048576
 size=$(( 16 * mib ))
 src=$tmpdir/src.raw
-# About half data in runs of 4 KiB .. 1 MiB, spread over the image, so
+# About a third data (17 runs, 4 KiB .. 1 MiB merged), spread over the image, so
 # faults land mid-upload between data and zero requests.
 bash "$SRCDIR/tests/data/make-pattern.sh" raw "$src" $size 60 4242
 export src
