@@ -8,6 +8,11 @@
  * first request that needs it.  Bodies stream through bounded buffers: a
  * PUT is gathered into conn->putbuf and written PUT_BUFFER bytes at a time,
  * a GET is read in READ_BLOCK pieces as the socket takes them.
+ *
+ * Fault hooks (faults.h): with a loss fault set, get_backend wraps the
+ * backend (faults_track_backend), a PUT or flush may be answered by
+ * loss_fault_answer instead, and a connection whose data a fault lost gets
+ * no more answers.
  */
 #include <errno.h>
 #include <limits.h>
