@@ -28,6 +28,8 @@
 #                        fail the transfer)
 #   FAULT_SUITE_CASES    an ERE: run only the cases whose name matches
 #   FAULT_SUITE_CLIENTS  an ERE: run only the clients whose name matches
+#   FAULT_SUITE_BUDGET   seconds (240): runs that would start later are
+#                        skipped and fail the suite
 source "$(dirname "$0")/functions.sh"
 requires nbdkit nbdcopy qemu-img qemu-nbd timeout
 requires_run nbdkit --filter=delay null --dump-plugin
@@ -44,7 +46,10 @@ read -r -a plugin_args <<< "${PLUGIN_ARGS:-}"
 expect=${FAULT_SUITE_EXPECT:-}
 case_filter=${FAULT_SUITE_CASES:-.}
 client_filter=${FAULT_SUITE_CLIENTS:-.}
-run_timeout=60
+# Bounds: one run (a hang counts as a failure) and the whole suite (meson
+# stops a test after 300 s); runs past the budget are not started.
+run_timeout=30
+budget_ms=$(( ${FAULT_SUITE_BUDGET:-240} * 1000 ))
 
 injected=0 survived=0 loud=0 wrong=0 hung=0 runs=0 not_injected=0
 problems=()
@@ -96,6 +101,10 @@ run_case ()
   [ "$slow" = slow ] && slow_src
   for client in $clients; do
     [[ $client =~ $client_filter ]] || continue
+    if [ $(( $(_now_ms) - t0 )) -ge "$budget_ms" ]; then
+      problems+=("$name/$client not run: over the time budget")
+      continue
+    fi
     runs=$(( runs + 1 ))
     target=$tmpdir/$name-$client.raw
     head -c $size /dev/zero | tr '\0' '\125' > "$target"
