@@ -8,6 +8,11 @@
  * first request that needs it.  Bodies stream through bounded buffers: a
  * PUT is gathered into conn->putbuf and written PUT_BUFFER bytes at a time,
  * a GET is read in READ_BLOCK pieces as the socket takes them.
+ *
+ * Fault hooks (faults.h): with a loss fault set, get_backend wraps the
+ * backend (faults_track_backend), a PUT or flush may be answered by
+ * loss_fault_answer instead, and a connection whose data a fault lost gets
+ * no more answers.
  */
 #include <errno.h>
 #include <limits.h>
@@ -15,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <yajl/yajl_gen.h>
@@ -85,6 +91,16 @@ get_ticket (struct request *r, const char *id, bool write, enum MHD_Result *ret)
   return t;
 }
 
+/* The connection's socket (for faults that close it), or -1. */
+static int
+conn_fd (struct request *r)
+{
+  const union MHD_ConnectionInfo *ci
+      = MHD_get_connection_info (r->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+  return ci ? ci->connect_fd : -1;
+}
+
 /* The connection's backend for r->ticket, opened if needed.  NULL with a
  * 500 answered on failure.
  */
@@ -104,7 +120,9 @@ get_backend (struct request *r, enum MHD_Result *ret)
     }
   if (cn->backend == NULL)
     {
-      cn->backend = backend_open (r->ticket, err, sizeof err);
+      cn->backend = faults_track_backend (
+          backend_open (r->ticket, err, sizeof err), r->ticket, conn_fd (r),
+          cn->id, r->ticket_shown);
       if (cn->backend == NULL)
         {
           log_msg ("conn=%llu ticket=%s: %s", (unsigned long long)cn->id,
@@ -381,11 +399,39 @@ put_data (struct request *r, const char *data, size_t len)
   return 0;
 }
 
+/* Answers a request on which loss fault LF (not ack-then-drop) fired:
+ * loses the unflushed data, then answers 500 or (after a stall) drops the
+ * connection.
+ */
+static enum MHD_Result
+loss_fault_answer (struct request *r, const struct loss_fault *lf)
+{
+  struct backend *b = r->conn->backend;
+
+  faults_lose (b, lf, lf->kind != LOSS_500);
+  snprintf (r->error, sizeof r->error, "fault %s", lf->name);
+  if (lf->kind == LOSS_500)
+    return http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false,
+                            "Injected error (fault %s): data sent since the "
+                            "last flush was lost",
+                            lf->name);
+  if (lf->kind == LOSS_STALL)
+    {
+      struct timespec ts = { lf->ms / 1000, (lf->ms % 1000) * 1000000L };
+
+      while (nanosleep (&ts, &ts) == -1 && errno == EINTR)
+        ;
+    }
+  return MHD_NO;
+}
+
 static enum MHD_Result
 put_end (struct request *r)
 {
   struct backend *b = r->conn->backend;
   struct MHD_Response *resp;
+  struct loss_fault lf = { .name = NULL };
+  enum MHD_Result ret;
 
   put_drain (r);
   if (!r->failed && r->written != r->length)
@@ -401,12 +447,25 @@ put_end (struct request *r)
       return http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false,
                               "Error writing: %s", r->failure);
     }
+  if (faults_next_put (b, &lf) && lf.kind != LOSS_ACK_THEN_DROP)
+    return loss_fault_answer (r, &lf);
   if (r->flush == 1 && b->ops->flush (b) == -1)
     return backend_error (r, "Error flushing");
   resp
       = MHD_create_response_from_buffer (0, (void *)"", MHD_RESPMEM_PERSISTENT);
   if (resp && r->close_after)
     MHD_add_response_header (resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  if (lf.name && lf.kind == LOSS_ACK_THEN_DROP)
+    {
+      /* Acknowledged, then lost with the connection (no "close" header:
+       * the client learns of it when it uses the connection again).
+       */
+      faults_lose (b, &lf, true);
+      snprintf (r->error, sizeof r->error, "fault %s", lf.name);
+      ret = http_reply (r, MHD_HTTP_OK, resp);
+      faults_close_after_answer (b);
+      return ret;
+    }
   return http_reply (r, MHD_HTTP_OK, resp);
 }
 
@@ -490,6 +549,7 @@ patch_end (struct request *r)
 {
   static const char *const ops[] = { "flush", "zero", NULL };
   const struct faults *f = faults_get ();
+  struct loss_fault lf;
   struct backend *b;
   enum MHD_Result ret;
   yajl_val root;
@@ -509,6 +569,8 @@ patch_end (struct request *r)
       yajl_tree_free (root);
       if ((b = get_backend (r, &ret)) == NULL)
         return ret;
+      if (faults_next_flush (b, &lf))
+        return loss_fault_answer (r, &lf);
       if (b->ops->flush (b) == -1)
         return backend_error (r, "Error flushing");
       return http_reply_buffer (r, MHD_HTTP_OK, NULL, "", 0);
@@ -663,6 +725,11 @@ images_handle (struct request *r, const char *url)
   id[idlen] = '\0';
   redact_ticket (id, r->ticket_shown);
 
+  if (faults_conn_lost (r->conn->backend))
+    {
+      snprintf (r->error, sizeof r->error, "dropped (fault: connection lost)");
+      return MHD_NO;
+    }
   switch (faults_next_image_request (&status))
     {
     case FAULT_DROP:
