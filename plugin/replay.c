@@ -38,8 +38,8 @@ NBDKIT_DLL_PUBLIC int imageio_debug_replay = 0;
 
 /* Sends of one request, the first included, when recovery lets it go on. */
 #define MAX_ATTEMPTS 4
-/* Replays of the journal within one recovery. */
-#define MAX_REPLAY_ROUNDS 3
+/* Replays of the journal within one recovery (each from the start). */
+#define MAX_REPLAY_ROUNDS 4
 
 static struct replay_params params;
 static struct journal journal;
@@ -194,9 +194,10 @@ flush_conn (struct pool_conn *pc, struct http_response *resp, char *errbuf,
   return r;
 }
 
-/* One journal entry on one connection, sent again while the connection
- * keeps breaking (a fresh one is opened each time), a bounded number of
- * times.
+/* One journal entry sent again on the replay connection.  A failure ends
+ * the round: the server may have lost the entries this round already sent
+ * (they are unflushed too), so the next round starts from the first entry
+ * on a fresh connection.
  */
 struct replay_ctx
 {
@@ -212,31 +213,27 @@ replay_entry (void *opaque, const struct journal_entry *e)
   struct replay_ctx *rc = opaque;
   struct http_response resp;
   char errbuf[256] = "", text[300];
-  enum http_result r = HTTP_OK;
+  enum http_result r;
 
-  for (int attempt = 1; attempt <= MAX_ATTEMPTS; attempt++)
+  r = params.send_entry (rc->pc->http, e, &resp, errbuf, sizeof errbuf);
+  if (r == HTTP_OK && resp.status / 100 == 2)
     {
-      r = params.send_entry (rc->pc->http, e, &resp, errbuf, sizeof errbuf);
-      if (r == HTTP_OK && resp.status / 100 == 2)
-        {
-          rc->pc->dirty = true;
-          return 0;
-        }
-      if (!is_failure_to_recover (r, &resp) || now_ms () >= rc->deadline)
-        break;
+      rc->pc->dirty = true;
+      return 0;
     }
+  rc->hopeless = !is_failure_to_recover (r, &resp);
   if (r == HTTP_OK)
-    {
-      rc->hopeless = !is_failure_to_recover (r, &resp);
-      snprintf (rc->why, sizeof rc->why, "resending offset %" PRIu64
-                " length %" PRIu64 ": %d %s: %s", e->offset, e->length,
-                resp.status, resp.reason,
-                errors_redact (resp.error_text, text, sizeof text));
-    }
+    snprintf (rc->why, sizeof rc->why, "resending offset %" PRIu64
+              " length %" PRIu64 ": %d %s: %s", e->offset, e->length,
+              resp.status, resp.reason,
+              errors_redact (resp.error_text, text, sizeof text));
   else
     snprintf (rc->why, sizeof rc->why, "resending offset %" PRIu64
               " length %" PRIu64 ": %s: %s", e->offset, e->length,
               http_result_str (r), errors_redact (errbuf, text, sizeof text));
+  /* Whatever this connection held unflushed goes with it. */
+  http_conn_close (rc->pc->http);
+  rc->pc->dirty = false;
   return -1;
 }
 
