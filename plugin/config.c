@@ -125,7 +125,7 @@ config_set (const char *key, const char *value)
 
       if (v == -1)
         {
-          nbdkit_error ("max_unflushed=%s: expecting a size, e.g. 256M, "
+          nbdkit_error ("max_unflushed=%s: expecting a size, e.g. 64M, "
                         "or 0", value);
           return -1;
         }

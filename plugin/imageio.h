@@ -34,7 +34,7 @@ struct imageio_config
 /* The journal's default bound: see the man page, "DATA SAFETY", and
  * bench/results-replay.md for the measurement behind it.
  */
-#define DEFAULT_MAX_UNFLUSHED (256ULL << 20)
+#define DEFAULT_MAX_UNFLUSHED (64ULL << 20)
 #define MAX_MAX_UNFLUSHED (16LL << 30)
 
 extern struct imageio_config config;
@@ -51,7 +51,7 @@ void config_free (void);
   "connections=N            HTTP connections (default 4).\n" \
   "timeout=SECONDS          Longest wait for one request (default 60).\n" \
   "idle_flush=SECONDS       Flush a connection idle this long (default 20).\n" \
-  "max_unflushed=SIZE       Unflushed writes kept for resending (default 256M).\n" \
+  "max_unflushed=SIZE       Unflushed writes kept for resending (default 64M).\n" \
   "zero_elision=false       Send every zero request, even over known zeroes."
 
 /* --- imageio.c: what start-up learned from the server --- */
