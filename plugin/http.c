@@ -38,6 +38,7 @@
 #include <openssl/x509v3.h>
 
 #include "http.h"
+#include "clock.h"
 #include "redact.h"
 
 NBDKIT_DLL_PUBLIC int imageio_debug_http = 0;
@@ -124,20 +125,11 @@ http_result_str (enum http_result r)
   return "unknown error";
 }
 
-static int64_t
-now_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Milliseconds left until DEADLINE, at least 0. */
 static int
 remaining_ms (int64_t deadline)
 {
-  int64_t left = deadline - now_ms ();
+  int64_t left = deadline - clock_now_ms ();
 
   return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
@@ -150,7 +142,7 @@ static int
 wait_fd (int fd, short events, int ms)
 {
   struct pollfd pfd = { .fd = fd, .events = events };
-  int64_t deadline = now_ms () + ms;
+  int64_t deadline = clock_now_ms () + ms;
 
   for (;;)
     {
@@ -816,7 +808,7 @@ conn_open (struct req_ctx *x)
   const struct http_endpoint *ep = c->ep;
   int ms = ep->connect_timeout_ms > 0 ? ep->connect_timeout_ms
                                       : DEFAULT_TIMEOUT_MS;
-  int64_t deadline = now_ms () + ms;
+  int64_t deadline = clock_now_ms () + ms;
 
   if (deadline > x->deadline)
     deadline = x->deadline;
@@ -1695,7 +1687,7 @@ http_request (struct http_conn *c, const struct http_request *req,
   x.timeout_ms = req->timeout_ms > 0       ? req->timeout_ms
                  : c->ep->io_timeout_ms > 0 ? c->ep->io_timeout_ms
                                             : DEFAULT_TIMEOUT_MS;
-  x.deadline = now_ms () + x.timeout_ms;
+  x.deadline = clock_now_ms () + x.timeout_ms;
 
   if (errlen > 0)
     errbuf[0] = '\0';

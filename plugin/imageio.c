@@ -28,6 +28,7 @@
 #include "journal.h"
 #include "locks.h"
 #include "ranges.h"
+#include "clock.h"
 #include "redact.h"
 
 /* Requests on different connections run in parallel; the pool serialises
@@ -69,22 +70,13 @@ static bool fetch_started;
 #define STARTUP_TIMEOUT_MS 20000
 static int64_t startup_deadline;
 
-static int64_t
-now_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The time a start-up request may take: what is left of the start-up
  * bound, and never more than timeout=.
  */
 static int
 startup_request_ms (void)
 {
-  int64_t left = startup_deadline - now_ms ();
+  int64_t left = startup_deadline - clock_now_ms ();
 
   if (left > (int64_t) config.timeout * 1000)
     left = (int64_t) config.timeout * 1000;
@@ -347,7 +339,7 @@ imageio_get_ready (void)
   int64_t size;
   unsigned n;
 
-  startup_deadline = now_ms () + STARTUP_TIMEOUT_MS;
+  startup_deadline = clock_now_ms () + STARTUP_TIMEOUT_MS;
   redact_url (config.url, shown, sizeof shown);
   if (http_endpoint_init (&config.remote, errbuf, sizeof errbuf) == -1)
     {

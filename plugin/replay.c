@@ -30,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "imageio.h"
 #include "journal.h"
 #include "locks.h"
@@ -54,15 +55,6 @@ static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t unflushed;
 static bool replay_needed;
 static bool data_lost;
-
-static int64_t
-now_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void
 replay_init (const struct replay_params *p)
@@ -117,6 +109,23 @@ is_failure_to_recover (enum http_result r, const struct http_response *resp)
     default:
       return false;
     }
+}
+
+/* "WHAT: STATUS REASON: TEXT" or "WHAT: FAILURE: MESSAGE" into BUF, ticket
+ * ids shortened: how a failed request is named in messages.
+ */
+static void
+describe_failure (char *buf, size_t len, const char *what, enum http_result r,
+                  const struct http_response *resp, const char *errbuf)
+{
+  char text[300];
+
+  if (r == HTTP_OK)
+    snprintf (buf, len, "%s: %d %s: %s", what, resp->status, resp->reason,
+              errors_redact (resp->error_text, text, sizeof text));
+  else
+    snprintf (buf, len, "%s: %s: %s", what, http_result_str (r),
+              errors_redact (errbuf, text, sizeof text));
 }
 
 /* Makes the loss sticky, reporting it once. */
@@ -212,7 +221,7 @@ replay_entry (void *opaque, const struct journal_entry *e)
 {
   struct replay_ctx *rc = opaque;
   struct http_response resp;
-  char errbuf[256] = "", text[300];
+  char errbuf[256] = "", what[96];
   enum http_result r;
 
   r = params.send_entry (rc->pc->http, e, &resp, errbuf, sizeof errbuf);
@@ -222,15 +231,9 @@ replay_entry (void *opaque, const struct journal_entry *e)
       return 0;
     }
   rc->hopeless = !is_failure_to_recover (r, &resp);
-  if (r == HTTP_OK)
-    snprintf (rc->why, sizeof rc->why, "resending offset %" PRIu64
-              " length %" PRIu64 ": %d %s: %s", e->offset, e->length,
-              resp.status, resp.reason,
-              errors_redact (resp.error_text, text, sizeof text));
-  else
-    snprintf (rc->why, sizeof rc->why, "resending offset %" PRIu64
-              " length %" PRIu64 ": %s: %s", e->offset, e->length,
-              http_result_str (r), errors_redact (errbuf, text, sizeof text));
+  snprintf (what, sizeof what, "resending offset %" PRIu64 " length %" PRIu64,
+            e->offset, e->length);
+  describe_failure (rc->why, sizeof rc->why, what, r, &resp, errbuf);
   /* Whatever this connection held unflushed goes with it. */
   http_conn_close (rc->pc->http);
   rc->pc->dirty = false;
@@ -246,7 +249,7 @@ replay_and_flush (struct pool_conn **all, unsigned n, const char *cause)
 {
   struct replay_ctx rc = { .pc = all[0] };
   uint64_t count = journal_count (&journal);
-  int64_t start = now_ms ();
+  int64_t start = clock_now_ms ();
 
   if (!replay_journal_on ())
     {
@@ -260,7 +263,7 @@ replay_and_flush (struct pool_conn **all, unsigned n, const char *cause)
   for (int round = 1; round <= MAX_REPLAY_ROUNDS; round++)
     {
       struct http_response resp;
-      char errbuf[256] = "", text[300];
+      char errbuf[256] = "";
       bool ok = true;
 
       if (journal_foreach (&journal, replay_entry, &rc) != 0)
@@ -279,14 +282,8 @@ replay_and_flush (struct pool_conn **all, unsigned n, const char *cause)
           if (r == HTTP_OK && resp.status / 100 == 2)
             continue;
           ok = false;
-          if (r == HTTP_OK)
-            snprintf (rc.why, sizeof rc.why, "flush after resending: %d %s: %s",
-                      resp.status, resp.reason,
-                      errors_redact (resp.error_text, text, sizeof text));
-          else
-            snprintf (rc.why, sizeof rc.why, "flush after resending: %s: %s",
-                      http_result_str (r),
-                      errors_redact (errbuf, text, sizeof text));
+          describe_failure (rc.why, sizeof rc.why, "flush after resending", r,
+                            &resp, errbuf);
           rc.hopeless = !is_failure_to_recover (r, &resp);
         }
       if (ok)
@@ -298,10 +295,10 @@ replay_and_flush (struct pool_conn **all, unsigned n, const char *cause)
             replay_needed = false;
           }
           nbdkit_debug ("imageio: resent and flushed %" PRIu64 " write(s) "
-                        "in %" PRIi64 " ms", count, now_ms () - start);
+                        "in %" PRIi64 " ms", count, clock_now_ms () - start);
           return 0;
         }
-      if (rc.hopeless || now_ms () >= rc.deadline)
+      if (rc.hopeless || clock_now_ms () >= rc.deadline)
         break;
       nbdkit_debug ("imageio: %s; resending again", rc.why);
     }
@@ -336,7 +333,7 @@ replay_send (const char *what, const struct http_request *req,
              bool fua, struct journal_entry *entry)
 {
   bool over_bound = false;
-  int64_t give_up = now_ms () + (int64_t) params.retry_window_ms;
+  int64_t give_up = clock_now_ms () + (int64_t) params.retry_window_ms;
   char errbuf[256] = "";
   enum http_result r;
 
@@ -348,7 +345,7 @@ replay_send (const char *what, const struct http_request *req,
   for (int attempt = 1;; attempt++)
     {
       struct pool_conn *pc = pool_get ();
-      char cause[400], text[300];
+      char cause[400];
       bool reused_clean = http_conn_is_open (pc->http) && !pc->dirty;
 
       r = http_request (pc->http, req, resp, errbuf, sizeof errbuf);
@@ -373,7 +370,7 @@ replay_send (const char *what, const struct http_request *req,
       pool_put (pc);
 
       if (!is_failure_to_recover (r, resp) || attempt == MAX_ATTEMPTS
-          || now_ms () >= give_up)
+          || clock_now_ms () >= give_up)
         break;
       /* A kept-alive connection that the server closed while it was idle
        * (imageio does after inactivity_timeout) held nothing unflushed:
@@ -386,14 +383,7 @@ replay_send (const char *what, const struct http_request *req,
                           "again", what);
           continue;
         }
-      if (r == HTTP_OK)
-        snprintf (cause, sizeof cause, "%s: %d %s: %s", what, resp->status,
-                  resp->reason,
-                  errors_redact (resp->error_text, text, sizeof text));
-      else
-        snprintf (cause, sizeof cause, "%s: %s: %s", what,
-                  http_result_str (r), errors_redact (errbuf, text,
-                                                      sizeof text));
+      describe_failure (cause, sizeof cause, what, r, resp, errbuf);
       nbdkit_debug ("imageio: %s; sending again (attempt %d)", cause,
                     attempt + 1);
       if (recover (cause) == -1 && is_write)
