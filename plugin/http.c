@@ -43,6 +43,15 @@
 
 NBDKIT_DLL_PUBLIC int imageio_debug_http = 0;
 
+/* Sockets opened by every connection object, for the transfer summary. */
+static uint64_t total_connects;
+
+uint64_t
+http_total_connects (void)
+{
+  return __atomic_load_n (&total_connects, __ATOMIC_RELAXED);
+}
+
 /* The longest response head (status line and headers) we accept. */
 #define HEAD_MAX (16 * 1024)
 /* The connection's receive buffer: holds a head, chunk-size lines and the
@@ -820,6 +829,7 @@ conn_open (struct req_ctx *x)
   if (c->fd == -1)
     return HTTP_ERR_CONNECT;
   c->connects++;
+  __atomic_add_fetch (&total_connects, 1, __ATOMIC_RELAXED);
   c->rstart = c->rend = 0;
 
   if (ep->tls && ep->unix_len == 0)

@@ -111,6 +111,8 @@ void http_conn_close (struct http_conn *c);
 bool http_conn_is_open (const struct http_conn *c);
 /* How many sockets this object has opened so far. */
 uint64_t http_conn_connects (const struct http_conn *c);
+/* How many sockets all connection objects have opened so far. */
+uint64_t http_total_connects (void);
 
 /* Sends REQ and reads the whole response into RESP, connecting first when
  * the connection is not open.  Never retries: the caller decides.  On any

@@ -30,6 +30,7 @@
 #include "ranges.h"
 #include "clock.h"
 #include "redact.h"
+#include "stats.h"
 
 /* Requests on different connections run in parallel; the pool serialises
  * use of each connection, and imageio allows concurrent requests.
@@ -482,6 +483,7 @@ static void *
 imageio_open (int readonly)
 {
   (void) readonly;
+  stats_client_open ();
   return NBDKIT_HANDLE_NOT_NEEDED;
 }
 
@@ -493,6 +495,7 @@ imageio_close (void *handle)
 {
   (void) handle;
   replay_close ("closing the NBD connection");
+  stats_client_close (http_total_connects ());
 }
 
 static int64_t
@@ -593,6 +596,7 @@ imageio_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
                     resp.body_len);
       return -1;
     }
+  stats_add (STATS_BYTES_READ, count);
   return 0;
 }
 
@@ -702,7 +706,10 @@ imageio_pwrite (void *handle, const void *buf, uint32_t count,
   (void) handle;
   ret = put_data (buf, count, offset, flags & NBDKIT_FLAG_FUA, "pwrite");
   if (ret == 0)
-    extents_written (offset, count);
+    {
+      extents_written (offset, count);
+      stats_add (STATS_BYTES_WRITTEN, count);
+    }
   else
     extents_failed (offset, count);
   return ret;
@@ -746,6 +753,8 @@ imageio_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
           if (imageio_debug_pool)
             nbdkit_debug ("zero offset %" PRIu64 " length %" PRIu32
                           ": already zero, not sent", offset, count);
+          stats_add (STATS_ZEROES_ELIDED, 1);
+          stats_add (STATS_BYTES_ZEROED, count);
           return fua ? imageio_flush (handle, 0) : 0;
         }
     }
@@ -768,7 +777,10 @@ imageio_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
       done += n;
     }
   if (ret == 0)
-    extents_zeroed (offset, count);
+    {
+      extents_zeroed (offset, count);
+      stats_add (STATS_BYTES_ZEROED, count);
+    }
   else
     extents_failed (offset, count);
   return ret;

@@ -34,6 +34,7 @@
 #include "imageio.h"
 #include "journal.h"
 #include "locks.h"
+#include "stats.h"
 
 NBDKIT_DLL_PUBLIC int imageio_debug_replay = 0;
 
@@ -228,6 +229,7 @@ replay_entry (void *opaque, const struct journal_entry *e)
   if (r == HTTP_OK && resp.status / 100 == 2)
     {
       rc->pc->dirty = true;
+      stats_add (STATS_WRITES_RESENT, 1);
       return 0;
     }
   rc->hopeless = !is_failure_to_recover (r, &resp);
@@ -266,6 +268,7 @@ replay_and_flush (struct pool_conn **all, unsigned n, const char *cause)
       char errbuf[256] = "";
       bool ok = true;
 
+      stats_add (STATS_REPLAYS, 1);
       if (journal_foreach (&journal, replay_entry, &rc) != 0)
         {
           if (rc.hopeless)
@@ -381,11 +384,13 @@ replay_send (const char *what, const struct http_request *req,
           if (imageio_debug_replay)
             nbdkit_debug ("imageio: %s: idle connection was closed, sending "
                           "again", what);
+          stats_add (STATS_REQUESTS_RETRIED, 1);
           continue;
         }
       describe_failure (cause, sizeof cause, what, r, resp, errbuf);
       nbdkit_debug ("imageio: %s; sending again (attempt %d)", cause,
                     attempt + 1);
+      stats_add (STATS_REQUESTS_RETRIED, 1);
       if (recover (cause) == -1 && is_write)
         break;
       /* A server that refuses connections may be restarting. */
