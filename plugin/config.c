@@ -21,6 +21,7 @@ struct imageio_config config = {
   .connect_timeout = 10,
   .idle_flush = 20,
   .zero_elision = true,
+  .extents_timeout = 3600,
 };
 
 /* Upper bounds that keep a typo from doing harm. */
@@ -99,6 +100,8 @@ config_set (const char *key, const char *value)
     return parse_uint_param (key, value, 1, MAX_TIMEOUT, &config.idle_flush);
   else if (strcmp (key, "zero_elision") == 0)
     return parse_bool_param (key, value, &config.zero_elision);
+  else if (strcmp (key, "extents_timeout") == 0)
+    return parse_uint_param (key, value, 1, 86400, &config.extents_timeout);
   else
     {
       nbdkit_error ("unknown parameter '%s'", key);

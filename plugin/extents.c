@@ -10,7 +10,11 @@
  *                                           |--bad doc / no doc-->  FALLBACK
  *   READY  --out of memory on an update-->  FALLBACK
  * FALLBACK reports the whole image as data (one nbdkit_error says why);
- * it never tries again.
+ * it never tries again.  The download has its own deadline (TIMEOUT,
+ * extents_timeout=): the HTTP client waits for it instead of timeout=, since
+ * a daemon may think for minutes before the first byte of a big image's
+ * list, and the sink cuts a body still arriving when it has passed, so a
+ * block status request can never hang.
  *
  * Contract: extents_init before anything else, from one thread; afterwards
  * every function is thread-safe.  Only extents requests wait for the fetch;
@@ -60,6 +64,7 @@ struct update
 
 /* Set by extents_init, read-only afterwards. */
 static uint64_t image_size;
+static unsigned fetch_timeout;  /* seconds */
 static extents_fetch_fn fetch_fn;
 static void *fetch_opaque;
 static bool initialized;
@@ -93,9 +98,11 @@ now_seconds (void)
 }
 
 void
-extents_init (uint64_t size, extents_fetch_fn fetch, void *opaque)
+extents_init (uint64_t size, unsigned timeout, extents_fetch_fn fetch,
+              void *opaque)
 {
   image_size = size;
+  fetch_timeout = timeout;
   fetch_fn = fetch;
   fetch_opaque = opaque;
   if (!initialized) {
@@ -162,11 +169,15 @@ queue_update (uint64_t offset, uint64_t length, uint32_t type)
   npending++;
 }
 
-/* Counts the bytes of the document on their way to the parser. */
+/* Counts the bytes of the document on their way to the parser, and stops
+ * a body that is still arriving at the deadline.
+ */
 struct fetch_sink
 {
   struct extents_parser *parser;
   uint64_t bytes;
+  double deadline;              /* now_seconds clock */
+  bool late;                    /* cut at the deadline */
 };
 
 static int
@@ -174,6 +185,10 @@ fetch_sink_fn (void *opaque, const void *data, size_t len)
 {
   struct fetch_sink *s = opaque;
 
+  if (now_seconds () > s->deadline) {
+    s->late = true;
+    return -1;
+  }
   s->bytes += len;
   return extents_parser_feed (s->parser, data, len);
 }
@@ -185,10 +200,10 @@ fetch_sink_fn (void *opaque, const void *data, size_t len)
 static void
 fetch_and_publish (void)
 {
-  struct fetch_sink sink = { NULL, 0 };
+  double t0 = now_seconds (), t1;
+  struct fetch_sink sink = { .deadline = t0 + fetch_timeout };
   struct extent_map *m = NULL;
   char errbuf[256], reason[400] = "";
-  double t0 = now_seconds (), t1;
   size_t applied = 0, i;
   uint64_t count = 0;
 
@@ -203,6 +218,11 @@ fetch_and_publish (void)
     if (perr)
       snprintf (reason, sizeof reason, "invalid document from server: %s",
                 perr);
+    else if (sink.late || now_seconds () >= sink.deadline)
+      snprintf (reason, sizeof reason, "the server did not send them "
+                "within extents_timeout=%u seconds (%" PRIu64 " bytes "
+                "received: %s)", fetch_timeout, sink.bytes,
+                sink.late ? "cut at the deadline" : errbuf);
     else
       snprintf (reason, sizeof reason, "could not download the extents: %s",
                 errbuf);

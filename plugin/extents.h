@@ -19,8 +19,12 @@ typedef int (*extents_fetch_fn) (void *opaque, http_body_fn sink,
                                  void *sink_opaque, char *errbuf,
                                  size_t errlen);
 
-/* Called once at start-up, before any other extents_ call. */
-void extents_init (uint64_t size, extents_fetch_fn fetch, void *opaque);
+/* Called once at start-up, before any other extents_ call.  The download
+ * (FETCH) may take up to TIMEOUT seconds in total; past that it is cut and
+ * the image is reported as data.
+ */
+void extents_init (uint64_t size, unsigned timeout, extents_fetch_fn fetch,
+                   void *opaque);
 void extents_cleanup (void);
 
 /* Makes sure the map is known: the first caller fetches it (the others

@@ -83,6 +83,8 @@ struct req_ctx
   struct http_conn *c;
   char *errbuf;
   size_t errlen;
+  int timeout_ms;               /* the request's own limit, or 0 */
+  int64_t deadline;             /* when it runs out (now_ms clock) */
 };
 
 static void seterr (struct req_ctx *x, const char *fs, ...)
@@ -143,6 +145,23 @@ remaining_ms (int64_t deadline)
   int64_t left = deadline - now_ms ();
 
   return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+/* How long the next wait may last: until the request's own deadline when
+ * it has one, else the endpoint's io timeout.  LIMIT_MS is the limit to
+ * name when a wait times out.
+ */
+static int
+wait_ms (const struct req_ctx *x)
+{
+  return x->timeout_ms > 0 ? remaining_ms (x->deadline)
+                           : io_timeout (x->c->ep);
+}
+
+static int
+limit_ms (const struct req_ctx *x)
+{
+  return x->timeout_ms > 0 ? x->timeout_ms : io_timeout (x->c->ep);
 }
 
 /* Waits for EVENTS on FD for at most MS.  Returns 1 when ready, 0 on
@@ -768,10 +787,10 @@ send_all_plain (struct req_ctx *x, struct iovec *iov, int iovcnt)
               seterr (x, "send: %s", strerror (errno));
               return errno_is_closed (errno) ? HTTP_ERR_CLOSED : HTTP_ERR_IO;
             }
-          w = wait_fd (c->fd, POLLOUT, io_timeout (c->ep));
+          w = wait_fd (c->fd, POLLOUT, wait_ms (x));
           if (w == 0)
             {
-              seterr (x, "send: timed out after %d ms", io_timeout (c->ep));
+              seterr (x, "send: timed out after %d ms", limit_ms (x));
               return HTTP_ERR_TIMEOUT;
             }
           if (w == -1)
@@ -801,13 +820,13 @@ tls_wait (struct req_ctx *x, int sslerr, const char *what)
 {
   struct http_conn *c = x->c;
   int w = wait_fd (c->fd, sslerr == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
-                   io_timeout (c->ep));
+                   wait_ms (x));
 
   if (w == 1)
     return HTTP_OK;
   if (w == 0)
     {
-      seterr (x, "%s: timed out after %d ms", what, io_timeout (c->ep));
+      seterr (x, "%s: timed out after %d ms", what, limit_ms (x));
       return HTTP_ERR_TIMEOUT;
     }
   seterr (x, "poll: %s", strerror (errno));
@@ -942,10 +961,10 @@ recv_some (struct req_ctx *x, void *buf, size_t len, size_t *got)
               seterr (x, "recv: %s", strerror (errno));
               return errno_is_closed (errno) ? HTTP_ERR_CLOSED : HTTP_ERR_IO;
             }
-          w = wait_fd (c->fd, POLLIN, io_timeout (c->ep));
+          w = wait_fd (c->fd, POLLIN, wait_ms (x));
           if (w == 0)
             {
-              seterr (x, "recv: timed out after %d ms", io_timeout (c->ep));
+              seterr (x, "recv: timed out after %d ms", limit_ms (x));
               return HTTP_ERR_TIMEOUT;
             }
           if (w == -1)
@@ -1546,7 +1565,9 @@ enum http_result
 http_request (struct http_conn *c, const struct http_request *req,
               struct http_response *resp, char *errbuf, size_t errlen)
 {
-  struct req_ctx x = { .c = c, .errbuf = errbuf, .errlen = errlen };
+  struct req_ctx x = { .c = c, .errbuf = errbuf, .errlen = errlen,
+                       .timeout_ms = req->timeout_ms,
+                       .deadline = now_ms () + req->timeout_ms };
   enum http_result r;
 
   if (errlen > 0)

@@ -76,6 +76,15 @@ struct http_request
   size_t buf_len;
   http_body_fn body_fn;
   void *opaque;
+
+  /* When > 0, this request's own time limit in ms, used instead of the
+   * endpoint's io_timeout_ms: each wait (for sending, for the answer to
+   * start, for more of it) may last until this long after the request
+   * began, so a server may think for minutes before its first byte.  A
+   * body that keeps arriving is never cut here: BODY_FN stops it.
+   * Connecting keeps connect_timeout_ms.
+   */
+  int timeout_ms;
 };
 
 struct http_response

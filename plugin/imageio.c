@@ -306,6 +306,7 @@ fetch_extents (void *opaque, http_body_fn sink, void *sink_opaque,
   struct http_request req = {
     .method = "GET", .target = target_extents,
     .body_fn = sink, .opaque = sink_opaque,
+    .timeout_ms = config.extents_timeout * 1000,  /* not timeout= */
   };
   struct http_response resp;
   struct http_conn *c;
@@ -413,7 +414,7 @@ imageio_get_ready (void)
     }
   if (pool_init (n, server.ep, c) == -1)
     return -1;      /* the pool owns C now */
-  extents_init (server.size, fetch_extents, NULL);
+  extents_init (server.size, config.extents_timeout, fetch_extents, NULL);
 
   nbdkit_debug ("imageio: size %" PRIu64 ", %s, zero %s, flush %s, "
                 "extents %s, %u connections%s", server.size,

@@ -28,6 +28,7 @@ struct imageio_config
   unsigned connect_timeout;     /* seconds for connect + TLS handshake */
   unsigned idle_flush;          /* flush a connection idle this long */
   bool zero_elision;            /* skip zeroes the map says are zero */
+  unsigned extents_timeout;     /* seconds for the whole extents download */
 };
 
 extern struct imageio_config config;
@@ -44,7 +45,8 @@ void config_free (void);
   "connections=N            HTTP connections (default 4).\n" \
   "timeout=SECONDS          Longest wait for one request (default 60).\n" \
   "idle_flush=SECONDS       Flush a connection idle this long (default 20).\n" \
-  "zero_elision=false       Send every zero request, even over known zeroes."
+  "zero_elision=false       Send every zero request, even over known zeroes.\n" \
+  "extents_timeout=SECONDS  Longest extents download (default 3600)."
 
 /* --- imageio.c: what start-up learned from the server --- */
 
