@@ -5,6 +5,15 @@
  * then kept exact locally: a write makes its range data, a zero makes it
  * zero, a failed write makes it data (always safe).
  *
+ * Holes around an update: qcow2 allocates whole clusters (64 KiB by
+ * default, up to 2 MiB), so a write inside a hole allocates the rest of
+ * its cluster too, which then reads as zeroes but is no longer a hole.  A
+ * zero request may allocate as well (a zero cluster, or zeroes written for
+ * an unaligned head or tail), and a failed request may have done either.
+ * Not knowing the cluster size, every update also turns the holes in the
+ * rest of the 2 MiB-aligned blocks it touches into "zero" (never data,
+ * never hole): conservative, and still exact about what reads as zeroes.
+ *
  * State machine (STATE):
  *   UNKNOWN  --first extents_ensure-->  FETCHING  --good doc-->  READY
  *                                           |--bad doc / no doc-->  FALLBACK
@@ -46,6 +55,10 @@
  * answers "data" for its own range (the download itself continues).
  */
 #define EXTENTS_WAIT_SECONDS 300
+/* The largest qcow2 cluster: an update may allocate up to the boundaries
+ * of the CLUSTER_MAX-aligned blocks it touches.
+ */
+#define CLUSTER_MAX (2 * 1024 * 1024)
 /* Most updates queued during a download (after merging contiguous ones);
  * past it the map could not be kept exact, so we fall back.
  */
@@ -138,7 +151,8 @@ extents_cleanup (void)
 
 /* Queues an update made while the document downloads (state_lock held).
  * A contiguous update of the same type extends the previous one, so a
- * sequential copy queues a single entry.
+ * sequential copy queues a single entry (the merged update clears the same
+ * holes around it as the two did).
  */
 static void
 queue_update (uint64_t offset, uint64_t length, uint32_t type)
@@ -247,8 +261,9 @@ fetch_and_publish (void)
     }
     for (i = 0; m && i < npending; i++) {
       applied++;
-      if (extent_map_set (m, pending[i].offset, pending[i].length,
-                          pending[i].type) == -1) {
+      if (extent_map_set_allocating (m, pending[i].offset,
+                                     pending[i].length, pending[i].type,
+                                     CLUSTER_MAX) == -1) {
         snprintf (reason, sizeof reason, "out of memory updating the map");
         extent_map_free (m);
         m = NULL;
@@ -351,7 +366,8 @@ update (const char *what, uint64_t offset, uint64_t length, uint32_t type)
   {
     WRLOCK_FOR_SCOPE (&map_lock);
 
-    if (map && extent_map_set (map, offset, length, type) == -1) {
+    if (map && extent_map_set_allocating (map, offset, length, type,
+                                          CLUSTER_MAX) == -1) {
       /* The map misses this update: it is no longer exact. */
       extent_map_free (map);
       map = NULL;

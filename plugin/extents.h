@@ -44,6 +44,8 @@ int extents_query (uint64_t offset, uint32_t count, bool req_one,
 
 /* Updates after requests.  A write or zero that is in flight while the map
  * is being fetched is applied after the fetch, so the map stays exact.
+ * Each also turns the holes in the rest of the 2 MiB-aligned blocks it
+ * touches into zero (qcow2 may have allocated them).
  */
 void extents_written (uint64_t offset, uint64_t length);  /* now data */
 void extents_zeroed (uint64_t offset, uint64_t length);   /* now ZERO */
