@@ -819,9 +819,8 @@ scan_tokens (struct extents_parser *p, const unsigned char *d, size_t len,
       for (j = i; j < len && !ends_bare[d[j]]; j++)
         ;
       if (j - i > EXT_BARE_MAX - p->run) {
-        *what = "a number or literal longer than " STR (EXT_BARE_MAX)
-          " bytes";
-        return i + (EXT_BARE_MAX - p->run);
+        i += EXT_BARE_MAX - p->run;
+        goto long_bare;
       }
       p->run += j - i;
       i = j;
@@ -837,6 +836,9 @@ scan_tokens (struct extents_parser *p, const unsigned char *d, size_t len,
 
  long_string:
   *what = "a string longer than " STR (EXT_STRING_MAX) " bytes";
+  return i;
+ long_bare:
+  *what = "a number or literal longer than " STR (EXT_BARE_MAX) " bytes";
   return i;
 }
 
