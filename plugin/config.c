@@ -23,6 +23,7 @@ struct imageio_config config = {
   .idle_flush = 20,
   .max_unflushed = DEFAULT_MAX_UNFLUSHED,
   .zero_elision = true,
+  .extents_timeout = 3600,
 };
 
 /* url= read with nbdkit_read_password (url=+FILE, url=-): ours to free. */
@@ -139,6 +140,8 @@ config_set (const char *key, const char *value)
     }
   else if (strcmp (key, "zero_elision") == 0)
     return parse_bool_param (key, value, &config.zero_elision);
+  else if (strcmp (key, "extents_timeout") == 0)
+    return parse_uint_param (key, value, 1, 86400, &config.extents_timeout);
   else
     {
       nbdkit_error ("unknown parameter '%s'", key);

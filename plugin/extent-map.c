@@ -608,3 +608,51 @@ extent_map_set (struct extent_map *m, uint64_t offset, uint64_t length,
     ;
   return 0;
 }
+
+int
+extent_map_unhole (struct extent_map *m, uint64_t offset, uint64_t length)
+{
+  uint64_t end, pos;
+  struct pos p;
+
+  if (length == 0 || offset >= m->size || m->count == 0)
+    return 0;
+  end = length > m->size - offset ? m->size : offset + length;
+  pos = offset;
+  p = find (m, pos);
+  while (pos < end) {
+    uint64_t e = pos_end (m, p);
+
+    if (e > end)
+      e = end;
+    if (pos_type (m, p) == EXTENT_TYPE_HOLE_ZERO) {
+      if (extent_map_set (m, pos, e - pos, EXTENT_TYPE_ZERO) == -1)
+        return -1;
+      if (e < end)              /* the set moved entries: look again */
+        p = find (m, e);
+    }
+    else if (e < end)
+      p = next_pos (m, p);
+    pos = e;
+  }
+  return 0;
+}
+
+int
+extent_map_set_allocating (struct extent_map *m, uint64_t offset,
+                           uint64_t length, uint32_t type, uint64_t align)
+{
+  uint64_t end = length > UINT64_MAX - offset ? UINT64_MAX : offset + length;
+  uint64_t lo = offset & ~(align - 1);
+  uint64_t hi = end > UINT64_MAX - align ? UINT64_MAX
+                                         : (end + align - 1) & ~(align - 1);
+
+  assert (align > 0 && (align & (align - 1)) == 0);
+  if (length == 0 || offset >= m->size)
+    return 0;                   /* nothing written, nothing allocated */
+  if (extent_map_set (m, offset, length, type) == -1
+      || extent_map_unhole (m, lo, offset - lo) == -1
+      || extent_map_unhole (m, end, hi - end) == -1)
+    return -1;
+  return 0;
+}

@@ -57,6 +57,27 @@ int extent_map_query (const struct extent_map *m, uint64_t offset,
 int extent_map_set (struct extent_map *m, uint64_t offset, uint64_t length,
                     uint32_t type);
 
+/* Turns the hole+zero parts of [OFFSET, OFFSET+LENGTH) (clipped to the
+ * map) into ZERO; data and zero stay.  Walks the extents in the range
+ * (O(log n) to find the first) and costs one extent_map_set per hole.
+ * Returns 0, or -1 on ENOMEM (the map is then valid, but some of those
+ * holes may remain).
+ */
+int extent_map_unhole (struct extent_map *m, uint64_t offset,
+                       uint64_t length);
+
+/* What a write, zero or failed request does to a qcow2 image whose
+ * clusters are at most ALIGN bytes (a power of 2): [OFFSET, OFFSET+LENGTH)
+ * becomes TYPE, and the holes in the rest of the ALIGN-aligned blocks it
+ * touches become ZERO (their clusters may now be allocated).  The two edges
+ * hold fewer than ALIGN bytes each, so the extra cost is bounded by the
+ * extents there.  A range past the end changes nothing.  Returns 0, or -1
+ * on ENOMEM (the map is then valid but may miss part of the update).
+ */
+int extent_map_set_allocating (struct extent_map *m, uint64_t offset,
+                               uint64_t length, uint32_t type,
+                               uint64_t align);
+
 /* True when all of [OFFSET, OFFSET+LENGTH) reads as zeroes. */
 bool extent_map_is_zero (const struct extent_map *m, uint64_t offset,
                          uint64_t length);

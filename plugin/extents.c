@@ -5,12 +5,25 @@
  * then kept exact locally: a write makes its range data, a zero makes it
  * zero, a failed write makes it data (always safe).
  *
+ * Holes around an update: qcow2 allocates whole clusters (64 KiB by
+ * default, up to 2 MiB), so a write inside a hole allocates the rest of
+ * its cluster too, which then reads as zeroes but is no longer a hole.  A
+ * zero request may allocate as well (a zero cluster, or zeroes written for
+ * an unaligned head or tail), and a failed request may have done either.
+ * Not knowing the cluster size, every update also turns the holes in the
+ * rest of the 2 MiB-aligned blocks it touches into "zero" (never data,
+ * never hole): conservative, and still exact about what reads as zeroes.
+ *
  * State machine (STATE):
  *   UNKNOWN  --first extents_ensure-->  FETCHING  --good doc-->  READY
  *                                           |--bad doc / no doc-->  FALLBACK
  *   READY  --out of memory on an update-->  FALLBACK
  * FALLBACK reports the whole image as data (one nbdkit_error says why);
- * it never tries again.
+ * it never tries again.  The download has its own deadline (TIMEOUT,
+ * extents_timeout=): the HTTP client waits for it instead of timeout=, since
+ * a daemon may think for minutes before the first byte of a big image's
+ * list, and the sink cuts a body still arriving when it has passed, so a
+ * block status request can never hang.
  *
  * Contract: extents_init before anything else, from one thread; afterwards
  * every function is thread-safe.  Only extents requests wait for the fetch;
@@ -42,6 +55,10 @@
  * answers "data" for its own range (the download itself continues).
  */
 #define EXTENTS_WAIT_SECONDS 300
+/* The largest qcow2 cluster: an update may allocate up to the boundaries
+ * of the CLUSTER_MAX-aligned blocks it touches.
+ */
+#define CLUSTER_MAX (2 * 1024 * 1024)
 /* Most updates queued during a download (after merging contiguous ones);
  * past it the map could not be kept exact, so we fall back.
  */
@@ -60,6 +77,7 @@ struct update
 
 /* Set by extents_init, read-only afterwards. */
 static uint64_t image_size;
+static unsigned fetch_timeout;  /* seconds */
 static extents_fetch_fn fetch_fn;
 static void *fetch_opaque;
 static bool initialized;
@@ -93,9 +111,11 @@ now_seconds (void)
 }
 
 void
-extents_init (uint64_t size, extents_fetch_fn fetch, void *opaque)
+extents_init (uint64_t size, unsigned timeout, extents_fetch_fn fetch,
+              void *opaque)
 {
   image_size = size;
+  fetch_timeout = timeout;
   fetch_fn = fetch;
   fetch_opaque = opaque;
   if (!initialized) {
@@ -131,7 +151,8 @@ extents_cleanup (void)
 
 /* Queues an update made while the document downloads (state_lock held).
  * A contiguous update of the same type extends the previous one, so a
- * sequential copy queues a single entry.
+ * sequential copy queues a single entry (the merged update clears the same
+ * holes around it as the two did).
  */
 static void
 queue_update (uint64_t offset, uint64_t length, uint32_t type)
@@ -162,11 +183,15 @@ queue_update (uint64_t offset, uint64_t length, uint32_t type)
   npending++;
 }
 
-/* Counts the bytes of the document on their way to the parser. */
+/* Counts the bytes of the document on their way to the parser, and stops
+ * a body that is still arriving at the deadline.
+ */
 struct fetch_sink
 {
   struct extents_parser *parser;
   uint64_t bytes;
+  double deadline;              /* now_seconds clock */
+  bool late;                    /* cut at the deadline */
 };
 
 static int
@@ -174,6 +199,10 @@ fetch_sink_fn (void *opaque, const void *data, size_t len)
 {
   struct fetch_sink *s = opaque;
 
+  if (now_seconds () > s->deadline) {
+    s->late = true;
+    return -1;
+  }
   s->bytes += len;
   return extents_parser_feed (s->parser, data, len);
 }
@@ -185,24 +214,30 @@ fetch_sink_fn (void *opaque, const void *data, size_t len)
 static void
 fetch_and_publish (void)
 {
-  struct fetch_sink sink = { NULL, 0 };
+  double t0 = now_seconds (), t1;
+  struct fetch_sink sink = { .deadline = t0 + fetch_timeout };
   struct extent_map *m = NULL;
   char errbuf[256], reason[400] = "";
-  double t0 = now_seconds (), t1;
   size_t applied = 0, i;
   uint64_t count = 0;
+  int fetched;
 
   sink.parser = extents_parser_new (image_size, EXTENTS_MAX_DOC_BYTES);
   if (sink.parser == NULL)
     snprintf (reason, sizeof reason, "out of memory");
-  else if (fetch_fn (fetch_opaque, fetch_sink_fn, &sink, errbuf,
-                     sizeof errbuf) == -1) {
+  else if ((fetched = fetch_fn (fetch_opaque, fetch_sink_fn, &sink, errbuf,
+                                sizeof errbuf)) < 0) {
     /* A download aborted by the parser failed because of the document. */
     const char *perr = extents_parser_error (sink.parser);
 
     if (perr)
       snprintf (reason, sizeof reason, "invalid document from server: %s",
                 perr);
+    else if (sink.late || fetched == -2 || now_seconds () >= sink.deadline)
+      snprintf (reason, sizeof reason, "the server did not send them "
+                "within extents_timeout=%u seconds (%" PRIu64 " bytes "
+                "received: %s)", fetch_timeout, sink.bytes,
+                sink.late ? "cut at the deadline" : errbuf);
     else
       snprintf (reason, sizeof reason, "could not download the extents: %s",
                 errbuf);
@@ -227,8 +262,9 @@ fetch_and_publish (void)
     }
     for (i = 0; m && i < npending; i++) {
       applied++;
-      if (extent_map_set (m, pending[i].offset, pending[i].length,
-                          pending[i].type) == -1) {
+      if (extent_map_set_allocating (m, pending[i].offset,
+                                     pending[i].length, pending[i].type,
+                                     CLUSTER_MAX) == -1) {
         snprintf (reason, sizeof reason, "out of memory updating the map");
         extent_map_free (m);
         m = NULL;
@@ -331,7 +367,8 @@ update (const char *what, uint64_t offset, uint64_t length, uint32_t type)
   {
     WRLOCK_FOR_SCOPE (&map_lock);
 
-    if (map && extent_map_set (map, offset, length, type) == -1) {
+    if (map && extent_map_set_allocating (map, offset, length, type,
+                                          CLUSTER_MAX) == -1) {
       /* The map misses this update: it is no longer exact. */
       extent_map_free (map);
       map = NULL;

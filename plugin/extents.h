@@ -13,14 +13,18 @@
 
 /* Downloads the extents document, feeding its body to SINK (an
  * http_body_fn) with SINK_OPAQUE.  Returns 0, or -1 with a one-line
- * reason in ERRBUF.
+ * reason in ERRBUF (-2 when the download ran out of time).
  */
 typedef int (*extents_fetch_fn) (void *opaque, http_body_fn sink,
                                  void *sink_opaque, char *errbuf,
                                  size_t errlen);
 
-/* Called once at start-up, before any other extents_ call. */
-void extents_init (uint64_t size, extents_fetch_fn fetch, void *opaque);
+/* Called once at start-up, before any other extents_ call.  The download
+ * (FETCH) may take up to TIMEOUT seconds in total; past that it is cut and
+ * the image is reported as data.
+ */
+void extents_init (uint64_t size, unsigned timeout, extents_fetch_fn fetch,
+                   void *opaque);
 void extents_cleanup (void);
 
 /* Makes sure the map is known: the first caller fetches it (the others
@@ -40,6 +44,8 @@ int extents_query (uint64_t offset, uint32_t count, bool req_one,
 
 /* Updates after requests.  A write or zero that is in flight while the map
  * is being fetched is applied after the fetch, so the map stays exact.
+ * Each also turns the holes in the rest of the 2 MiB-aligned blocks it
+ * touches into zero (qcow2 may have allocated them).
  */
 void extents_written (uint64_t offset, uint64_t length);  /* now data */
 void extents_zeroed (uint64_t offset, uint64_t length);   /* now ZERO */

@@ -299,6 +299,7 @@ fetch_extents (void *opaque, http_body_fn sink, void *sink_opaque,
   struct http_request req = {
     .method = "GET", .target = target_extents,
     .body_fn = sink, .opaque = sink_opaque,
+    .timeout_ms = config.extents_timeout * 1000,  /* not timeout= */
   };
   struct http_response resp;
   struct http_conn *c;
@@ -314,11 +315,13 @@ fetch_extents (void *opaque, http_body_fn sink, void *sink_opaque,
   r = http_request (c, &req, &resp, errbuf, errlen);
   http_conn_free (c);
   if (r != HTTP_OK)
-    return -1;
+    return r == HTTP_ERR_TIMEOUT ? -2 : -1;
   if (resp.status != 200)
     {
+      char text[sizeof resp.error_text + 32];
+
       snprintf (errbuf, errlen, "GET extents: %d %s: %s", resp.status,
-                resp.reason, resp.error_text);
+                resp.reason, errors_redact (resp.error_text, text, sizeof text));
       return -1;
     }
   return 0;
@@ -412,7 +415,7 @@ imageio_get_ready (void)
     }
   if (pool_init (n, server.ep, c) == -1)
     return -1;      /* the pool owns C now */
-  extents_init (server.size, fetch_extents, NULL);
+  extents_init (server.size, config.extents_timeout, fetch_extents, NULL);
   replay_init (&(struct replay_params){
       .has_flush = server.has_flush && server.can_write,
       .max_unflushed = config.max_unflushed,

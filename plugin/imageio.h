@@ -29,6 +29,7 @@ struct imageio_config
   unsigned idle_flush;          /* flush a connection idle this long */
   bool zero_elision;            /* skip zeroes the map says are zero */
   uint64_t max_unflushed;       /* journal bound in bytes; 0: no journal */
+  unsigned extents_timeout;     /* seconds for the whole extents download */
 };
 
 /* The journal's default bound: see the man page, "DATA SAFETY", and
@@ -52,6 +53,7 @@ void config_free (void);
   "timeout=SECONDS          Longest wait for one request (default 60).\n" \
   "idle_flush=SECONDS       Flush a connection idle this long (default 20).\n" \
   "max_unflushed=SIZE       Unflushed writes kept for resending (default 64M).\n" \
+  "extents_timeout=SECONDS  Longest extents download (default 3600).\n" \
   "zero_elision=false       Send every zero request, even over known zeroes."
 
 /* --- imageio.c: what start-up learned from the server --- */

@@ -13,6 +13,20 @@
  * integer is (no doubles, no exponents, no sign, at most INT64_MAX) and can
  * quote the offending text.
  *
+ * The extents parser's time is linear in the bytes it is fed, whatever they
+ * hold, and it stops early on a document no valid one resembles:
+ *   - yajl keeps a token cut by a piece boundary and reads it again from its
+ *     start with every new piece, so one 32 MiB number fed in 64 KiB pieces
+ *     costs 38 s (bench/extents-gen --hostile).  Each piece is therefore
+ *     scanned first (scan_tokens): a string longer than EXT_STRING_MAX or a
+ *     number or literal longer than EXT_BARE_MAX is refused at the byte that
+ *     makes it too long, before yajl holds more than that;
+ *   - nesting inside ignored values stops at SKIP_MAX_DEPTH; an array or
+ *     object where a value belongs is refused at once;
+ *   - the image size bounds the number of extents (qemu reports allocation in
+ *     units of at least 512 bytes) and so the document's bytes: past either
+ *     bound the document is refused on the piece that crosses it.
+ *
  * Pure: no nbdkit symbols (unit tests and fuzzers link it alone).
  */
 #include <inttypes.h>
@@ -27,8 +41,32 @@
 #include "json.h"
 
 #define OPTIONS_MAX_BYTES (64 * 1024)
+#define STR_(x) #x
+#define STR(x) STR_(x)
 /* Nesting allowed inside values we ignore (unknown keys). */
 #define SKIP_MAX_DEPTH 32
+
+/* Longest tokens of a valid extents document.  Keys are a few bytes;
+ * EXT_STRING_MAX leaves room for unknown keys and string values a future
+ * server may add.  Numbers are integers <= INT64_MAX (19 digits);
+ * EXT_BARE_MAX also fits the 32 bytes error messages quote.
+ */
+#define EXT_STRING_MAX 256
+#define EXT_BARE_MAX 32
+/* Granularity of allocation: qemu reports block status in units of at least
+ * 512 bytes, so an image of SIZE bytes has at most ceil(SIZE / 512)
+ * extents; EXT_COUNT_SLACK more are accepted (an extent past the end, a
+ * server that splits an odd tail).
+ */
+#define EXT_GRANULARITY 512
+#define EXT_COUNT_SLACK 16
+/* Bytes one entry may take, e.g. {"start": 9223372036854775807, "length":
+ * 9223372036854775807, "zero": false, "hole": false} is 96, imageio's
+ * typical entry about 65; 256 allows pretty-printing and a few unknown
+ * keys.  Plus EXT_DOC_SLACK for the brackets and white space.
+ */
+#define EXT_ENTRY_MAX 256
+#define EXT_DOC_SLACK 4096
 
 /* Parses a JSON number's text as a non-negative integer <= MAX.  Returns 0,
  * or -1 with a short description of what is wrong in *WHAT.
@@ -411,8 +449,13 @@ struct extents_parser
   struct extent_map *map;       /* owned until extents_parser_finish */
   uint64_t export_size;
   uint64_t max_doc_bytes;
+  uint64_t max_extents;         /* most entries an image this size has */
+  bool doc_bound_from_size;     /* max_doc_bytes comes from export_size */
   uint64_t fed;                 /* bytes fed so far */
   uint64_t index;               /* extents completed */
+  /* scan_tokens's state, carried from one piece to the next. */
+  bool in_string, escape;
+  uint32_t run;                 /* bytes of the current token so far */
   uint64_t expected;            /* where the next extent must start */
   int depth;                    /* 0 outside, 1 in the array, 2 in an item */
   int skip;                     /* > 0 inside an ignored nested value */
@@ -569,6 +612,10 @@ ext_start_map (void *ctx)
   struct extents_parser *p = ctx;
 
   if (p->skip == 0 && p->depth == 1) {
+    if (p->index >= p->max_extents)
+      return ext_fail (p, "more than %" PRIu64 " extents, more than an image "
+                       "of %" PRIu64 " bytes can have", p->max_extents,
+                       p->export_size);
     p->depth = 2;
     p->key = EK_OTHER;
     p->has_start = p->has_length = p->has_zero = false;
@@ -690,7 +737,14 @@ extents_parser_new (uint64_t export_size, uint64_t max_doc_bytes)
   if (p == NULL)
     return NULL;
   p->export_size = export_size;
+  p->max_extents = export_size / EXT_GRANULARITY
+    + (export_size % EXT_GRANULARITY != 0) + EXT_COUNT_SLACK;
   p->max_doc_bytes = max_doc_bytes;
+  /* No overflow: max_extents < 2^55 + 17, times 2^8. */
+  if (p->max_extents * EXT_ENTRY_MAX + EXT_DOC_SLACK < max_doc_bytes) {
+    p->max_doc_bytes = p->max_extents * EXT_ENTRY_MAX + EXT_DOC_SLACK;
+    p->doc_bound_from_size = true;
+  }
   p->map = extent_map_new (export_size);
   p->h = yajl_alloc (&ext_callbacks, NULL, p);
   if (p->map == NULL || p->h == NULL) {
@@ -712,25 +766,111 @@ ext_yajl_error (struct extents_parser *p, const unsigned char *data,
   ext_fail (p, "not JSON at byte %" PRIu64 ": %s", at, e);
 }
 
+/* Byte classes for scan_tokens: what ends a number or literal. */
+static const unsigned char ends_bare[256] = {
+  [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, ['\f'] = 1, ['\v'] = 1,
+  ['['] = 1, [']'] = 1, ['{'] = 1, ['}'] = 1, [':'] = 1, [','] = 1,
+  ['"'] = 1,
+};
+
+/* Follows string and token boundaries through LEN bytes (the state is kept
+ * across pieces, so a token cut by a boundary is counted whole).  Returns
+ * the offset of the first byte that makes a token longer than valid ones
+ * can be (and sets *WHAT), or LEN.  In valid JSON this finds exactly the
+ * strings and the bare tokens (numbers, true, false, null); in anything
+ * else yajl fails first or the text is refused anyway.
+ */
+static size_t
+scan_tokens (struct extents_parser *p, const unsigned char *d, size_t len,
+             const char **what)
+{
+  size_t i = 0, j;
+
+  while (i < len) {
+    if (p->in_string && p->escape) {    /* the byte after a backslash */
+      p->escape = false;
+      if (++p->run > EXT_STRING_MAX)
+        goto long_string;
+      i++;
+    }
+    else if (p->in_string) {
+      for (j = i; j < len && d[j] != '"' && d[j] != '\\'; j++)
+        ;
+      if (j - i > EXT_STRING_MAX - p->run) {
+        i += EXT_STRING_MAX - p->run;
+        goto long_string;
+      }
+      p->run += j - i;
+      i = j;
+      if (i == len)
+        break;
+      if (d[i] == '"') {
+        p->in_string = false;
+        p->run = 0;
+      }
+      else {
+        p->escape = true;
+        if (++p->run > EXT_STRING_MAX)
+          goto long_string;
+      }
+      i++;
+    }
+    else {
+      for (j = i; j < len && !ends_bare[d[j]]; j++)
+        ;
+      if (j - i > EXT_BARE_MAX - p->run) {
+        i += EXT_BARE_MAX - p->run;
+        goto long_bare;
+      }
+      p->run += j - i;
+      i = j;
+      if (i == len)
+        break;
+      p->run = 0;               /* a delimiter ends the token */
+      if (d[i] == '"')
+        p->in_string = true;
+      i++;
+    }
+  }
+  return len;
+
+ long_string:
+  *what = "a string longer than " STR (EXT_STRING_MAX) " bytes";
+  return i;
+ long_bare:
+  *what = "a number or literal longer than " STR (EXT_BARE_MAX) " bytes";
+  return i;
+}
+
 int
 extents_parser_feed (void *parser, const void *data, size_t len)
 {
   struct extents_parser *p = parser;
   uint64_t chunk_offset = p->fed;
+  const char *what = NULL;
+  size_t ok_len;
   yajl_status st;
 
   if (p->failed)
     return -1;
   if (len > p->max_doc_bytes - p->fed) {
-    ext_fail (p, "document larger than %" PRIu64 " bytes", p->max_doc_bytes);
+    ext_fail (p, "document larger than %" PRIu64 " bytes%s",
+              p->max_doc_bytes, p->doc_bound_from_size
+              ? ", more than the image size can need" : "");
     return -1;
   }
-  p->fed += len;
-  st = yajl_parse (p->h, data, len);
-  if (st == yajl_status_ok)
+  /* Only the bytes before a too long token reach yajl, so its error (if
+   * those bytes hold one) comes first, whatever the pieces are.
+   */
+  ok_len = scan_tokens (p, data, len, &what);
+  p->fed += ok_len;
+  st = yajl_parse (p->h, data, ok_len);
+  if (st == yajl_status_ok && what == NULL)
     return 0;
-  if (st != yajl_status_client_canceled)
-    ext_yajl_error (p, data, len, chunk_offset);
+  if (st == yajl_status_ok)
+    ext_fail (p, "%s at byte %" PRIu64, what, chunk_offset + ok_len);
+  else if (st != yajl_status_client_canceled)
+    ext_yajl_error (p, data, ok_len, chunk_offset);
   return -1;
 }
 

@@ -27,7 +27,11 @@ int json_parse_options (const char *body, size_t len,
                         char *errbuf, size_t errlen);
 
 /* Streaming parser of GET /extents (context=zero) into an extent map of an
- * export of EXPORT_SIZE bytes.  Documents larger than MAX_DOC_BYTES fail.
+ * export of EXPORT_SIZE bytes.  Its time is linear in the bytes fed.  It
+ * fails, on the piece where the limit is crossed, a document larger than
+ * MAX_DOC_BYTES or than an image of EXPORT_SIZE bytes can need, one with
+ * more extents than such an image can have (one per 512 bytes), and one
+ * holding a string or a number longer than any valid one.
  */
 struct extents_parser;
 struct extents_parser *extents_parser_new (uint64_t export_size,

@@ -4,7 +4,7 @@
  * limit when its top bit is set), bytes 1-2 the image size (in 512-byte
  * units plus a remainder, so sizes are not aligned), the rest is the
  * document.  A returned map must cover the image exactly, start at 0, be
- * contiguous and merged, and survive a few updates.
+ * contiguous and merged, and survive a few updates (plain and allocating).
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -98,7 +98,19 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     static const uint32_t types[] = { EXTENT_TYPE_DATA, EXTENT_TYPE_ZERO,
                                       EXTENT_TYPE_HOLE_ZERO };
 
-    if (extent_map_set (m, o, l, types[data[off + 3] % 3]) == -1)
+    uint32_t t = types[data[off + 3] % 3];
+
+    /* Bit 2 of the type byte: a write that may allocate clusters of
+     * 2^(bits 4-7) bytes; a hole must never remain inside the range.
+     */
+    if (data[off + 3] & 4) {
+      if (extent_map_set_allocating (m, o, l, t & EXTENT_TYPE_ZERO,
+                                     1ULL << (data[off + 3] >> 4)) == -1
+          || (l > 0 && o < export_size && !(t & EXTENT_TYPE_ZERO)
+              && extent_map_is_zero (m, o, 1)))
+        abort ();
+    }
+    else if (extent_map_set (m, o, l, t) == -1)
       abort ();
     check_map (m, export_size);
   }

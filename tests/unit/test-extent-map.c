@@ -223,7 +223,25 @@ random_round (uint64_t size, int ops)
   for (op_no = 0; op_no < ops; op_no++) {
     uint64_t off = rnd_offset (size), len = rnd_length (size);
 
-    switch (rnd_below (8)) {
+    switch (rnd_below (9)) {
+    case 8: {
+      /* A write, zero or failure allocating clusters of ALIGN bytes. */
+      uint32_t t = rnd_type () & EXTENT_TYPE_ZERO;    /* data or zero */
+      uint64_t align = 1ULL << rnd_below (8), end, lo, hi, b;
+
+      CHECK (extent_map_set_allocating (m, off, len, t, align) == 0);
+      if (off < size && len > 0) {
+        end = len > size - off ? size : off + len;
+        lo = off & ~(align - 1);
+        hi = (end + align - 1) & ~(align - 1);
+        model_set (model, size, off, len, t);
+        for (b = lo; b < hi && b < size; b++)
+          if ((b < off || b >= end) && model[b] == EXTENT_TYPE_HOLE_ZERO)
+            model[b] = EXTENT_TYPE_ZERO;
+      }
+      CHECK (extent_map_count (m) == model_count (model, size));
+      break;
+    }
     case 0: case 1: case 2: case 3: {
       uint32_t t = rnd_type ();
       CHECK (extent_map_set (m, off, len, t) == 0);
@@ -449,6 +467,116 @@ test_timing (void)
   extent_map_free (m);
 }
 
+/* The map's extents equal WANT (N runs of start, end, type). */
+static void
+expect_runs (const struct extent_map *m, const uint64_t (*want)[3], size_t n)
+{
+  struct got g = { 0 };
+  size_t k;
+
+  CHECK (extent_map_query (m, 0, UINT64_MAX, false, collect, &g) == 0);
+  if (g.n != n) {
+    for (k = 0; k < g.n; k++)
+      fprintf (stderr, "  got %" PRIu64 "..%" PRIu64 " type %u\n",
+               g.start[k], g.start[k] + g.len[k], g.type[k]);
+  }
+  CHECK (g.n == n);
+  for (k = 0; k < n; k++) {
+    CHECK (g.start[k] == want[k][0]);
+    CHECK (g.start[k] + g.len[k] == want[k][1]);
+    CHECK (g.type[k] == want[k][2]);
+  }
+  got_free (&g);
+}
+
+#define RUNS(m, ...)                                                    \
+  do {                                                                  \
+    static const uint64_t w_[][3] = { __VA_ARGS__ };                    \
+    expect_runs ((m), w_, sizeof w_ / sizeof w_[0]);                    \
+  } while (0)
+
+/* A write inside a qcow2 hole allocates its whole cluster (up to 2 MiB):
+ * the rest of the 2 MiB-aligned blocks it touches must not stay a hole.
+ */
+static void
+test_allocating (void)
+{
+  const uint64_t K = 1024, M = 1024 * 1024, size = 8 * M;
+  const uint32_t D = EXTENT_TYPE_DATA, Z = EXTENT_TYPE_ZERO,
+    H = EXTENT_TYPE_HOLE_ZERO;
+  struct extent_map *m;
+  const char *why;
+
+  op_no = -2;
+  /* 4 KiB in the middle of a hole. */
+  m = extent_map_new (size);
+  CHECK (extent_map_append (m, 0, size, H, &why) == 0);
+  CHECK (extent_map_set_allocating (m, 3 * M + 4 * K, 4 * K, D, 2 * M) == 0);
+  RUNS (m, { 0, 2 * M, H }, { 2 * M, 3 * M + 4 * K, Z },
+        { 3 * M + 4 * K, 3 * M + 8 * K, D }, { 3 * M + 8 * K, 4 * M, Z },
+        { 4 * M, size, H });
+  /* Across a 2 MiB boundary: both blocks. */
+  CHECK (extent_map_set_allocating (m, 6 * M - 4 * K, 8 * K, D, 2 * M) == 0);
+  RUNS (m, { 0, 2 * M, H }, { 2 * M, 3 * M + 4 * K, Z },
+        { 3 * M + 4 * K, 3 * M + 8 * K, D }, { 3 * M + 8 * K, 6 * M - 4 * K, Z },
+        { 6 * M - 4 * K, 6 * M + 4 * K, D }, { 6 * M + 4 * K, size, Z });
+  extent_map_free (m);
+
+  /* Data and zero in the block stay; only holes change.  A whole aligned
+   * block changes nothing around it.
+   */
+  m = extent_map_new (size);
+  CHECK (extent_map_append (m, 0, 64 * K, D, &why) == 0);
+  CHECK (extent_map_append (m, 64 * K, 64 * K, H, &why) == 0);
+  CHECK (extent_map_append (m, 128 * K, 64 * K, Z, &why) == 0);
+  CHECK (extent_map_append (m, 192 * K, size - 192 * K, H, &why) == 0);
+  CHECK (extent_map_finish (m, &why) == 0);
+  CHECK (extent_map_set_allocating (m, 2 * M, 2 * M, D, 2 * M) == 0);
+  RUNS (m, { 0, 64 * K, D }, { 64 * K, 128 * K, H }, { 128 * K, 192 * K, Z },
+        { 192 * K, 2 * M, H }, { 2 * M, 4 * M, D }, { 4 * M, size, H });
+  CHECK (extent_map_set_allocating (m, 1 * M, 512, D, 2 * M) == 0);
+  RUNS (m, { 0, 64 * K, D }, { 64 * K, 1 * M, Z }, { 1 * M, 1 * M + 512, D },
+        { 1 * M + 512, 2 * M, Z }, { 2 * M, 4 * M, D }, { 4 * M, size, H });
+  /* A zero request: zero, and its neighbourhood too. */
+  CHECK (extent_map_set_allocating (m, 5 * M, 64 * K, Z, 2 * M) == 0);
+  RUNS (m, { 0, 64 * K, D }, { 64 * K, 1 * M, Z }, { 1 * M, 1 * M + 512, D },
+        { 1 * M + 512, 2 * M, Z }, { 2 * M, 4 * M, D }, { 4 * M, 6 * M, Z },
+        { 6 * M, size, H });
+  /* Past the end and at the end: clipped. */
+  CHECK (extent_map_set_allocating (m, size - 512, 4096, D, 2 * M) == 0);
+  RUNS (m, { 0, 64 * K, D }, { 64 * K, 1 * M, Z }, { 1 * M, 1 * M + 512, D },
+        { 1 * M + 512, 2 * M, Z }, { 2 * M, 4 * M, D },
+        { 4 * M, size - 512, Z }, { size - 512, size, D });
+  CHECK (extent_map_set_allocating (m, size, 4096, D, 2 * M) == 0);
+  CHECK (extent_map_set_allocating (m, 0, 0, D, 2 * M) == 0);
+  CHECK (extent_map_count (m) == 7);
+  extent_map_free (m);
+
+  /* An odd image size: the last block is partial. */
+  m = extent_map_new (3 * M + 777);
+  CHECK (extent_map_append (m, 0, 3 * M + 1024, H, &why) == 0);
+  CHECK (extent_map_set_allocating (m, 3 * M, 100, D, 2 * M) == 0);
+  RUNS (m, { 0, 2 * M, H }, { 2 * M, 3 * M, Z }, { 3 * M, 3 * M + 100, D },
+        { 3 * M + 100, 3 * M + 777, Z });
+  /* A huge length near 2^64 does not wrap; [0, 1) is in its block. */
+  CHECK (extent_map_set_allocating (m, 1, UINT64_MAX, D, 2 * M) == 0);
+  RUNS (m, { 0, 1, Z }, { 1, 3 * M + 777, D });
+  extent_map_free (m);
+
+  /* unhole alone: only holes change, clipped to the map. */
+  m = extent_map_new (1000);
+  CHECK (extent_map_append (m, 0, 100, H, &why) == 0);
+  CHECK (extent_map_append (m, 100, 100, D, &why) == 0);
+  CHECK (extent_map_append (m, 200, 800, H, &why) == 0);
+  CHECK (extent_map_unhole (m, 50, 200) == 0);
+  RUNS (m, { 0, 50, H }, { 50, 100, Z }, { 100, 200, D }, { 200, 250, Z },
+        { 250, 1000, H });
+  CHECK (extent_map_unhole (m, 0, UINT64_MAX) == 0);
+  RUNS (m, { 0, 100, Z }, { 100, 200, D }, { 200, 1000, Z });
+  CHECK (extent_map_unhole (m, 1000, 5) == 0);
+  extent_map_free (m);
+}
+
 int
 main (void)
 {
@@ -458,6 +586,7 @@ main (void)
   rng_state = 0x9E3779B97F4A7C15ULL ^ seed;
   printf ("seed %u\n", seed);
   test_edges ();
+  test_allocating ();
   test_random ();
   test_timing ();
   printf ("ok\n");

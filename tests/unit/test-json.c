@@ -400,6 +400,231 @@ test_extents_bad (void)
   }
 }
 
+/* ------------------------------------------------- hostile documents */
+
+/* A document made piece by piece: HEAD, then FILL repeated up to about
+ * BODY bytes (or, when FILL is NULL, BODY contiguous 512-byte extents),
+ * then TAIL; so a 32 MiB token costs no 32 MiB buffer.
+ */
+struct gen
+{
+  const char *head, *fill, *tail;
+  uint64_t body;
+};
+
+/* The next fragment of G's document into BUF (at most 64 bytes); returns
+ * its length, 0 at the end.  *STEP counts fragments.
+ */
+static size_t
+gen_next (const struct gen *g, uint64_t *step, char *buf)
+{
+  uint64_t i = (*step)++;
+  size_t fl, hl = strlen (g->head), hsteps = (hl + 62) / 63;
+
+  if (i < hsteps)                       /* the head, 63 bytes at a time */
+    return snprintf (buf, 64, "%.63s", g->head + i * 63);
+  i -= hsteps;
+  if (g->fill == NULL) {
+    if (i < g->body)
+      return snprintf (buf, 64, "%s{\"start\":%" PRIu64 ",\"length\":512,"
+                       "\"zero\":false}", i ? "," : "", i * 512);
+    i -= g->body;
+  }
+  else {
+    fl = strlen (g->fill);
+    if (i < g->body / fl)
+      return snprintf (buf, 64, "%s", g->fill);
+    i -= g->body / fl;
+  }
+  if (i == 0)
+    return snprintf (buf, 64, "%s", g->tail);
+  return 0;
+}
+
+/* Feeds the document of G in 64 KiB pieces until the parser refuses one.
+ * Returns the offset of the refused piece's first byte (the document's
+ * length when only the end refused it); *TOTAL gets the bytes made so far.
+ * The reason goes to ERR.
+ */
+#define PIECE 65536
+static uint64_t
+feed_gen (const struct gen *g, uint64_t size, uint64_t max, char *err,
+          uint64_t *total)
+{
+  static char piece[PIECE + 64];
+  struct extents_parser *p = extents_parser_new (size, max);
+  uint64_t off = 0, step = 0, refused = UINT64_MAX;
+  size_t n = 0, k;
+  struct extent_map *m;
+
+  CHECK (p);
+  do {
+    k = gen_next (g, &step, piece + n);
+    n += k;
+    if (n >= PIECE || (k == 0 && n > 0)) {
+      size_t take = n < PIECE ? n : PIECE;
+
+      if (extents_parser_feed (p, piece, take) == -1) {
+        refused = off;
+        break;
+      }
+      off += take;
+      memmove (piece, piece + take, n - take);
+      n -= take;
+    }
+  } while (k > 0 || n > 0);
+  *total = off + n;
+  m = extents_parser_finish (p, err, 256);
+  extents_parser_free (p);
+  if (refused == UINT64_MAX && m == NULL)
+    refused = off;                      /* refused at the end */
+  extent_map_free (m);
+  return refused;
+}
+
+/* Each hostile shape is refused on the piece where it becomes invalid,
+ * never after reading the rest: parse time cannot grow with it.
+ */
+static void
+expect_refused_at (const struct gen *g, uint64_t size, uint64_t max,
+                   uint64_t piece_off, const char *needle)
+{
+  char err[256] = "";
+  uint64_t total;
+  uint64_t at = feed_gen (g, size, max, err, &total);
+
+  printf ("hostile %.24s%.8s...: refused at byte %" PRIu64 " (%" PRIu64
+          " made): %s\n", g->head, g->fill ? g->fill : "entries", at, total,
+          err);
+  if (at != piece_off || strstr (err, needle) == NULL) {
+    fprintf (stderr, "refused at %" PRIu64 " (expected %" PRIu64 "): %s "
+             "(expected \"%s\")\n", at, piece_off, err, needle);
+    abort ();
+  }
+  CHECK (strchr (err, '\n') == NULL);
+}
+
+static void
+test_extents_hostile (void)
+{
+  const uint64_t big = 32 << 20;        /* 32 MiB of one token */
+  const uint64_t pib = 1ULL << 50;      /* no size limit gets in the way */
+  struct gen g;
+  char err[256];
+  struct extent_map *m;
+  char doc[2048];
+
+  /* A 32 MiB number, string value, key: refused in the first piece. */
+  g = (struct gen) { "[{\"start\": 0, \"length\": ", "1", "}]", big };
+  expect_refused_at (&g, pib, UINT64_MAX, 0,
+                     "a number or literal longer than 32 bytes at byte 56");
+  g = (struct gen) { "[{\"start\": 0, \"x\": \"", "a", "\"}]", big };
+  expect_refused_at (&g, pib, UINT64_MAX, 0,
+                     "a string longer than 256 bytes at byte 276");
+  g = (struct gen) { "[{\"", "k", "\": 0}]", big };
+  expect_refused_at (&g, pib, UINT64_MAX, 0,
+                     "a string longer than 256 bytes at byte 259");
+  /* Escapes are followed: \" does not end the string. */
+  g = (struct gen) { "[{\"x\": \"", "\\\"", "\"}]", big };
+  expect_refused_at (&g, pib, UINT64_MAX, 0, "a string longer than 256");
+  /* A literal, under an ignored key, and garbage yajl would lex. */
+  g = (struct gen) { "[{\"x\": t", "r", "ue}]", big };
+  expect_refused_at (&g, pib, UINT64_MAX, 0, "not JSON");
+  g = (struct gen) { "[{\"x\": 1", "0", "}]", big };
+  expect_refused_at (&g, pib, UINT64_MAX, 0, "longer than 32 bytes");
+  /* The long token starts in the second piece: refused in that piece. */
+  g = (struct gen) { "[", "{\"start\":0,\"length\":512,\"zero\":false},",
+                     "", PIECE - 1 };
+  {
+    static char head[PIECE + 64];
+    size_t n = 0;
+
+    head[n++] = '[';
+    while (n < PIECE + 8)
+      head[n++] = ' ';
+    strcpy (head + n, "{\"x\": ");
+    g = (struct gen) { head, "9", "}]", big };
+    expect_refused_at (&g, pib, UINT64_MAX, PIECE, "longer than 32 bytes");
+  }
+
+  /* Deep nesting: at the first array or object where a value belongs, or
+   * after SKIP_MAX_DEPTH levels inside an ignored value.
+   */
+  g = (struct gen) { "[", "[", "", big };
+  expect_refused_at (&g, pib, UINT64_MAX, 0, "extent 0 is an array");
+  g = (struct gen) { "[{\"start\": ", "{", "", big };
+  expect_refused_at (&g, pib, UINT64_MAX, 0, "\"start\" is an object");
+  g = (struct gen) { "[{\"x\": ", "[", "", big };
+  expect_refused_at (&g, pib, UINT64_MAX, 0, "nested too deeply");
+
+  /* 10^7 entries: past the 2048 + 16 extents a 1 MiB image can have,
+   * refused in the piece holding entry 2064, not 10^7 entries later.
+   */
+  g = (struct gen) { "[", NULL, "]", 10000000 };
+  {
+    char e[64];
+    uint64_t at = 1, i;
+
+    for (i = 0; i < 2064; i++)
+      at += snprintf (e, sizeof e, "%s{\"start\":%" PRIu64 ",\"length\":512,"
+                      "\"zero\":false}", i ? "," : "", i * 512);
+    expect_refused_at (&g, 1 << 20, UINT64_MAX, at / PIECE * PIECE,
+                       "more than 2064 extents, more than an image of "
+                       "1048576 bytes can have");
+  }
+  /* White space: past 2064 * 256 + 4096 bytes for a 1 MiB image, refused
+   * on the piece that crosses it.
+   */
+  g = (struct gen) { "[", " ", "]", big };
+  expect_refused_at (&g, 1 << 20, UINT64_MAX,
+                     (2064 * 256 + 4096) / PIECE * PIECE,
+                     "document larger than 532480 bytes, more than the image "
+                     "size can need");
+  /* The caller's limit applies when it is lower (no "image" then). */
+  expect_refused_at (&g, 1 << 20, 100000, 100000 / PIECE * PIECE,
+                     "document larger than 100000 bytes");
+
+  /* Right at the limits is fine: a 256-byte string and a 32-byte number
+   * under ignored keys, 2064 extents for 1 MiB.
+   */
+  snprintf (doc, sizeof doc, "[{\"x\": \"%0256d\", \"y\": 1%031d, "
+            "\"start\": 0, \"length\": 512, \"zero\": false}]", 0, 0);
+  for (size_t chunk = 0; chunk <= 7; chunk++) {
+    m = parse_str (doc, 512, chunk, err);
+    CHECK (m);
+    extent_map_free (m);
+  }
+  snprintf (doc, sizeof doc, "[{\"x\": \"%0257d\", \"start\": 0, "
+            "\"length\": 512, \"zero\": false}]", 0);
+  expect_error (doc, 512, "a string longer than 256 bytes at byte 264");
+  snprintf (doc, sizeof doc, "[{\"y\": 1%032d, \"start\": 0, "
+            "\"length\": 512, \"zero\": false}]", 0);
+  expect_error (doc, 512, "a number or literal longer than 32 bytes at byte 39");
+  /* Escapes inside the limit. */
+  m = parse_str ("[{\"x\\\"\\\\\": \"\\u0000\\\"]\", \"start\": 0, "
+                 "\"length\": 512, \"zero\": false}]", 512, 1, err);
+  CHECK (m);
+  extent_map_free (m);
+  {
+    size_t cap = 2064 * 64 + 16, len = 0;
+    char *d = malloc (cap);
+
+    CHECK (d);
+    d[len++] = '[';
+    for (int i = 0; i < 2064; i++)
+      len += snprintf (d + len, cap - len, "%s{\"start\":%d,\"length\":%d,"
+                       "\"zero\":%s}", i ? "," : "", i * 508,
+                       i < 2063 ? 508 : (1 << 20) - 2063 * 508,
+                       i % 2 ? "true" : "false");
+    d[len++] = ']';
+    m = parse (d, len, 1 << 20, UINT64_MAX, 4093, err, sizeof err);
+    CHECK (m);                          /* 508-byte extents: 2064 fit */
+    CHECK (extent_map_count (m) == 2064);
+    extent_map_free (m);
+    free (d);
+  }
+}
+
 int
 main (void)
 {
@@ -407,6 +632,7 @@ main (void)
   test_extents_good ();
   test_extents_bad ();
   test_extents_large ();
+  test_extents_hostile ();
   printf ("ok\n");
   return 0;
 }

@@ -1,0 +1,231 @@
+/* Unit test of plugin/extents.c with a scripted download (no HTTP): the
+ * extents_timeout deadline cuts a body that keeps arriving, with one error
+ * and the whole image as data; a refused document and a failed download
+ * fall back the same way; updates made during the download are queued and
+ * applied with the holes around them turned into zero.  nbdkit_error and
+ * nbdkit_debug are stubs that count and print.  Aborts on failure.
+ */
+#define NBDKIT_API_VERSION 2
+#include <nbdkit-plugin.h>
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "extent-map.h"
+#include "extents.h"
+
+#include "check.h"
+
+static int errors;
+static char last_error[512];
+
+void
+nbdkit_error (const char *fs, ...)
+{
+  va_list ap;
+
+  va_start (ap, fs);
+  vsnprintf (last_error, sizeof last_error, fs, ap);
+  va_end (ap);
+  errors++;
+  printf ("error: %s\n", last_error);
+}
+
+void
+nbdkit_debug (const char *fs, ...)
+{
+  (void) fs;
+}
+
+static double
+now (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+#define MIB (1024 * 1024ULL)
+
+/* The scripted download: what fetch() does. */
+enum script { TRICKLE, GOOD_WITH_UPDATES, BAD_DOC, NET_ERROR };
+static enum script script;
+static int sink_refused;        /* the sink returned -1 */
+
+static int
+fetch (void *opaque, http_body_fn sink, void *sink_opaque, char *errbuf,
+       size_t errlen)
+{
+  static char spaces[4096];
+  char doc[256];
+  int n;
+
+  (void) opaque;
+  switch (script) {
+  case TRICKLE:
+    /* A valid start, then white space for ever, 4 KiB a millisecond (each
+     * piece arrives at once: no wait of the HTTP client ever times out).
+     */
+    n = snprintf (doc, sizeof doc, "[{\"start\": 0, \"length\": %llu, "
+                  "\"zero\": true, \"hole\": true}", 64 * MIB);
+    CHECK (sink (sink_opaque, doc, n) == 0);
+    memset (spaces, ' ', sizeof spaces);
+    for (;;) {
+      if (sink (sink_opaque, spaces, sizeof spaces) == -1) {
+        sink_refused++;
+        snprintf (errbuf, errlen, "response body rejected by the receiver");
+        return -1;
+      }
+      usleep (1000);
+    }
+  case GOOD_WITH_UPDATES:
+    /* 64 MiB: data 0-1 MiB, hole after.  While it downloads, a write of
+     * 4 KiB at 10 MiB + 12 KiB and a zero of 8 KiB at 32 MiB - 4 KiB.
+     */
+    n = snprintf (doc, sizeof doc,
+                  "[{\"start\": 0, \"length\": %llu, \"zero\": false, "
+                  "\"hole\": false}, ", MIB);
+    CHECK (sink (sink_opaque, doc, n) == 0);
+    extents_written (10 * MIB + 12288, 4096);
+    extents_zeroed (32 * MIB - 4096, 8192);
+    n = snprintf (doc, sizeof doc, "{\"start\": %llu, \"length\": %llu, "
+                  "\"zero\": true, \"hole\": true}]", MIB, 63 * MIB);
+    CHECK (sink (sink_opaque, doc, n) == 0);
+    return 0;
+  case BAD_DOC:
+    n = snprintf (doc, sizeof doc, "[{\"start\": 0, \"length\": 1");
+    CHECK (sink (sink_opaque, doc, n) == 0);
+    memset (spaces, '1', sizeof spaces);
+    if (sink (sink_opaque, spaces, sizeof spaces) == -1) {
+      sink_refused++;
+      snprintf (errbuf, errlen, "response body rejected by the receiver");
+      return -1;
+    }
+    abort ();                   /* a 4 KiB number must be refused */
+  case NET_ERROR:
+    snprintf (errbuf, errlen, "recv: connection reset by peer");
+    return -1;
+  }
+  abort ();
+}
+
+struct ext
+{
+  uint64_t start, length;
+  uint32_t type;
+};
+struct exts
+{
+  int n;
+  struct ext e[16];
+};
+
+static int
+collect (void *opaque, uint64_t start, uint64_t length, uint32_t type)
+{
+  struct exts *x = opaque;
+
+  CHECK (x->n < 16);
+  x->e[x->n++] = (struct ext) { start, length, type };
+  return 0;
+}
+
+/* One run of SCRIPT on an image of SIZE with extents_timeout=TIMEOUT:
+ * returns the map the plugin reports, in X.
+ */
+static double
+run (enum script s, uint64_t size, unsigned timeout, struct exts *x)
+{
+  double t0 = now ();
+
+  script = s;
+  errors = sink_refused = 0;
+  last_error[0] = '\0';
+  memset (x, 0, sizeof *x);
+  extents_init (size, timeout, fetch, NULL);
+  CHECK (extents_query (0, size, false, collect, x) == 0);
+  return now () - t0;
+}
+
+int
+main (void)
+{
+  struct exts x;
+  double t;
+
+  setvbuf (stdout, NULL, _IONBF, 0);    /* printed before an abort */
+  /* A body still arriving at the deadline is cut by the sink. */
+  t = run (TRICKLE, 64 * MIB, 1, &x);
+  printf ("trickle: fell back after %.3f s\n", t);
+  CHECK (t >= 0.9 && t < 5);
+  CHECK (sink_refused == 1 && errors == 1);
+  CHECK (strstr (last_error, "within extents_timeout=1 seconds") != NULL);
+  CHECK (strstr (last_error, "cut at the deadline") != NULL);
+  CHECK (strstr (last_error, "reporting the whole image as data") != NULL);
+  CHECK (x.n == 1 && x.e[0].length == 64 * MIB && x.e[0].type == 0);
+  CHECK (!extents_known ());
+  /* No second attempt, no second error. */
+  CHECK (extents_query (0, 4096, false, collect, &x) == 0 && errors == 1);
+  extents_cleanup ();
+
+  /* Updates during the download: queued, then applied with the holes of
+   * their 2 MiB blocks turned into zero.
+   */
+  t = run (GOOD_WITH_UPDATES, 64 * MIB, 10, &x);
+  CHECK (errors == 0 && extents_known ());
+  {
+    static const struct ext want[] = {
+      { 0, MIB, 0 },
+      { MIB, 9 * MIB, 3 },
+      { 10 * MIB, 12288, 2 },
+      { 10 * MIB + 12288, 4096, 0 },
+      { 10 * MIB + 16384, 2 * MIB - 16384, 2 },
+      { 12 * MIB, 18 * MIB, 3 },
+      { 30 * MIB, 4 * MIB, 2 },        /* the zero spans two blocks */
+      { 34 * MIB, 30 * MIB, 3 },
+    };
+
+    for (int i = 0; i < x.n; i++)
+      printf ("  %" PRIu64 " %" PRIu64 " %u\n", x.e[i].start, x.e[i].length,
+              x.e[i].type);
+    CHECK (x.n == (int) (sizeof want / sizeof want[0]));
+    for (int i = 0; i < x.n; i++)
+      CHECK (x.e[i].start == want[i].start && x.e[i].length == want[i].length
+             && x.e[i].type == want[i].type);
+  }
+  /* Applied at once now that the map is known; 40 MiB starts a block. */
+  extents_written (40 * MIB, 512);
+  memset (&x, 0, sizeof x);
+  CHECK (extents_query (38 * MIB, 6 * MIB, false, collect, &x) == 0);
+  CHECK (x.n == 4);
+  CHECK (x.e[x.n - 4].start == 38 * MIB && x.e[x.n - 4].type == 3);
+  CHECK (x.e[x.n - 3].start == 40 * MIB && x.e[x.n - 3].type == 0);
+  CHECK (x.e[x.n - 2].start == 40 * MIB + 512 && x.e[x.n - 2].type == 2);
+  CHECK (x.e[x.n - 1].start == 42 * MIB && x.e[x.n - 1].type == 3);
+  extents_cleanup ();
+
+  /* A refused document: one error quoting the parser. */
+  run (BAD_DOC, 64 * MIB, 10, &x);
+  CHECK (sink_refused == 1 && errors == 1);
+  CHECK (strstr (last_error, "invalid document from server: a number or "
+                 "literal longer than 32 bytes at byte 56") != NULL);
+  CHECK (x.n == 1 && x.e[0].type == 0);
+  extents_cleanup ();
+
+  /* A failed download. */
+  run (NET_ERROR, 64 * MIB, 10, &x);
+  CHECK (errors == 1);
+  CHECK (strstr (last_error, "could not download the extents: recv: "
+                 "connection reset by peer") != NULL);
+  CHECK (x.n == 1 && x.e[0].type == 0);
+  extents_cleanup ();
+
+  printf ("ok\n");
+  return 0;
+}
