@@ -10,7 +10,8 @@ requires curl mkfifo
 size=4096
 root=$tmpdir/root outside=$tmpdir/outside
 mkdir -p "$root" "$outside"
-printf 'OUTSIDE-SECRET-%04d\n' $(seq 200) | head -c $size > "$outside/secret.img"
+printf 'OUTSIDE-SECRET-%04d\n' $(seq 300) > "$outside/secret.img"
+truncate -s $size "$outside/secret.img"
 random_file "$root/disk.img" $size
 ctl=$tmpdir/control.sock
 start_server_unix --control "$ctl" --file-root "$root" --nbd-root "$root"
