@@ -278,6 +278,7 @@ parse_json_object (const char *body, size_t len, char *err, size_t errlen)
     {
       snprintf (err, errlen, "Invalid JSON: %.*s", (int)strcspn (yerr, "\n"),
                 yerr);
+      validate_oneline (err);
       return NULL;
     }
   if (!YAJL_IS_OBJECT (root))
@@ -321,6 +322,7 @@ parse_patch (const char *body, size_t len, struct patch_request *p, char *err,
   return 0;
 
 bad:
+  validate_oneline (err);
   yajl_tree_free (root);
   return -1;
 }
@@ -353,5 +355,7 @@ parse_control_patch (const char *body, size_t len, uint64_t *timeout,
   yajl_tree_free (root);
   if (r == 0)
     *timeout = t;
+  else
+    validate_oneline (err);
   return r;
 }

@@ -197,6 +197,7 @@ ticket_parse (const char *json, size_t len, const char *want_id, char *err,
   return t;
 
 err:
+  validate_oneline (err);
   if (t)
     ticket_free (t);
   yajl_tree_free (root);
