@@ -252,10 +252,12 @@ http_collect_body (struct request *r, size_t max,
   r->on_end = on_end;
 }
 
-/* Collects the header fields for framing_check. */
+/* Collects the header fields framing_check looks at: Content-Length,
+ * Transfer-Encoding, and any name it would refuse.
+ */
 struct fields
 {
-  const char *names[64], *values[64];
+  const char *names[32], *values[32];
   size_t n;
   bool too_many;
 };
@@ -265,15 +267,17 @@ collect_field (void *cls, enum MHD_ValueKind kind, const char *key,
                const char *value)
 {
   struct fields *f = cls;
+  bool odd = *key == '\0';
 
   (void)kind;
+  for (const char *p = key; *p; p++)
+    if ((unsigned char)*p <= ' ' || *p == 0x7f)
+      odd = true;
+  if (!odd && strcasecmp (key, "Content-Length") != 0
+      && strcasecmp (key, "Transfer-Encoding") != 0)
+    return MHD_YES;
   if (f->n == sizeof f->names / sizeof f->names[0])
     {
-      /* Only the framing fields matter past this many. */
-      if (strcasecmp (key, "Content-Length") != 0
-          && strcasecmp (key, "Transfer-Encoding") != 0
-          && strpbrk (key, " \t") == NULL)
-        return MHD_YES;
       f->too_many = true;
       return MHD_NO;
     }
@@ -293,7 +297,7 @@ refuse (struct request *r, const char *version, enum MHD_Result *ret)
 
   MHD_get_connection_values (r->c, MHD_HEADER_KIND, collect_field, &f);
   if (f.too_many)
-    snprintf (err, sizeof err, "Too many header fields");
+    snprintf (err, sizeof err, "Too many framing header fields");
   if (f.too_many
       || framing_check (f.names, f.values, f.n, err, sizeof err) == -1)
     {
