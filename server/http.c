@@ -55,12 +55,6 @@ http_query (struct request *r, const char *name)
   return query_get (&r->query, name);
 }
 
-bool
-http_has_query (struct request *r, const char *name)
-{
-  return query_has (&r->query, name);
-}
-
 void
 http_set_idle_timeout (struct request *r, unsigned seconds)
 {

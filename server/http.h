@@ -149,8 +149,6 @@ enum MHD_Result http_reply_too_large (struct request *r, size_t max);
 /* Value of a request header or query argument, or NULL. */
 const char *http_header (struct request *r, const char *name);
 const char *http_query (struct request *r, const char *name);
-/* Whether the query names argument NAME (with or without a value). */
-bool http_has_query (struct request *r, const char *name);
 /* The connection named a valid ticket: it may now stay idle SECONDS. */
 void http_set_idle_timeout (struct request *r, unsigned seconds);
 /* The connection's PUT buffer (PUT_BUFFER bytes), allocated within the
