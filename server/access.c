@@ -201,8 +201,7 @@ access_check_url (const char *url, char *err, size_t errlen)
 }
 
 int
-access_resolve_nbd (const char *path, char *resolved, char *err,
-                    size_t errlen)
+access_resolve_nbd (const char *path, char *resolved, char *err, size_t errlen)
 {
   char why[128];
 
@@ -238,8 +237,9 @@ access_check_fd (int fd, char *err, size_t errlen)
   path[n] = '\0';
   if (!under (file_roots, nr_file_roots, path))
     {
-      snprintf (err, errlen, "the opened file is not under a --file-root "
-                             "directory");
+      snprintf (err, errlen,
+                "the opened file is not under a --file-root "
+                "directory");
       return -1;
     }
   return 0;

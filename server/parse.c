@@ -243,8 +243,7 @@ framing_check (const char *const *names, const char *const *values, size_t n,
     }
   if (cl && te)
     {
-      snprintf (err, errlen,
-                "Content-Length together with Transfer-Encoding");
+      snprintf (err, errlen, "Content-Length together with Transfer-Encoding");
       return -1;
     }
   return 0;
@@ -342,8 +341,8 @@ parse_control_path (const char *url, char *id, size_t idsz)
 }
 
 int
-parse_control_patch (const char *body, size_t len, uint64_t *timeout,
-                     char *err, size_t errlen)
+parse_control_patch (const char *body, size_t len, uint64_t *timeout, char *err,
+                     size_t errlen)
 {
   yajl_val root = parse_json_object (body, len, err, errlen);
   int64_t t;
