@@ -539,9 +539,11 @@ connection_notify (void *cls, struct MHD_Connection *c, void **socket_context,
   else if (cn != NULL)
     {
       limits_conn_end (&cn->lc);
+      if (cn->lc.cut)
+        log_debug ("conn=%llu closed: no request head in time",
+                   (unsigned long long)cn->id);
       if (!l->control)
-        log_debug ("conn=%llu close%s", (unsigned long long)cn->id,
-                   cn->lc.cut ? " (deadline)" : "");
+        log_debug ("conn=%llu close", (unsigned long long)cn->id);
       backend_close (cn->backend);
       if (cn->ticket)
         ticket_unref (cn->ticket);
