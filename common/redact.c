@@ -28,7 +28,8 @@ redact_ticket (const char *id, char buf[REDACT_TICKET_BUFSZ])
 static const char *
 find_secret (const char *url, const char *prefix, size_t *len)
 {
-  const char *p = strstr (url, prefix);
+  /* Any case: "/IMAGES/ID" reaches no handler but still names a ticket. */
+  const char *p = strcasestr (url, prefix);
 
   if (p == NULL)
     return NULL;

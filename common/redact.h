@@ -20,7 +20,7 @@
 const char *redact_ticket (const char *id, char buf[REDACT_TICKET_BUFSZ]);
 
 /* Copies URL into BUF (of BUFSZ bytes, truncating), with the path component
- * following "/images/" or "/tickets/" redacted.  Returns BUF.
+ * following "/images/" or "/tickets/" (in any case) redacted.  Returns BUF.
  */
 const char *redact_url (const char *url, char *buf, size_t bufsz);
 

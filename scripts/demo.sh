@@ -57,7 +57,8 @@ cat > "$work/ticket.json" <<JSON
 JSON
 "$server_bin" --tcp 127.0.0.1:0 --tls-cert "$work/cert.pem" \
   --tls-key "$work/key.pem" --port-file "$work/port" \
-  --pid-file "$work/server.pid" --ticket "$work/ticket.json" \
+  --pid-file "$work/server.pid" --nbd-root "$work" \
+  --ticket "$work/ticket.json" \
   2>"$work/server.log" & pids+=($!)
 wait_for "$work/server.pid"
 url="https://127.0.0.1:$(cat "$work/port")/images/$ticket"

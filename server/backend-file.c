@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <linux/falloc.h>
 
+#include "access.h"
 #include "backend.h"
 #include "tickets.h"
 
@@ -172,21 +174,46 @@ backend_file_open (const char *path, const struct ticket *t, char *err,
                    size_t errlen)
 {
   struct file_backend *fb = calloc (1, sizeof *fb);
+  struct stat st;
 
   if (fb == NULL)
     {
       snprintf (err, errlen, "%s", strerror (errno));
       return NULL;
     }
-  fb->fd = open (path, (t->can_write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO put in the way must not hang the open. */
+  fb->fd = open (path,
+                 (t->can_write ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK);
   if (fb->fd == -1)
     {
       snprintf (err, errlen, "open %s: %s", path, strerror (errno));
       free (fb);
       return NULL;
     }
+  /* What was opened, not what the path names now, must lie under a
+   * --file-root and be a regular file or a block device.
+   */
+  if (access_check_fd (fb->fd, err, errlen) == -1)
+    goto refuse;
+  if (fstat (fb->fd, &st) == -1
+      || !(S_ISREG (st.st_mode) || S_ISBLK (st.st_mode)))
+    {
+      snprintf (err, errlen, "open %s: not a regular file or block device",
+                path);
+      goto refuse;
+    }
+  if (fcntl (fb->fd, F_SETFL, 0) == -1)
+    {
+      snprintf (err, errlen, "open %s: %s", path, strerror (errno));
+      goto refuse;
+    }
   fb->b.ops = &file_ops;
   fb->sparse = t->sparse;
   fb->size = t->size;
   return &fb->b;
+
+refuse:
+  close (fb->fd);
+  free (fb);
+  return NULL;
 }

@@ -1,9 +1,11 @@
 /* Backend selection from a ticket url and shared helpers; see backend.h. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "backend.h"
 #include "tickets.h"
 
@@ -52,15 +54,25 @@ backend_open (const struct ticket *t, char *err, size_t errlen)
       char *path;
       struct backend *b;
 
+      char resolved[PATH_MAX];
+
       path = ex ? strndup (sock, ex - sock) : strdup (sock);
       if (path == NULL)
         {
           snprintf (err, errlen, "%s", strerror (errno));
           return NULL;
         }
-      b = backend_nbd_open (path, ex ? ex + strlen (":exportname=") : "", t,
-                            err, errlen);
+      /* Resolved again now: the socket must still lie under an
+       * --nbd-root (docs/imageio-server-security.md).
+       */
+      if (access_resolve_nbd (path, resolved, err, errlen) == -1)
+        {
+          free (path);
+          return NULL;
+        }
       free (path);
+      b = backend_nbd_open (resolved, ex ? ex + strlen (":exportname=") : "",
+                            t, err, errlen);
       return b;
     }
 }

@@ -3,20 +3,21 @@
  * removes it (204, also when there is no such ticket; 409 while a request
  * is using it).
  *
- * Contract: only the manager (or a test) talks to it; bodies are small
- * JSON documents of at most CONTROL_MAX bytes.
+ * Contract: only the manager (or a test) talks to it: http.c has already
+ * refused every peer whose uid is not allowed (access.h); bodies are small
+ * JSON documents of at most CONTROL_MAX bytes; a ticket is stored only if
+ * its url lies under an allowed directory.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <yajl/yajl_tree.h>
-
+#include "access.h"
 #include "http.h"
 #include "log.h"
+#include "parse.h"
 #include "redact.h"
 #include "tickets.h"
-#include "validate.h"
 
 #define CONTROL_MAX (64 * 1024)
 
@@ -49,6 +50,11 @@ put_end (struct request *r)
                     sizeof err);
   if (t == NULL)
     return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
+  if (access_check_url (t->url, err, sizeof err) == -1)
+    {
+      ticket_unref (t);
+      return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
+    }
   tickets_add (t);
   return http_reply_buffer (r, MHD_HTTP_OK, NULL, "", 0);
 }
@@ -56,21 +62,14 @@ put_end (struct request *r)
 static enum MHD_Result
 patch_end (struct request *r)
 {
-  yajl_val root;
   char err[256];
-  int64_t timeout;
-  enum MHD_Result ret;
+  uint64_t timeout;
 
-  root = http_body_json_object (r, CONTROL_MAX, &ret);
-  if (root == NULL)
-    return ret;
-  if (validate_int (root, "timeout", true, 0, 0, &timeout, err, sizeof err)
+  if (r->body_too_large)
+    return too_large (r);
+  if (parse_control_patch (r->body, r->body_len, &timeout, err, sizeof err)
       == -1)
-    {
-      yajl_tree_free (root);
-      return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
-    }
-  yajl_tree_free (root);
+    return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
   if (tickets_extend (r->id, timeout) == -1)
     return http_reply_text (r, MHD_HTTP_NOT_FOUND, false, "No such ticket '%s'",
                             shown (r));
@@ -110,15 +109,12 @@ handle_delete (struct request *r)
 enum MHD_Result
 control_handle (struct request *r, const char *url)
 {
-  const char *id = url + strlen ("/tickets/");
   const char *m = r->method;
 
-  redact_url (url, r->path_shown, sizeof r->path_shown);
-  if (strncmp (url, "/tickets/", 9) != 0 || *id == '\0'
-      || strchr (id, '/') != NULL || strlen (id) >= sizeof r->id)
+  http_shown_path (url, r->path_shown, sizeof r->path_shown);
+  if (parse_control_path (url, r->id, sizeof r->id) == -1)
     return http_reply_text (r, MHD_HTTP_NOT_FOUND, false, "No handler for %s",
                             r->path_shown);
-  snprintf (r->id, sizeof r->id, "%s", id);
 
   if (strcmp (m, "PUT") == 0)
     {

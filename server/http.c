@@ -1,6 +1,12 @@
 /* libmicrohttpd glue: daemons, per-connection and per-request state,
  * routing, replies and the -v log line of every request; see http.h.
  * libmicrohttpd's own messages go to the log (-v) with any ticket redacted.
+ *
+ * Before a request reaches a route it passes the checks libmicrohttpd
+ * 0.9.75 lacks (docs/imageio-server-security.md): the request target as
+ * sent (raw NUL, %00, encoded '/'), the framing headers (duplicate or
+ * conflicting Content-Length and Transfer-Encoding; a failure closes the
+ * connection), and on the control service the peer's uid.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -8,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 
+#include "access.h"
 #include "backend.h"
 #include "extents-json.h"
 #include "http.h"
@@ -19,8 +28,8 @@
  * over in pieces of about half of it.
  */
 #define CONNECTION_MEMORY (256 * 1024)
-/* Idle seconds before a connection is closed until its ticket is known. */
-#define DEFAULT_IDLE_TIMEOUT 60
+/* GnuTLS priorities: TLS 1.2 and 1.3 only. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 /* Connection ids, over all listeners. */
 static atomic_uint_fast64_t last_conn_id;
@@ -43,7 +52,59 @@ http_header (struct request *r, const char *name)
 const char *
 http_query (struct request *r, const char *name)
 {
-  return MHD_lookup_connection_value (r->c, MHD_GET_ARGUMENT_KIND, name);
+  return query_get (&r->query, name);
+}
+
+void
+http_set_idle_timeout (struct request *r, unsigned seconds)
+{
+  r->conn->ticket_idle = seconds;
+  MHD_set_connection_option (r->c, MHD_CONNECTION_OPTION_TIMEOUT, seconds);
+}
+
+char *
+http_putbuf (struct conn *cn)
+{
+  if (cn->putbuf == NULL && limits_put_reserve (PUT_BUFFER))
+    {
+      cn->putbuf = malloc (PUT_BUFFER);
+      if (cn->putbuf == NULL)
+        limits_put_release (PUT_BUFFER);
+    }
+  return cn->putbuf;
+}
+
+const char *
+http_shown_path (const char *path, char *buf, size_t bufsz)
+{
+  char tmp[512];
+  size_t n = 0;
+
+  redact_url (path, tmp, sizeof tmp);
+  /* Every segment longer than a shown ticket prefix is cut the same way:
+   * "/foo/<ticket>" shows "/foo/0123abcd...".
+   */
+  for (const char *p = tmp; *p && n + 1 < bufsz;)
+    {
+      size_t seg = strcspn (p, "/");
+
+      if (seg > REDACT_KEEP + 3)
+        n += snprintf (buf + n, bufsz - n, "%.*s...", REDACT_KEEP, p);
+      else
+        n += snprintf (buf + n, bufsz - n, "%.*s", (int)seg, p);
+      if (n >= bufsz)
+        break;
+      p += seg;
+      if (*p == '/' && n + 1 < bufsz)
+        {
+          buf[n++] = '/';
+          buf[n] = '\0';
+          p++;
+        }
+    }
+  if (n == 0 && bufsz)
+    buf[0] = '\0';
+  return buf;
 }
 
 enum MHD_Result
@@ -152,6 +213,13 @@ collect_data (struct request *r, const char *data, size_t len)
   return 0;
 }
 
+enum MHD_Result
+http_reply_too_large (struct request *r, size_t max)
+{
+  return http_reply_text (r, MHD_HTTP_CONTENT_TOO_LARGE, false,
+                          "Request body too large (limit %zu bytes)", max);
+}
+
 yajl_val
 http_body_json_object (struct request *r, size_t max, enum MHD_Result *ret)
 {
@@ -160,35 +228,12 @@ http_body_json_object (struct request *r, size_t max, enum MHD_Result *ret)
 
   if (r->body_too_large)
     {
-      *ret = http_reply_text (r, MHD_HTTP_CONTENT_TOO_LARGE, false,
-                              "Request body too large (limit %zu bytes)", max);
+      *ret = http_reply_too_large (r, max);
       return NULL;
     }
-  /* yajl_tree_parse wants a NUL-terminated string; an inner NUL would
-   * hide the rest of the body from it.
-   */
-  if (r->body == NULL || memchr (r->body, '\0', r->body_len) != NULL)
-    {
-      *ret = http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
-                              "Invalid JSON: %s",
-                              r->body ? "NUL byte in body" : "empty body");
-      return NULL;
-    }
-  root = yajl_tree_parse (r->body, err, sizeof err);
+  root = parse_json_object (r->body, r->body_len, err, sizeof err);
   if (root == NULL)
-    {
-      *ret = http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
-                              "Invalid JSON: %.*s", (int) strcspn (err, "\n"),
-                              err);
-      return NULL;
-    }
-  if (!YAJL_IS_OBJECT (root))
-    {
-      yajl_tree_free (root);
-      *ret = http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
-                              "Invalid JSON: expecting an object");
-      return NULL;
-    }
+    *ret = http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
   return root;
 }
 
@@ -201,6 +246,85 @@ http_collect_body (struct request *r, size_t max,
   r->on_end = on_end;
 }
 
+/* Collects the header fields framing_check looks at: Content-Length,
+ * Transfer-Encoding, and any name it would refuse.
+ */
+struct fields
+{
+  const char *names[32], *values[32];
+  size_t n;
+  bool too_many;
+};
+
+static enum MHD_Result
+collect_field (void *cls, enum MHD_ValueKind kind, const char *key,
+               const char *value)
+{
+  struct fields *f = cls;
+  bool odd = *key == '\0';
+
+  (void)kind;
+  for (const char *p = key; *p; p++)
+    if ((unsigned char)*p <= ' ' || *p == 0x7f)
+      odd = true;
+  if (!odd && strcasecmp (key, "Content-Length") != 0
+      && strcasecmp (key, "Transfer-Encoding") != 0)
+    return MHD_YES;
+  if (f->n == sizeof f->names / sizeof f->names[0])
+    {
+      f->too_many = true;
+      return MHD_NO;
+    }
+  f->names[f->n] = key;
+  f->values[f->n++] = value;
+  return MHD_YES;
+}
+
+/* The checks every request passes before its route (see the top of this
+ * file).  Returns true with an answer given (*RET) when it fails.
+ */
+static bool
+refuse (struct request *r, const char *version, enum MHD_Result *ret)
+{
+  struct fields f = { .n = 0 };
+  char err[128];
+
+  MHD_get_connection_values (r->c, MHD_HEADER_KIND, collect_field, &f);
+  if (f.too_many)
+    snprintf (err, sizeof err, "Too many framing header fields");
+  if (f.too_many
+      || framing_check (f.names, f.values, f.n, err, sizeof err) == -1)
+    {
+      /* Nothing after this head can be told apart from its body: close. */
+      *ret = http_reply_text (r, MHD_HTTP_BAD_REQUEST, true, "%s", err);
+      return true;
+    }
+  /* libmicrohttpd ends the target at its first NUL byte: a raw NUL shows
+   * as a target shorter than the bytes before the version.
+   */
+  if (r->bad_uri[0] == '\0' && version && version[0] != '\0'
+      && r->raw_uri != NULL && version > r->raw_uri
+      && (size_t)(version - 1 - r->raw_uri) != r->raw_uri_len)
+    snprintf (r->bad_uri, sizeof r->bad_uri,
+              "Invalid request target: byte 0x00");
+  if (r->bad_uri[0])
+    {
+      *ret = http_reply_text (r, MHD_HTTP_BAD_REQUEST, true, "%s",
+                              r->bad_uri);
+      return true;
+    }
+  if (r->conn->l->control && !r->conn->peer_allowed)
+    {
+      log_msg ("control: refused a request from uid %d",
+               (int)r->conn->peer_uid);
+      *ret = http_reply_text (r, MHD_HTTP_FORBIDDEN, true,
+                              "Forbidden: this uid may not use the control "
+                              "service");
+      return true;
+    }
+  return false;
+}
+
 /* Routes a request once its headers are in. */
 static enum MHD_Result
 route (struct request *r, const char *url)
@@ -209,9 +333,39 @@ route (struct request *r, const char *url)
     return control_handle (r, url);
   if (strncmp (url, "/images/", 8) == 0)
     return images_handle (r, url);
-  redact_url (url, r->path_shown, sizeof r->path_shown);
+  http_shown_path (url, r->path_shown, sizeof r->path_shown);
   return http_reply_text (r, MHD_HTTP_NOT_FOUND, false, "No handler for %s",
                           r->path_shown);
+}
+
+/* Called by libmicrohttpd as soon as a request line is in, with the target
+ * as sent: creates the request and checks the target and query string
+ * before libmicrohttpd decodes them.
+ */
+static void *
+uri_logger (void *cls, const char *uri, struct MHD_Connection *c)
+{
+  const union MHD_ConnectionInfo *ci;
+  struct request *r;
+  size_t path_len, len = strlen (uri);
+  char err[96];
+
+  (void)cls;
+  ci = MHD_get_connection_info (c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  r = calloc (1, sizeof *r);
+  if (r == NULL)
+    return NULL;
+  r->conn = ci ? ci->socket_context : NULL;
+  r->raw_uri = uri;
+  r->raw_uri_len = len;
+  clock_gettime (CLOCK_MONOTONIC, &r->start);
+  if (uri_check (uri, len, &path_len, r->bad_uri, sizeof r->bad_uri) == 0
+      && path_len < len
+      && query_parse (uri + path_len + 1, len - path_len - 1, &r->query, err,
+                      sizeof err)
+             == -1)
+    snprintf (r->bad_uri, sizeof r->bad_uri, "%s", err);
+  return r;
 }
 
 static enum MHD_Result
@@ -224,30 +378,23 @@ access_handler (void *cls, struct MHD_Connection *c, const char *url,
   enum MHD_Result ret;
 
   (void)cls;
-  (void)version;
-  if (r == NULL)
+  if (r == NULL || r->conn == NULL)
+    return MHD_NO; /* out of memory in uri_logger */
+  if (r->c == NULL)
     {
-      const union MHD_ConnectionInfo *ci;
       const char *cl;
 
-      ci = MHD_get_connection_info (c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-      if (ci == NULL || ci->socket_context == NULL)
-        return MHD_NO;
-      r = calloc (1, sizeof *r);
-      if (r == NULL)
-        return MHD_NO;
-      r->conn = ci->socket_context;
       r->c = c;
       r->flush = -1;
-      clock_gettime (CLOCK_MONOTONIC, &r->start);
       snprintf (r->method, sizeof r->method, "%s", method);
-      *req_cls = r;
+      limits_conn_busy (&r->conn->lc);
       cl = http_header (r, MHD_HTTP_HEADER_CONTENT_LENGTH);
       r->has_body
           = (cl != NULL && strcmp (cl, "0") != 0)
             || http_header (r, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
       r->first_call = true;
-      ret = route (r, url);
+      if (!refuse (r, version, &ret))
+        ret = route (r, url);
       r->first_call = false;
       return ret;
     }
@@ -289,7 +436,19 @@ request_completed (void *cls, struct MHD_Connection *c, void **req_cls,
   if (r == NULL)
     return;
   *req_cls = NULL;
-  if (log_verbose)
+  if (r->conn)
+    {
+      const struct limits *lim = limits_get ();
+      struct conn *cn = r->conn;
+
+      /* The next head is due within the head timeout, or within the
+       * ticket's inactivity timeout once one was named.
+       */
+      limits_conn_wait (&cn->lc, cn->ticket_idle
+                                     ? cn->ticket_idle + lim->head_timeout
+                                     : lim->head_timeout);
+    }
+  if (log_verbose && r->c != NULL)
     {
       char line[700];
       size_t n = 0;
@@ -337,6 +496,7 @@ request_completed (void *cls, struct MHD_Connection *c, void **req_cls,
   if (r->ticket)
     tickets_release (r->ticket);
   extents_stream_free (r->xs);
+  query_free (&r->query);
   free (r->body);
   free (r);
 }
@@ -349,17 +509,28 @@ connection_notify (void *cls, struct MHD_Connection *c, void **socket_context,
   const struct listener *l = cls;
   struct conn *cn = *socket_context;
 
-  (void)c;
   if (toe == MHD_CONNECTION_NOTIFY_STARTED)
     {
+      const union MHD_ConnectionInfo *ci
+          = MHD_get_connection_info (c, MHD_CONNECTION_INFO_CONNECTION_FD);
+      uid_t uid;
+
       cn = calloc (1, sizeof *cn);
-      if (cn == NULL)
+      if (cn == NULL || ci == NULL)
         {
-          log_msg ("connection: %s", strerror (errno));
+          log_msg ("connection: %s", strerror (cn ? EINVAL : errno));
+          free (cn);
           return; /* the access handler drops it */
         }
       cn->id = atomic_fetch_add (&last_conn_id, 1) + 1;
       cn->l = l;
+      cn->peer_uid = (unsigned)-1;
+      if (l->control && access_peer_uid (ci->connect_fd, &uid) == 0)
+        {
+          cn->peer_uid = uid;
+          cn->peer_allowed = access_uid_allowed (uid);
+        }
+      limits_conn_start (&cn->lc, ci->connect_fd);
       *socket_context = cn;
       if (!l->control)
         log_debug ("conn=%llu open transport=%s", (unsigned long long)cn->id,
@@ -367,12 +538,20 @@ connection_notify (void *cls, struct MHD_Connection *c, void **socket_context,
     }
   else if (cn != NULL)
     {
+      limits_conn_end (&cn->lc);
+      if (cn->lc.cut)
+        log_debug ("conn=%llu closed: no request head in time",
+                   (unsigned long long)cn->id);
       if (!l->control)
         log_debug ("conn=%llu close", (unsigned long long)cn->id);
       backend_close (cn->backend);
       if (cn->ticket)
         ticket_unref (cn->ticket);
-      free (cn->putbuf);
+      if (cn->putbuf)
+        {
+          free (cn->putbuf);
+          limits_put_release (PUT_BUFFER);
+        }
       free (cn);
       *socket_context = NULL;
     }
@@ -395,25 +574,50 @@ mhd_logger (void *cls, const char *fmt, va_list ap)
   log_msg ("libmicrohttpd: %s", redact_url (msg, shown, sizeof shown));
 }
 
+/* Refuses a connection over the total limit (all listeners together). */
+static enum MHD_Result
+accept_policy (void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+  (void)cls;
+  (void)addr;
+  (void)addrlen;
+  return limits_accept_ok () ? MHD_YES : MHD_NO;
+}
+
 int
 http_start (struct listener *l, const char *tls_key, const char *tls_cert)
 {
+  const struct limits *lim = limits_get ();
   unsigned flags = MHD_USE_THREAD_PER_CONNECTION
                    | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL
                    | MHD_USE_ERROR_LOG;
   bool tls = tls_key && tls_cert;
+  bool tcp = strcmp (l->transport, "tcp") == 0 || tls;
+  struct MHD_OptionItem tls_opts[] = {
+    { MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)tls_key },
+    { MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)tls_cert },
+    { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES },
+    { MHD_OPTION_END, 0, NULL },
+  };
+  /* libmicrohttpd's per-address limit only knows IP addresses. */
+  struct MHD_OptionItem ip_opts[] = {
+    { MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->max_per_ip, NULL },
+    { MHD_OPTION_END, 0, NULL },
+  };
 
   if (tls)
     flags |= MHD_USE_TLS;
   l->daemon = MHD_start_daemon (
-      flags, 0, NULL, NULL, access_handler, l, MHD_OPTION_EXTERNAL_LOGGER,
-      mhd_logger, NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
-      MHD_OPTION_NOTIFY_CONNECTION, connection_notify, l,
+      flags, 0, accept_policy, NULL, access_handler, l,
+      MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_LISTEN_SOCKET,
+      (MHD_socket)l->fd, MHD_OPTION_NOTIFY_CONNECTION, connection_notify, l,
       MHD_OPTION_NOTIFY_COMPLETED, request_completed, l,
+      MHD_OPTION_URI_LOG_CALLBACK, uri_logger, NULL,
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)DEFAULT_IDLE_TIMEOUT,
-      tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, tls_key,
-      MHD_OPTION_HTTPS_MEM_CERT, tls_cert, MHD_OPTION_END);
+      MHD_OPTION_CONNECTION_LIMIT, (unsigned int)lim->max_connections,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)lim->idle_timeout,
+      MHD_OPTION_ARRAY, tcp ? ip_opts : ip_opts + 1, MHD_OPTION_ARRAY,
+      tls ? tls_opts : tls_opts + 3, MHD_OPTION_END);
   if (l->daemon == NULL)
     {
       log_msg ("cannot start the %s service", l->transport);

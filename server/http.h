@@ -23,6 +23,8 @@
 #include <microhttpd.h>
 #include <yajl/yajl_tree.h>
 
+#include "conn-limits.h"
+#include "parse.h"
 #include "redact.h"
 
 struct backend;
@@ -44,6 +46,11 @@ struct conn
   struct ticket *ticket;   /* the ticket the backend serves (a ref) */
   struct backend *backend; /* opened lazily, per ticket */
   char *putbuf;            /* gathers PUT bodies, PUT_BUFFER bytes */
+  struct limits_conn lc;   /* registration with limits.c */
+  unsigned ticket_idle;    /* idle seconds allowed by the last valid
+                              ticket; 0 until one is named */
+  bool peer_allowed;       /* control service: the peer's uid may use it */
+  unsigned peer_uid;       /* for the log; (unsigned)-1 when unknown */
 };
 
 /* PUT bodies are written in pieces of this size. */
@@ -52,8 +59,14 @@ struct conn
 struct request
 {
   struct conn *conn;
-  struct MHD_Connection *c;
+  struct MHD_Connection *c; /* NULL until the head is complete */
   struct timespec start;
+
+  /* The request target as sent (checked when its line arrives). */
+  const char *raw_uri; /* in libmicrohttpd's buffer */
+  size_t raw_uri_len;  /* up to the first NUL */
+  char bad_uri[96];    /* why the target is refused, or "" */
+  struct query query;  /* decoded query string */
   char method[16];
 
   /* What the log line shows. */
@@ -131,9 +144,23 @@ void http_collect_body (struct request *r, size_t max,
  */
 yajl_val http_body_json_object (struct request *r, size_t max,
                                  enum MHD_Result *ret);
+/* Answers 413 for a body over MAX bytes. */
+enum MHD_Result http_reply_too_large (struct request *r, size_t max);
 /* Value of a request header or query argument, or NULL. */
 const char *http_header (struct request *r, const char *name);
 const char *http_query (struct request *r, const char *name);
+/* The connection named a valid ticket: it may now stay idle SECONDS. */
+void http_set_idle_timeout (struct request *r, unsigned seconds);
+/* The connection's PUT buffer (PUT_BUFFER bytes), allocated within the
+ * PUT memory budget, or NULL when the budget is spent: then the body is
+ * written through in the pieces libmicrohttpd hands over.
+ */
+char *http_putbuf (struct conn *cn);
+/* PATH for messages and the log: any ticket id in it shortened, and every
+ * path segment longer than a ticket id's shown prefix cut, since an
+ * unknown path may hold a ticket id anywhere.  Returns BUF.
+ */
+const char *http_shown_path (const char *path, char *buf, size_t bufsz);
 
 /* images.c */
 /* Handles /images/... (URL without the query). */

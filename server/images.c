@@ -31,6 +31,7 @@
 #include "faults.h"
 #include "http.h"
 #include "log.h"
+#include "parse.h"
 #include "ranges.h"
 #include "redact.h"
 #include "tickets.h"
@@ -87,7 +88,7 @@ get_ticket (struct request *r, const char *id, bool write, enum MHD_Result *ret)
   /* The ticket decides how long this connection may stay idle. */
   timeout = t->inactivity_timeout > UINT_MAX / 2 ? UINT_MAX / 2
                                                  : t->inactivity_timeout;
-  MHD_set_connection_option (r->c, MHD_CONNECTION_OPTION_TIMEOUT, timeout);
+  http_set_idle_timeout (r, timeout);
   return t;
 }
 
@@ -370,8 +371,10 @@ put_data (struct request *r, const char *data, size_t len)
     {
       size_t n;
 
-      /* A large piece with nothing gathered goes straight through. */
-      if (r->buffered == 0 && len >= PUT_BUFFER)
+      /* A large piece with nothing gathered goes straight through, and
+       * every piece without a buffer (the PUT memory budget is spent).
+       */
+      if (buf == NULL || (r->buffered == 0 && len >= PUT_BUFFER))
         {
           if (b->ops->pwrite (b, data, len, r->offset + r->written) == -1)
             {
@@ -473,15 +476,7 @@ put_end (struct request *r)
 static int
 yes_no_arg (struct request *r, const char *name, int *out)
 {
-  const char *v = http_query (r, name);
-
-  if (v == NULL || strcmp (v, "y") == 0)
-    *out = 1;
-  else if (strcmp (v, "n") == 0)
-    *out = 0;
-  else
-    return -1;
-  return 0;
+  return parse_yes_no (http_query (r, name), 1, out);
 }
 
 static enum MHD_Result
@@ -533,10 +528,7 @@ handle_write (struct request *r, const char *id)
     return out_of_range (r, t->size, true, OUT_OF_RANGE);
   if (get_backend (r, &ret) == NULL)
     return ret;
-  if (r->conn->putbuf == NULL
-      && (r->conn->putbuf = malloc (PUT_BUFFER)) == NULL)
-    return http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false, "%s",
-                            strerror (ENOMEM));
+  http_putbuf (r->conn); /* NULL: written through, see put_data */
   r->on_data = put_data;
   r->on_end = put_end;
   return MHD_YES;
@@ -547,26 +539,20 @@ handle_write (struct request *r, const char *id)
 static enum MHD_Result
 patch_end (struct request *r)
 {
-  static const char *const ops[] = { "flush", "zero", NULL };
   const struct faults *f = faults_get ();
   struct loss_fault lf;
+  struct patch_request p;
   struct backend *b;
   enum MHD_Result ret;
-  yajl_val root;
   char err[256];
-  int op;
-  int64_t offset, size;
-  bool flush;
 
-  root = http_body_json_object (r, PATCH_MAX, &ret);
-  if (root == NULL)
-    return ret;
-  if (validate_enum (root, "op", ops, &op, err, sizeof err) == -1)
-    goto bad;
-  if (op == 0)
+  if (r->body_too_large)
+    return http_reply_too_large (r, PATCH_MAX);
+  if (parse_patch (r->body, r->body_len, &p, err, sizeof err) == -1)
+    return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
+  if (p.op == PATCH_FLUSH)
     {
       r->op = "flush";
-      yajl_tree_free (root);
       if ((b = get_backend (r, &ret)) == NULL)
         return ret;
       if (faults_next_flush (b, &lf))
@@ -577,17 +563,10 @@ patch_end (struct request *r)
     }
 
   r->op = "zero";
-  if (validate_int (root, "size", true, 0, 0, &size, err, sizeof err) == -1
-      || validate_int (root, "offset", false, 0, 0, &offset, err, sizeof err)
-             == -1
-      || validate_bool (root, "flush", false, false, &flush, err, sizeof err)
-             == -1)
-    goto bad;
-  yajl_tree_free (root);
-  r->offset = offset;
-  r->length = size;
+  r->offset = p.offset;
+  r->length = p.size;
   r->show_range = true;
-  r->flush = flush;
+  r->flush = p.flush;
   if (f->no_zero)
     return http_reply_405 (r, "OPTIONS,GET,PUT");
   if (r->offset > r->ticket->size || r->length > r->ticket->size - r->offset)
@@ -596,13 +575,9 @@ patch_end (struct request *r)
     return ret;
   if (b->ops->zero (b, r->offset, r->length) == -1)
     return backend_error (r, "Error zeroing");
-  if (flush && b->ops->flush (b) == -1)
+  if (p.flush && b->ops->flush (b) == -1)
     return backend_error (r, "Error flushing");
   return http_reply_buffer (r, MHD_HTTP_OK, NULL, "", 0);
-
-bad:
-  yajl_tree_free (root);
-  return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
 }
 
 static enum MHD_Result

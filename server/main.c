@@ -2,7 +2,9 @@
  * peer).  This file owns the command line, the listening sockets, the
  * readiness files and the signals: it binds every listener, starts one
  * libmicrohttpd daemon on each, writes --port-file and --pid-file once all
- * accept connections, then waits for SIGTERM/SIGINT and stops cleanly.
+ * accept connections, then waits for SIGTERM, SIGINT or SIGHUP and stops
+ * cleanly, removing its Unix sockets.  What it allows whom is in
+ * docs/imageio-server-security.md.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,17 +16,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "faults.h"
 #include "http.h"
 #include "log.h"
 #include "tickets.h"
 
 #define MAX_FILE (1024 * 1024)
+#define MAX_TICKET_FILES 64
+/* Listen backlog: deep enough that a burst of connections (refused or
+ * not) does not delay a client's handshake.
+ */
+#define BACKLOG 1024
 
 /* Settings from the command line, read-only once the daemons start. */
 static struct
@@ -35,6 +44,8 @@ static struct
   const char *port_file, *pid_file;
   const char *unix_name;
   const char *control;
+  const char *ticket_files[MAX_TICKET_FILES];
+  size_t nr_ticket_files;
 } opt;
 
 static void
@@ -56,12 +67,40 @@ usage (void)
           "                         @NAME is the abstract socket \"\\0NAME\" "
           "(oVirt uses\n"
           "                         @/org/ovirt/imageio)\n"
-          "  --control PATH         control service on a Unix socket: "
-          "PUT/GET/PATCH/\n"
-          "                         DELETE /tickets/ID\n"
+          "  --control PATH         control service on a Unix socket "
+          "(a path, made\n"
+          "                         mode 0600): PUT/GET/PATCH/DELETE "
+          "/tickets/ID\n"
+          "  --control-uid UID      let UID use the control service too "
+          "(repeatable;\n"
+          "                         the server's own uid always may)\n"
           "  --ticket FILE.json     add a ticket at start (repeatable), the "
           "JSON of\n"
           "                         PUT /tickets/ID\n"
+          "  --file-root DIR        tickets may name files under DIR "
+          "(repeatable);\n"
+          "                         without it no file:// ticket is "
+          "accepted\n"
+          "  --nbd-root DIR         tickets may name NBD sockets under DIR "
+          "(repeatable);\n"
+          "                         without it no nbd:unix: ticket is "
+          "accepted\n"
+          "  --max-connections N    connections over all listeners "
+          "(default %d)\n"
+          "  --max-per-ip N         TCP connections from one address "
+          "(default %d)\n"
+          "  --head-timeout S       seconds to complete the TLS handshake "
+          "and a request\n"
+          "                         head (default %d)\n"
+          "  --idle-timeout S       idle seconds allowed before a "
+          "connection names a\n"
+          "                         valid ticket (default %d; then the "
+          "ticket's\n"
+          "                         inactivity_timeout applies)\n"
+          "  --put-memory MIB       MiB for all PUT buffers together "
+          "(default %d);\n"
+          "                         past it uploads are written "
+          "unbuffered\n"
           "  --pid-file FILE        write the pid once every listener "
           "accepts\n"
           "  --fault SPEC           fault injection for tests (repeatable), "
@@ -70,10 +109,15 @@ usage (void)
           "stderr\n"
           "  -h, --help             show this help\n"
           "\n"
-          "At least one of --tcp and --unix is required.  SIGTERM or SIGINT "
-          "stops the\n"
-          "server.  Ticket ids are never printed whole.\n"
-          "\n");
+          "At least one of --tcp and --unix is required.  SIGTERM, SIGINT "
+          "or SIGHUP\n"
+          "stops the server.  TLS 1.2 or later only.  Ticket ids are never "
+          "printed\n"
+          "whole.  See docs/imageio-server-security.md.\n"
+          "\n",
+          LIMITS_DEFAULT_MAX_CONNECTIONS, LIMITS_DEFAULT_MAX_PER_IP,
+          LIMITS_DEFAULT_HEAD_TIMEOUT, LIMITS_DEFAULT_IDLE_TIMEOUT,
+          LIMITS_DEFAULT_PUT_MEMORY_MIB);
   faults_usage ();
 }
 
@@ -122,9 +166,11 @@ add_ticket_file (const char *path)
     return -1;
   t = ticket_parse (json, len, NULL, err, sizeof err);
   free (json);
-  if (t == NULL)
+  if (t == NULL || access_check_url (t->url, err, sizeof err) == -1)
     {
       log_msg ("%s: %s", path, err);
+      if (t)
+        ticket_unref (t);
       return -1;
     }
   tickets_add (t);
@@ -220,7 +266,8 @@ bind_tcp (const char *spec, int *port)
       setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
       if (ai->ai_family == AF_INET6)
         setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-      if (bind (fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen (fd, 128) == 0)
+      if (bind (fd, ai->ai_addr, ai->ai_addrlen) == 0
+          && listen (fd, BACKLOG) == 0)
         break;
       close (fd);
       fd = -1;
@@ -249,10 +296,13 @@ bad:
 }
 
 /* Binds and listens on a Unix socket: a path, or "@NAME" for the abstract
- * name "\0NAME".  A stale socket file at the path is replaced.
+ * name "\0NAME".  A stale socket file at the path is replaced.  A path
+ * socket is created with mode MODE whatever the umask (the umask is the
+ * process's, and no other thread runs yet), or as the umask says when MODE
+ * is 0.
  */
 static int
-bind_unix (const char *name, const char *what)
+bind_unix (const char *name, const char *what, mode_t mode)
 {
   struct sockaddr_un sun = { .sun_family = AF_UNIX };
   bool abstract = name[0] == '@';
@@ -279,8 +329,20 @@ bind_unix (const char *name, const char *what)
     }
   addrlen = offsetof (struct sockaddr_un, sun_path) + len;
   fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd == -1 || bind (fd, (struct sockaddr *)&sun, addrlen) == -1
-      || listen (fd, 128) == -1)
+  if (fd >= 0)
+    {
+      mode_t old = mode ? umask (~mode & 0777) : 0;
+      int r = bind (fd, (struct sockaddr *)&sun, addrlen);
+
+      if (mode)
+        umask (old);
+      if (r == -1)
+        {
+          close (fd);
+          fd = -1;
+        }
+    }
+  if (fd == -1 || listen (fd, BACKLOG) == -1)
     {
       log_msg ("%s %s: %s", what, name, strerror (errno));
       if (fd >= 0)
@@ -302,6 +364,14 @@ enum
   OPT_TICKET,
   OPT_PID_FILE,
   OPT_FAULT,
+  OPT_CONTROL_UID,
+  OPT_FILE_ROOT,
+  OPT_NBD_ROOT,
+  OPT_MAX_CONNECTIONS,
+  OPT_MAX_PER_IP,
+  OPT_HEAD_TIMEOUT,
+  OPT_IDLE_TIMEOUT,
+  OPT_PUT_MEMORY,
 };
 
 static const struct option long_options[] = {
@@ -315,10 +385,59 @@ static const struct option long_options[] = {
   { "ticket", required_argument, NULL, OPT_TICKET },
   { "pid-file", required_argument, NULL, OPT_PID_FILE },
   { "fault", required_argument, NULL, OPT_FAULT },
+  { "control-uid", required_argument, NULL, OPT_CONTROL_UID },
+  { "file-root", required_argument, NULL, OPT_FILE_ROOT },
+  { "nbd-root", required_argument, NULL, OPT_NBD_ROOT },
+  { "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
+  { "max-per-ip", required_argument, NULL, OPT_MAX_PER_IP },
+  { "head-timeout", required_argument, NULL, OPT_HEAD_TIMEOUT },
+  { "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+  { "put-memory", required_argument, NULL, OPT_PUT_MEMORY },
   { "verbose", no_argument, NULL, 'v' },
   { "help", no_argument, NULL, 'h' },
   { NULL, 0, NULL, 0 },
 };
+
+/* Parses a whole number in MIN..MAX for option NAME.  Returns 0 or -1. */
+static int
+parse_uint (const char *name, const char *arg, unsigned long min,
+            unsigned long max, unsigned long *out)
+{
+  char *end;
+  unsigned long v;
+
+  errno = 0;
+  v = strtoul (arg, &end, 10);
+  if (errno || end == arg || *end != '\0' || arg[0] == '-' || v < min
+      || v > max)
+    {
+      log_msg ("--%s %s: expecting a number in %lu..%lu", name, arg, min, max);
+      return -1;
+    }
+  *out = v;
+  return 0;
+}
+
+/* Raises the open-file limit so that every allowed connection can have its
+ * socket and its backend's descriptor, or lowers --max-connections.
+ */
+static void
+fit_fd_limit (struct limits *lim)
+{
+  struct rlimit rl;
+  rlim_t want = (rlim_t)lim->max_connections * 2 + 64;
+
+  if (getrlimit (RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= want)
+    return;
+  rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+  setrlimit (RLIMIT_NOFILE, &rl);
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
+    {
+      lim->max_connections = rl.rlim_cur > 96 ? (rl.rlim_cur - 64) / 2 : 16;
+      log_msg ("open-file limit %llu: --max-connections lowered to %u",
+               (unsigned long long)rl.rlim_cur, lim->max_connections);
+    }
+}
 
 int
 main (int argc, char *argv[])
@@ -330,7 +449,15 @@ main (int argc, char *argv[])
   char buf[64];
   sigset_t sigs;
   int c, sig, port = 0, status = EXIT_FAILURE;
-  bool tickets_bad = false;
+  bool bad = false;
+  unsigned long v;
+  struct limits lim = {
+    .max_connections = LIMITS_DEFAULT_MAX_CONNECTIONS,
+    .max_per_ip = LIMITS_DEFAULT_MAX_PER_IP,
+    .head_timeout = LIMITS_DEFAULT_HEAD_TIMEOUT,
+    .idle_timeout = LIMITS_DEFAULT_IDLE_TIMEOUT,
+    .put_memory = (size_t)LIMITS_DEFAULT_PUT_MEMORY_MIB * 1024 * 1024,
+  };
 
   while ((c = getopt_long (argc, argv, "vh", long_options, NULL)) != -1)
     switch (c)
@@ -360,8 +487,51 @@ main (int argc, char *argv[])
         opt.pid_file = optarg;
         break;
       case OPT_TICKET:
-        if (add_ticket_file (optarg) == -1)
-          tickets_bad = true;
+        /* Added once every --file-root and --nbd-root is known. */
+        if (opt.nr_ticket_files == MAX_TICKET_FILES)
+          {
+            log_msg ("--ticket: at most %d files", MAX_TICKET_FILES);
+            exit (EXIT_FAILURE);
+          }
+        opt.ticket_files[opt.nr_ticket_files++] = optarg;
+        break;
+      case OPT_CONTROL_UID:
+        if (parse_uint ("control-uid", optarg, 0, (uid_t)-2, &v) == -1)
+          exit (EXIT_FAILURE);
+        access_allow_uid (v);
+        break;
+      case OPT_FILE_ROOT:
+        if (access_add_file_root (optarg) == -1)
+          exit (EXIT_FAILURE);
+        break;
+      case OPT_NBD_ROOT:
+        if (access_add_nbd_root (optarg) == -1)
+          exit (EXIT_FAILURE);
+        break;
+      case OPT_MAX_CONNECTIONS:
+        if (parse_uint ("max-connections", optarg, 1, 65536, &v) == -1)
+          exit (EXIT_FAILURE);
+        lim.max_connections = v;
+        break;
+      case OPT_MAX_PER_IP:
+        if (parse_uint ("max-per-ip", optarg, 1, 65536, &v) == -1)
+          exit (EXIT_FAILURE);
+        lim.max_per_ip = v;
+        break;
+      case OPT_HEAD_TIMEOUT:
+        if (parse_uint ("head-timeout", optarg, 1, 3600, &v) == -1)
+          exit (EXIT_FAILURE);
+        lim.head_timeout = v;
+        break;
+      case OPT_IDLE_TIMEOUT:
+        if (parse_uint ("idle-timeout", optarg, 1, 3600, &v) == -1)
+          exit (EXIT_FAILURE);
+        lim.idle_timeout = v;
+        break;
+      case OPT_PUT_MEMORY:
+        if (parse_uint ("put-memory", optarg, 0, 1024 * 1024, &v) == -1)
+          exit (EXIT_FAILURE);
+        lim.put_memory = (size_t)v * 1024 * 1024;
         break;
       case OPT_FAULT:
         if (faults_parse (optarg) == -1)
@@ -382,8 +552,23 @@ main (int argc, char *argv[])
       log_msg ("unexpected argument '%s' (see --help)", argv[optind]);
       goto out;
     }
-  if (tickets_bad)
+  for (size_t i = 0; i < opt.nr_ticket_files; i++)
+    if (add_ticket_file (opt.ticket_files[i]) == -1)
+      bad = true;
+  if (bad)
     goto out;
+  if (opt.control && opt.control[0] == '@')
+    {
+      /* An abstract socket has no owner or mode: any local user could
+       * connect to it.
+       */
+      log_msg ("--control %s: the control service needs a path, not an "
+               "abstract name",
+               opt.control);
+      goto out;
+    }
+  fit_fd_limit (&lim);
+  limits_configure (&lim);
   if (opt.tcp == NULL && opt.unix_name == NULL)
     {
       log_msg ("at least one of --tcp and --unix is required (see --help)");
@@ -409,7 +594,10 @@ main (int argc, char *argv[])
   sigemptyset (&sigs);
   sigaddset (&sigs, SIGINT);
   sigaddset (&sigs, SIGTERM);
+  sigaddset (&sigs, SIGHUP);
   pthread_sigmask (SIG_BLOCK, &sigs, NULL);
+  if (limits_start () == -1)
+    goto out;
 
   if (opt.tcp)
     {
@@ -420,7 +608,8 @@ main (int argc, char *argv[])
     }
   if (opt.unix_name)
     {
-      local.fd = bind_unix (opt.unix_name, "--unix");
+      /* Mode from the umask: the ticket is the key, as in oVirt. */
+      local.fd = bind_unix (opt.unix_name, "--unix", 0);
       if (local.fd == -1 || http_start (&local, NULL, NULL) == -1)
         goto out;
       if (opt.unix_name[0] == '@')
@@ -436,7 +625,7 @@ main (int argc, char *argv[])
     }
   if (opt.control)
     {
-      control.fd = bind_unix (opt.control, "--control");
+      control.fd = bind_unix (opt.control, "--control", 0600);
       if (control.fd == -1 || http_start (&control, NULL, NULL) == -1)
         goto out;
     }
@@ -464,7 +653,7 @@ main (int argc, char *argv[])
       if (sigwait (&sigs, &sig) != 0)
         break;
     }
-  while (sig != SIGINT && sig != SIGTERM);
+  while (sig != SIGINT && sig != SIGTERM && sig != SIGHUP);
   log_debug ("stopping (signal %d)", sig);
   status = EXIT_SUCCESS;
 
@@ -473,6 +662,7 @@ out:
   http_stop (&control);
   http_stop (&local);
   http_stop (&tcp);
+  limits_stop ();
   if (opt.control && control.fd >= 0)
     unlink (opt.control);
   if (opt.unix_name && opt.unix_name[0] != '@' && local.fd >= 0)

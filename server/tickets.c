@@ -58,6 +58,20 @@ check_url (const char *url, char *err, size_t errlen)
   return -1;
 }
 
+/* A ticket id is one path segment of printable ASCII that needs no
+ * escaping in a URL or a log line.
+ */
+static bool
+uuid_ok (const char *uuid)
+{
+  if (*uuid == '\0' || strcmp (uuid, "*") == 0)
+    return false;
+  for (const char *p = uuid; *p; p++)
+    if (*p <= ' ' || *p >= 0x7f || strchr ("/?#%\\\"", *p) != NULL)
+      return false;
+  return true;
+}
+
 static int
 parse_ops (yajl_val root, struct ticket *t, char *err, size_t errlen)
 {
@@ -154,7 +168,7 @@ ticket_parse (const char *json, size_t len, const char *want_id, char *err,
       || validate_string (root, "filename", false, &filename, err, errlen)
              == -1)
     goto err;
-  if (*uuid == '\0' || strchr (uuid, '/') != NULL)
+  if (!uuid_ok (uuid))
     {
       snprintf (err, errlen, "Invalid ticket: bad uuid");
       goto err;
@@ -183,6 +197,7 @@ ticket_parse (const char *json, size_t len, const char *want_id, char *err,
   return t;
 
 err:
+  validate_oneline (err);
   if (t)
     ticket_free (t);
   yajl_tree_free (root);

@@ -16,6 +16,14 @@ lookup (yajl_val obj, const char *key)
 }
 
 void
+validate_oneline (char *err)
+{
+  for (; *err; err++)
+    if ((unsigned char)*err < 0x20 || *err == 0x7f)
+      *err = '?';
+}
+
+void
 validate_repr (yajl_val v, char *buf, size_t bufsz)
 {
   if (v == NULL || YAJL_IS_NULL (v))

@@ -31,6 +31,11 @@ int validate_enum (yajl_val obj, const char *key, const char *const *choices,
 void validate_enum_error (const char *key, const char *value,
                           const char *const *choices, char *err, size_t errlen);
 
+/* Replaces control bytes in the message ERR by '?', so that it stays one
+ * line (a value quoted from a client may hold a newline).
+ */
+void validate_oneline (char *err);
+
 /* Python-like repr of a JSON value for messages ('x', 42, True, None). */
 void validate_repr (yajl_val v, char *buf, size_t bufsz);
 

@@ -16,7 +16,9 @@
 #   start_qemu_nbd IMAGE FORMAT [qemu-nbd args...]   sets nbd_sock, nbd_pid
 #   start_server [imageio-server args...]
 #                              sets server_pid, server_log, server_port (with
-#                              --tcp); -v and --pid-file are added
+#                              --tcp); -v and --pid-file are added, and
+#                              --file-root/--nbd-root $tmpdir unless ARGS
+#                              name a root themselves
 #   start_server_unix [args...] as start_server with --unix $tmpdir/imageio-N.sock;
 #                              sets server_sock
 #   stop_server [PID]          SIGTERM, bounded wait; sets server_status
@@ -322,13 +324,18 @@ start_server ()
 {
   [ -x "$IMAGEIO_SERVER" ] || fail "IMAGEIO_SERVER '$IMAGEIO_SERVER' is not executable"
   _server_n=$(( _server_n + 1 ))
-  local n=$_server_n a tcp=0
+  local n=$_server_n a tcp=0 roots=0
   local pidf="$tmpdir/server-$n.pid" portf="$tmpdir/server-$n.port"
   local -a extra=(--pid-file "$pidf")
   for a in "$@"; do
     [ "$a" = --tcp ] && tcp=1
-    case "$a" in --tcp=*) tcp=1 ;; esac
+    case "$a" in
+      --tcp=*) tcp=1 ;;
+      --file-root|--file-root=*|--nbd-root|--nbd-root=*) roots=1 ;;
+    esac
   done
+  # Tickets may point at files and NBD sockets in the test's directory.
+  [ "$roots" -eq 1 ] || extra+=(--file-root "$tmpdir" --nbd-root "$tmpdir")
   [ "$tcp" -eq 1 ] && extra+=(--port-file "$portf")
   server_log="$tmpdir/server-$n.log"
   _server_logs+=("$server_log")

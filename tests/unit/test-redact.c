@@ -83,6 +83,12 @@ test_url (void)
   url_is ("http://localhost/tickets/" UUID "?x=1", 200,
           "http://localhost/tickets/0123abcd...?x=1");
 
+  /* Any case of the prefix. */
+  url_is ("/IMAGES/" UUID, 200, "/IMAGES/0123abcd...");
+  url_is ("https://h/Images/" UUID "/extents", 200,
+          "https://h/Images/0123abcd.../extents");
+  url_is ("/TICKETS/" UUID, 200, "/TICKETS/0123abcd...");
+
   /* Short or empty ticket parts are shown as they are. */
   url_is ("https://h/images/abcdefgh", 200, "https://h/images/abcdefgh");
   url_is ("https://h/images/abcdefghi", 200, "https://h/images/abcdefgh...");

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# --put-memory bounds what all PUT buffers take together: with 8 parallel
+# 16 MiB uploads the server's peak memory grows by the 8 gathering buffers
+# (4 MiB each) under the default budget, but not under --put-memory 4 (one
+# buffer; the others write through), and every byte arrives either way.
+source "$(dirname "$0")/functions.sh"
+requires curl cmp
+
+size=$(( 16 * 1024 * 1024 )) n=8
+for i in $(seq $n); do random_file "$tmpdir/src$i" $size; done
+
+# Uploads the 8 sources in parallel into 8 images with server ARGS; prints
+# the server's peak RSS in KiB.
+run ()
+{
+  local i pids=() tickets=()
+  for i in $(seq $n); do
+    truncate -s $size "$tmpdir/img$i"
+    tickets[i]=$(random_ticket)
+    make_ticket "$tmpdir/t$i.json" "${tickets[i]}" $size "file://$tmpdir/img$i" read,write
+  done
+  start_server_unix $(for i in $(seq $n); do echo --ticket "$tmpdir/t$i.json"; done) "$@" >&2
+  for i in $(seq $n); do
+    icurl --unix-socket "$server_sock" -X PUT -H 'Expect:' --data-binary @"$tmpdir/src$i" \
+      -o /dev/null -w '%{http_code}\n' "http://localhost/images/${tickets[i]}?flush=n" \
+      > "$tmpdir/st$i" &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || fail "an upload failed"; done
+  for i in $(seq $n); do
+    [ "$(cat "$tmpdir/st$i")" = 200 ] || fail "upload $i: status $(cat "$tmpdir/st$i") ($*)"
+    cmp -s "$tmpdir/src$i" "$tmpdir/img$i" || fail "upload $i: wrong data ($*)"
+  done
+  awk '/^VmHWM:/ { print $2 }' "/proc/$server_pid/status"
+  stop_server
+  [ "$server_status" -eq 0 ] || fail "server exit status $server_status"
+}
+
+small=$(run --put-memory 4)
+big=$(run)
+echo "peak RSS: --put-memory 4: $small KiB, default: $big KiB" >&2
+# 7 buffers of 4 MiB more under the default; leave room for noise.
+[ $(( big - small )) -ge $(( 16 * 1024 )) ] ||
+  fail "peak RSS $small KiB with --put-memory 4 vs $big KiB by default: no bound visible"
