@@ -52,7 +52,10 @@ else
 fi
 
 # The plugin must depend on nbdkit.
-dpkg-deb -f "$plugin_deb" Depends | grep -qE '(^|, )nbdkit($| |,)' ||
+# (Outputs go to variables or files first: grep -q may exit before the
+# writer, and with pipefail the writer's SIGPIPE would fail the check.)
+depends=$(dpkg-deb -f "$plugin_deb" Depends)
+grep -qE '(^|, )nbdkit($| |,)' <<<"$depends" ||
   fail "nbdkit-plugin-imageio does not depend on nbdkit"
 
 # File lists: exactly these files, besides /usr/share/doc and lintian's
@@ -71,7 +74,8 @@ list_files "$server_deb" > "$tmpdir/got-server"
 grep -qxE '/usr/s?bin/imageio-server' "$tmpdir/got-server" && [ "$(wc -l < "$tmpdir/got-server")" -eq 1 ] ||
   { cat "$tmpdir/got-server" >&2; fail "imageio-server: unexpected file list"; }
 for deb in "$plugin_deb" "$server_deb"; do
-  dpkg-deb -c "$deb" | grep -q "/usr/share/doc/.*/copyright$" || fail "$deb: no copyright file"
+  dpkg-deb -c "$deb" > "$tmpdir/contents"
+  grep -q "/usr/share/doc/.*/copyright$" "$tmpdir/contents" || fail "$deb: no copyright file"
 done
 
 # Installed into a scratch root.
@@ -81,7 +85,8 @@ dpkg -x "$server_deb" "$root"
 so=$root$plugindir/nbdkit-imageio-plugin.so
 IMAGEIO_SERVER=$(ls "$root"/usr/*bin/imageio-server)
 [ -x "$IMAGEIO_SERVER" ] || fail "imageio-server is not executable"
-gzip -dc "$root/usr/share/man/man1/nbdkit-imageio-plugin.1.gz" | grep -q '^\.TH' ||
+gzip -dc "$root/usr/share/man/man1/nbdkit-imageio-plugin.1.gz" > "$tmpdir/man.1"
+grep -q '^\.TH' "$tmpdir/man.1" ||
   fail "the man page is not a man page"
 
 # `nbdkit imageio` finds the plugin in nbdkit's plugindir; here it is under
