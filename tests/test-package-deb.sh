@@ -89,8 +89,12 @@ gzip -dc "$root/usr/share/man/man1/nbdkit-imageio-plugin.1.gz" > "$tmpdir/man.1"
 grep -q '^\.TH' "$tmpdir/man.1" ||
   fail "the man page is not a man page"
 
-# `nbdkit imageio` finds the plugin in nbdkit's plugindir; here it is under
-# the scratch root, so nbdkit gets its path.
+# `nbdkit imageio` finds the plugin in the plugindir nbdkit was built with,
+# which must be the package's; here the plugin is under the scratch root, so
+# nbdkit gets its path.
+nbdkit --dump-config > "$tmpdir/config"
+grep -qx "plugindir=$plugindir" "$tmpdir/config" ||
+  fail "nbdkit looks for plugins in $(grep '^plugindir=' "$tmpdir/config"), the package installs into $plugindir"
 nbdkit "$so" --dump-plugin > "$tmpdir/dump" || fail "nbdkit --dump-plugin failed"
 grep -qx "name=imageio" "$tmpdir/dump" || fail "plugin name is not imageio"
 grep -qx "imageio_version=$version" "$tmpdir/dump" ||
