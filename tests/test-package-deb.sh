@@ -11,6 +11,10 @@ source "$(dirname "$0")/package-source.sh"
 requires dpkg-buildpackage dpkg-deb dpkg-parsechangelog dh pkg-config nbdkit \
   qemu-img openssl timeout
 
+# Only installed binaries and the system's libraries: no library from the
+# build tree (meson test points LD_LIBRARY_PATH there).
+unset LD_LIBRARY_PATH
+
 version=$(project_version)
 [ -n "$version" ] || fail "no version in meson.build"
 src=$tmpdir/src/nbdkit-imageio-$version
