@@ -9,6 +9,7 @@ packages=(
   nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd qemu-utils
   curl openssl valgrind clang libclang-rt-14-dev perl jq
   gnuplot-nox   # bench/ charts
+  dpkg-dev debhelper lintian rpm   # tests/test-package-*.sh
 )
 
 missing=()
