@@ -150,6 +150,90 @@ config_set (const char *key, const char *value)
   return 0;
 }
 
+/* The strings the URL was split into; config.remote and config.path point
+ * into them.
+ */
+static char *url_host, *url_port, *url_host_header, *url_path;
+
+/* Skips the scheme of URL (SHOWN: URL redacted), setting ep->tls; returns
+ * what follows "://", or NULL after an error.
+ */
+static const char *
+parse_scheme (const char *url, const char *shown, struct http_endpoint *ep)
+{
+  if (strncasecmp (url, "https://", 8) == 0)
+    {
+      ep->tls = true;
+      return url + 8;
+    }
+  if (strncasecmp (url, "http://", 7) == 0)
+    {
+      ep->tls = false;
+      return url + 7;
+    }
+  nbdkit_error ("url=%s: expecting an https:// or http:// URL", shown);
+  return NULL;
+}
+
+/* Splits the authority P..END ("host", "host:port", "[v6]:port") into
+ * url_host and url_port (the scheme's default when absent).
+ */
+static int
+parse_authority (const char *p, const char *end, const char *shown,
+                 bool tls)
+{
+  const char *host_end;
+  unsigned port;
+
+  if (memchr (p, '@', end - p) != NULL)
+    {
+      nbdkit_error ("url=%s: user information in the URL is not supported",
+                    shown);
+      return -1;
+    }
+  if (*p == '[')
+    {
+      host_end = memchr (p, ']', end - p);
+      if (host_end == NULL)
+        {
+          nbdkit_error ("url=%s: unterminated IPv6 address", shown);
+          return -1;
+        }
+      url_host = strndup (p + 1, host_end - p - 1);
+      host_end++;
+    }
+  else
+    {
+      host_end = memchr (p, ':', end - p);
+      if (host_end == NULL)
+        host_end = end;
+      url_host = strndup (p, host_end - p);
+    }
+  if (url_host == NULL || *url_host == '\0')
+    {
+      nbdkit_error ("url=%s: missing host name", shown);
+      return -1;
+    }
+
+  if (host_end == end)
+    url_port = strdup (tls ? "443" : "80");
+  else if (*host_end == ':')
+    url_port = strndup (host_end + 1, end - host_end - 1);
+  else
+    {
+      nbdkit_error ("url=%s: invalid host or port", shown);
+      return -1;
+    }
+  if (url_port == NULL
+      || nbdkit_parse_unsigned ("url port", url_port, &port) == -1
+      || port == 0 || port > 65535)
+    {
+      nbdkit_error ("url=%s: invalid port", shown);
+      return -1;
+    }
+  return 0;
+}
+
 /* Splits URL into scheme, host, port and path, filling config.remote and
  * config.path.  Accepts http://HOST[:PORT]/PATH and https://..., with
  * IPv6 literals in brackets.  User info and fragments are refused.
@@ -159,101 +243,37 @@ parse_url (const char *url)
 {
   struct http_endpoint *ep = &config.remote;
   char shown[256];
-  const char *p, *host_end, *path;
-  size_t hostlen;
+  const char *p, *path;
 
   redact_url (url, shown, sizeof shown);
-  if (strncasecmp (url, "https://", 8) == 0)
-    {
-      ep->tls = true;
-      p = url + 8;
-    }
-  else if (strncasecmp (url, "http://", 7) == 0)
-    {
-      ep->tls = false;
-      p = url + 7;
-    }
-  else
-    {
-      nbdkit_error ("url=%s: expecting an https:// or http:// URL", shown);
-      return -1;
-    }
-
+  p = parse_scheme (url, shown, ep);
+  if (p == NULL)
+    return -1;
   path = p + strcspn (p, "/?#");
   if (*path != '/')
     {
       nbdkit_error ("url=%s: missing the path (/images/TICKET)", shown);
       return -1;
     }
-  if (memchr (p, '@', path - p) != NULL)
-    {
-      nbdkit_error ("url=%s: user information in the URL is not supported",
-                    shown);
-      return -1;
-    }
-
-  if (*p == '[')
-    {
-      host_end = memchr (p, ']', path - p);
-      if (host_end == NULL)
-        {
-          nbdkit_error ("url=%s: unterminated IPv6 address", shown);
-          return -1;
-        }
-      ep->host = strndup (p + 1, host_end - p - 1);
-      host_end++;
-    }
-  else
-    {
-      host_end = memchr (p, ':', path - p);
-      if (host_end == NULL)
-        host_end = path;
-      ep->host = strndup (p, host_end - p);
-    }
-  hostlen = strlen (ep->host);
-  if (hostlen == 0)
-    {
-      nbdkit_error ("url=%s: missing host name", shown);
-      return -1;
-    }
-
-  if (*host_end == ':')
-    {
-      unsigned port;
-      char *portstr = strndup (host_end + 1, path - host_end - 1);
-
-      if (portstr == NULL
-          || nbdkit_parse_unsigned ("url port", portstr, &port) == -1
-          || port == 0 || port > 65535)
-        {
-          nbdkit_error ("url=%s: invalid port", shown);
-          free (portstr);
-          return -1;
-        }
-      ep->port = portstr;
-    }
-  else if (host_end == path)
-    ep->port = strdup (ep->tls ? "443" : "80");
-  else
-    {
-      nbdkit_error ("url=%s: invalid host or port", shown);
-      return -1;
-    }
-
+  if (parse_authority (p, path, shown, ep->tls) == -1)
+    return -1;
   if (strchr (path, '#') != NULL || strchr (path, ' ') != NULL)
     {
       nbdkit_error ("url=%s: unexpected character in the path", shown);
       return -1;
     }
-  config.path = strdup (path);
-
+  url_path = strdup (path);
   /* Host header: keep the URL's spelling, brackets and port included. */
-  ep->host_header = strndup (p, path - p);
-  if (ep->port == NULL || config.path == NULL || ep->host_header == NULL)
+  url_host_header = strndup (p, path - p);
+  if (url_path == NULL || url_host_header == NULL)
     {
       nbdkit_error ("strdup: %m");
       return -1;
     }
+  ep->host = url_host;
+  ep->port = url_port;
+  ep->host_header = url_host_header;
+  config.path = url_path;
   return 0;
 }
 
@@ -281,7 +301,7 @@ config_complete (void)
   if (config.connect_timeout > config.timeout)
     config.connect_timeout = config.timeout;
 
-  config.remote.cafile = (char *) config.cafile;
+  config.remote.cafile = config.cafile;
   config.remote.insecure = config.insecure;
   config.remote.connect_timeout_ms = config.connect_timeout * 1000;
   config.remote.io_timeout_ms = config.timeout * 1000;
@@ -292,10 +312,11 @@ void
 config_free (void)
 {
   http_endpoint_free (&config.remote);
-  free (config.remote.host);
-  free (config.remote.port);
-  free (config.remote.host_header);
-  free (config.path);
+  free (url_host);
+  free (url_port);
+  free (url_host_header);
+  free (url_path);
+  url_host = url_port = url_host_header = url_path = NULL;
   config.remote.host = config.remote.port = config.remote.host_header = NULL;
   config.path = NULL;
   free (url_read);

@@ -1,6 +1,6 @@
-/* Response head and chunk-size parsing for the HTTP client: pure functions,
- * no I/O and no nbdkit symbols, so the unit tests and the fuzzer link this
- * file alone.
+/* Response head parsing and chunked body decoding for the HTTP client: pure
+ * functions, no I/O and no nbdkit symbols, so the unit tests and the fuzzer
+ * link this file alone.
  *
  * Contract: the input is a byte range that is NOT NUL-terminated and may
  * hold any bytes; nothing past LEN is read.  The parser is strict (RFC 9112
@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/types.h>
 
 #include "http.h"
 
@@ -268,45 +269,146 @@ http_parse_head (const char *head, size_t len, struct http_response *resp,
   return 0;
 }
 
-int
-http_parse_chunk_size (const char *line, size_t len, uint64_t *size)
+/* Decoding a chunked body (RFC 9112 section 7.1), in place.  States: */
+enum
 {
-  uint64_t v = 0;
-  size_t i = 0;
+  CH_SIZE,        /* hex digits of a chunk-size */
+  CH_SIZE_WS,     /* white space after them, before ";" or CR */
+  CH_EXT,         /* a chunk extension, ignored, up to CR */
+  CH_SIZE_LF,     /* the LF ending the size line */
+  CH_DATA,        /* chunk data */
+  CH_DATA_CR,     /* the CRLF after chunk data */
+  CH_DATA_LF,
+  CH_TRAILER,     /* trailer field lines, ignored, up to an empty line */
+  CH_TRAILER_LF,
+  CH_END_LF,      /* the LF of the empty line that ends the body */
+  CH_DONE,
+};
 
-  for (; i < len; i++)
-    {
-      unsigned char ch = line[i];
-      unsigned d;
+static bool
+is_hex (unsigned char c, unsigned *v)
+{
+  if (c >= '0' && c <= '9')
+    *v = c - '0';
+  else if (c >= 'a' && c <= 'f')
+    *v = c - 'a' + 10;
+  else if (c >= 'A' && c <= 'F')
+    *v = c - 'A' + 10;
+  else
+    return false;
+  return true;
+}
 
-      if (ch >= '0' && ch <= '9')
-        d = ch - '0';
-      else if (ch >= 'a' && ch <= 'f')
-        d = ch - 'a' + 10;
-      else if (ch >= 'A' && ch <= 'F')
-        d = ch - 'A' + 10;
-      else
-        break;
-      if (v > (UINT64_MAX >> 4))
-        return -1;
-      v = (v << 4) | d;
-    }
-  if (i == 0)
+/* One byte of a size or trailer line; -1 on a framing error. */
+static int
+chunked_line_byte (struct http_chunked *d, unsigned char c)
+{
+  unsigned v;
+
+  if (++d->line_len > HTTP_CHUNK_LINE_MAX)
     return -1;
-
-  /* Optional extensions: BWS ";" ...; their content is ignored but must
-   * be text (no CR, LF or NUL).
-   */
-  while (i < len && is_ows (line[i]))
-    i++;
-  if (i < len)
+  switch (d->state)
     {
-      if (line[i] != ';')
+    case CH_SIZE:
+      if (is_hex (c, &v))
+        {
+          if (d->remaining > (UINT64_MAX >> 4))
+            return -1;
+          d->remaining = (d->remaining << 4) | v;
+          d->digits++;
+          return 0;
+        }
+      if (d->digits == 0)
         return -1;
-      for (; i < len; i++)
-        if (!is_text (line[i]))
-          return -1;
+      d->state = CH_SIZE_WS;
+      /* fall through */
+    case CH_SIZE_WS:
+      if (c == '\r')
+        d->state = CH_SIZE_LF;
+      else if (c == ';')
+        d->state = CH_EXT;
+      else if (!is_ows (c))
+        return -1;
+      return 0;
+    case CH_EXT:
+      if (c == '\r')
+        d->state = CH_SIZE_LF;
+      else if (!is_text (c))
+        return -1;
+      return 0;
+    case CH_TRAILER:
+      if (++d->trailer_bytes > HTTP_CHUNK_TRAILER_MAX)
+        return -1;
+      if (c == '\r')
+        d->state = d->line_len == 1 ? CH_END_LF : CH_TRAILER_LF;
+      else if (!is_text (c))
+        return -1;
+      return 0;
     }
-  *size = v;
-  return 0;
+  return -1;
+}
+
+ssize_t
+http_decode_chunked (struct http_chunked *d, char *buf, size_t *len)
+{
+  size_t in = 0, out = 0, n = *len;
+
+  while (in < n)
+    {
+      unsigned char c = buf[in];
+
+      switch (d->state)
+        {
+        case CH_DATA:
+          {
+            size_t k = n - in < d->remaining ? n - in : d->remaining;
+
+            memmove (buf + out, buf + in, k);
+            out += k;
+            in += k;
+            d->remaining -= k;
+            if (d->remaining == 0)
+              d->state = CH_DATA_CR;
+            continue;
+          }
+        case CH_DATA_CR:
+          if (c != '\r')
+            return -1;
+          d->state = CH_DATA_LF;
+          break;
+        case CH_DATA_LF:
+        case CH_SIZE_LF:
+        case CH_TRAILER_LF:
+          if (c != '\n')
+            return -1;
+          d->line_len = 0;
+          if (d->state == CH_DATA_LF)
+            {
+              d->state = CH_SIZE;
+              d->digits = 0;
+            }
+          else if (d->state == CH_TRAILER_LF || d->remaining == 0)
+            d->state = CH_TRAILER;
+          else
+            d->state = CH_DATA;
+          break;
+        case CH_END_LF:
+          if (c != '\n')
+            return -1;
+          d->state = CH_DONE;
+          in++;
+          memmove (buf + out, buf + in, n - in);
+          *len = out;
+          return n - in;
+        case CH_DONE:
+          return -1;
+        default:
+          if (chunked_line_byte (d, c) == -1)
+            return -1;
+          break;
+        }
+      in++;
+    }
+  *len = out;
+  return -2;
 }

@@ -1,12 +1,14 @@
-/* The HTTP/1.1 client: one kept-alive connection per struct http_conn, over
- * TCP, a Unix path socket or an abstract Unix socket, with optional TLS.
+/* The HTTP/1.1 client's protocol layer: one kept-alive connection per
+ * struct http_conn, on a transport (transport.c: sockets, TLS, waiting).
+ * This file frames requests, reads response heads (parsed by the pure
+ * http-parse.c) and moves bodies.
  *
- * Contract (see http.h): one thread uses a connection at a time; every wait
- * is a poll() bounded by the request's deadline; request bodies are sent
- * from the caller's pointer and 2xx response bodies are received straight
- * into the caller's buffer; on any result but HTTP_OK the socket is closed.
+ * Contract (see http.h): one thread uses a connection at a time; every
+ * request has one deadline for all its waits; request bodies are sent from
+ * the caller's pointer and 2xx response bodies are received straight into
+ * the caller's buffer; on any result but HTTP_OK the connection is closed.
  * HTTP_ERR_CLOSED means "closed or reset before the first byte of the
- * response": the pool retries those on a new connection.
+ * response": the caller may send the request again on a new connection.
  *
  * Only nbdkit_debug is used from nbdkit: failures are reported through the
  * result and ERRBUF, and the caller words the nbdkit_error.
@@ -14,31 +16,16 @@
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
+#include <sys/uio.h>
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
-#include "http.h"
 #include "clock.h"
+#include "http.h"
 #include "redact.h"
 
 NBDKIT_DLL_PUBLIC int imageio_debug_http = 0;
@@ -54,8 +41,9 @@ http_total_connects (void)
 
 /* The longest response head (status line and headers) we accept. */
 #define HEAD_MAX (16 * 1024)
-/* The connection's receive buffer: holds a head, chunk-size lines and the
- * pieces handed to a body callback.  Large 2xx bodies bypass it.
+/* The connection's receive buffer: holds a head and the pieces handed to
+ * a body callback or decoded from a chunked body.  Large 2xx bodies of
+ * known length bypass it.
  */
 #define RBUF_SIZE (256 * 1024)
 /* Bytes asked for per read while reading a response head. */
@@ -65,12 +53,8 @@ http_total_connects (void)
  */
 #define WBUF_SIZE 8192
 #define INLINE_BODY_MAX 4096
-/* Largest single SSL_write. */
-#define TLS_WRITE_MAX (1024 * 1024)
-/* A non-2xx body longer than this is not drained: the connection closes. */
+/* Error bodies longer than this are not drained: the connection closes. */
 #define DISCARD_MAX (1024 * 1024)
-/* Longest chunk-size or trailer line. */
-#define LINE_MAX_LEN 4096
 /* How many 1xx interim responses we skip before giving up. */
 #define MAX_INTERIM 16
 
@@ -79,23 +63,24 @@ http_total_connects (void)
 struct http_conn
 {
   const struct http_endpoint *ep;
-  int fd;   /* -1 when closed */
-  SSL *ssl; /* NULL unless TLS and open */
+  struct transport *t;          /* NULL when closed */
   uint64_t connects;
-  bool got_response_byte; /* a byte of the current response arrived */
-  size_t rstart, rend;    /* unread bytes are rbuf[rstart..rend) */
+  size_t rstart, rend;          /* unread bytes are rbuf[rstart..rend) */
   char wbuf[WBUF_SIZE + INLINE_BODY_MAX];
   char rbuf[RBUF_SIZE];
 };
 
-/* Per-request error reporting: the result plus a one-line message. */
+/* One request's state: its deadline, whether its response has started,
+ * and where its failure is described.
+ */
 struct req_ctx
 {
   struct http_conn *c;
   char *errbuf;
   size_t errlen;
-  int64_t deadline;  /* CLOCK_MONOTONIC ms by which the request must end */
-  int timeout_ms;    /* the request's whole time, for messages */
+  int64_t deadline;             /* CLOCK_MONOTONIC ms */
+  int timeout_ms;               /* the request's whole time, for messages */
+  bool got_response_byte;       /* a byte of the response arrived */
 };
 
 static void seterr (struct req_ctx *x, const char *fs, ...)
@@ -113,281 +98,13 @@ seterr (struct req_ctx *x, const char *fs, ...)
   va_end (ap);
 }
 
-const char *
-http_result_str (enum http_result r)
+/* A transport result, with a timeout worded as the request's. */
+static enum http_result
+transport_result (struct req_ctx *x, enum http_result r, const char *what)
 {
-  switch (r)
-    {
-    case HTTP_OK:
-      return "ok";
-    case HTTP_ERR_CONNECT:
-      return "connect failed";
-    case HTTP_ERR_CLOSED:
-      return "connection closed";
-    case HTTP_ERR_TIMEOUT:
-      return "timed out";
-    case HTTP_ERR_PROTOCOL:
-      return "protocol error";
-    case HTTP_ERR_IO:
-      return "I/O error";
-    }
-  return "unknown error";
-}
-
-/* Milliseconds left until DEADLINE, at least 0. */
-static int
-remaining_ms (int64_t deadline)
-{
-  int64_t left = deadline - clock_now_ms ();
-
-  return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
-}
-
-/* Waits for EVENTS on FD for at most MS.  Returns 1 when ready, 0 on
- * timeout, -1 with errno on error.  A hang-up or error counts as ready: the
- * following read or write reports what happened.
- */
-static int
-wait_fd (int fd, short events, int ms)
-{
-  struct pollfd pfd = { .fd = fd, .events = events };
-  int64_t deadline = clock_now_ms () + ms;
-
-  for (;;)
-    {
-      int r = poll (&pfd, 1, ms);
-
-      if (r >= 0)
-        return r > 0;
-      if (errno != EINTR)
-        return -1;
-      ms = remaining_ms (deadline);
-    }
-}
-
-/* A human name for the endpoint in messages: HOST:PORT or unix:PATH
- * (unix:@NAME for an abstract socket).
- */
-static void
-endpoint_name (const struct http_endpoint *ep, char *buf, size_t len)
-{
-  if (ep->unix_len > 0)
-    {
-      if (ep->unix_path[0] == '\0')
-        snprintf (buf, len, "unix:@%.*s", (int)ep->unix_len - 1,
-                  ep->unix_path + 1);
-      else
-        snprintf (buf, len, "unix:%.*s", (int)ep->unix_len, ep->unix_path);
-    }
-  else if (strchr (ep->host, ':'))
-    snprintf (buf, len, "[%s]:%s", ep->host, ep->port);
-  else
-    snprintf (buf, len, "%s:%s", ep->host, ep->port);
-}
-
-/* ---------------------------------------------------------------------
- * SIGPIPE: OpenSSL's socket BIO writes with write(), which raises SIGPIPE
- * when the peer is gone, and nbdkit does not promise to ignore it.  Rather
- * than juggling the thread's signal mask around every SSL call, TLS goes
- * through this small BIO that calls send(MSG_NOSIGNAL) and recv() on our
- * non-blocking socket.  Plain sockets use send(MSG_NOSIGNAL) directly.
- * The method table is made once per process and never changes.
- */
-static BIO_METHOD *nosig_method;
-static pthread_once_t nosig_once = PTHREAD_ONCE_INIT;
-
-static int
-nosig_write (BIO *b, const char *data, size_t len, size_t *written)
-{
-  int fd = (int)(intptr_t)BIO_get_data (b);
-  ssize_t r;
-
-  BIO_clear_retry_flags (b);
-  do
-    r = send (fd, data, len, MSG_NOSIGNAL);
-  while (r == -1 && errno == EINTR);
-  if (r == -1)
-    {
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        BIO_set_retry_write (b);
-      return 0;
-    }
-  *written = r;
-  return 1;
-}
-
-static int
-nosig_read (BIO *b, char *data, size_t len, size_t *readbytes)
-{
-  int fd = (int)(intptr_t)BIO_get_data (b);
-  ssize_t r;
-
-  BIO_clear_retry_flags (b);
-  do
-    r = recv (fd, data, len, 0);
-  while (r == -1 && errno == EINTR);
-  if (r == -1)
-    {
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        BIO_set_retry_read (b);
-      return 0;
-    }
-  if (r == 0)
-    {
-      /* EOF: errno 0 lets SSL_get_error tell it from a socket error. */
-      errno = 0;
-      return 0;
-    }
-  *readbytes = r;
-  return 1;
-}
-
-static int
-nosig_puts (BIO *b, const char *s)
-{
-  size_t written = 0;
-
-  if (nosig_write (b, s, strlen (s), &written) != 1)
-    return -1;
-  return (int)written;
-}
-
-static long
-nosig_ctrl (BIO *b, int cmd, long num, void *ptr)
-{
-  (void)num;
-  switch (cmd)
-    {
-    case BIO_CTRL_FLUSH:
-      return 1;
-    case BIO_C_GET_FD:
-      if (ptr)
-        *(int *)ptr = (int)(intptr_t)BIO_get_data (b);
-      return (int)(intptr_t)BIO_get_data (b);
-    default:
-      return 0;
-    }
-}
-
-static int
-nosig_create (BIO *b)
-{
-  BIO_set_data (b, (void *)(intptr_t)-1);
-  BIO_set_init (b, 1);
-  return 1;
-}
-
-static void
-nosig_make_method (void)
-{
-  BIO_METHOD *m = BIO_meth_new (BIO_get_new_index () | BIO_TYPE_SOURCE_SINK,
-                                "imageio socket (MSG_NOSIGNAL)");
-
-  if (m == NULL)
-    return;
-  if (!BIO_meth_set_write_ex (m, nosig_write)
-      || !BIO_meth_set_read_ex (m, nosig_read)
-      || !BIO_meth_set_puts (m, nosig_puts)
-      || !BIO_meth_set_ctrl (m, nosig_ctrl)
-      || !BIO_meth_set_create (m, nosig_create))
-    {
-      BIO_meth_free (m);
-      return;
-    }
-  nosig_method = m;
-}
-
-static void __attribute__ ((destructor)) nosig_free_method (void)
-{
-  BIO_meth_free (nosig_method);
-  nosig_method = NULL;
-}
-
-/* Describes the first queued OpenSSL error, or FALLBACK. */
-static const char *
-ssl_err_text (char *buf, size_t len, const char *fallback)
-{
-  unsigned long e = ERR_get_error ();
-  const char *reason;
-
-  if (e == 0)
-    return fallback;
-  reason = ERR_reason_error_string (e);
-  if (reason)
-    snprintf (buf, len, "%s", reason);
-  else
-    ERR_error_string_n (e, buf, len);
-  return buf;
-}
-
-/* --------------------------------------------------------------------- */
-
-int
-http_endpoint_init (struct http_endpoint *ep, char *errbuf, size_t errlen)
-{
-  SSL_CTX *ctx;
-  char ebuf[256];
-
-  ep->ssl_ctx = NULL;
-  if (!ep->tls)
-    return 0;
-
-  pthread_once (&nosig_once, nosig_make_method);
-  if (nosig_method == NULL)
-    {
-      snprintf (errbuf, errlen, "cannot create the TLS socket BIO method");
-      return -1;
-    }
-
-  ERR_clear_error ();
-  ctx = SSL_CTX_new (TLS_client_method ());
-  if (ctx == NULL)
-    goto err;
-  if (!SSL_CTX_set_min_proto_version (ctx, TLS1_2_VERSION))
-    goto err;
-  SSL_CTX_set_mode (ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
-                             | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  if (ep->insecure)
-    SSL_CTX_set_verify (ctx, SSL_VERIFY_NONE, NULL);
-  else
-    {
-      SSL_CTX_set_verify (ctx, SSL_VERIFY_PEER, NULL);
-      if (ep->cafile)
-        {
-          if (access (ep->cafile, R_OK) == -1)
-            {
-              snprintf (errbuf, errlen, "cannot read CA file %s: %s",
-                        ep->cafile, strerror (errno));
-              SSL_CTX_free (ctx);
-              return -1;
-            }
-          if (!SSL_CTX_load_verify_locations (ctx, ep->cafile, NULL))
-            {
-              snprintf (errbuf, errlen, "cannot load CA file %s: %s",
-                        ep->cafile,
-                        ssl_err_text (ebuf, sizeof ebuf, "unknown error"));
-              SSL_CTX_free (ctx);
-              return -1;
-            }
-        }
-      else if (!SSL_CTX_set_default_verify_paths (ctx))
-        goto err;
-    }
-  ep->ssl_ctx = ctx;
-  return 0;
-
-err:
-  snprintf (errbuf, errlen, "cannot create the TLS context: %s",
-            ssl_err_text (ebuf, sizeof ebuf, "unknown error"));
-  SSL_CTX_free (ctx);
-  return -1;
-}
-
-void
-http_endpoint_free (struct http_endpoint *ep)
-{
-  SSL_CTX_free (ep->ssl_ctx);
-  ep->ssl_ctx = NULL;
+  if (r == HTTP_ERR_TIMEOUT)
+    seterr (x, "%s: request timed out after %d ms", what, x->timeout_ms);
+  return r;
 }
 
 struct http_conn *
@@ -398,33 +115,20 @@ http_conn_new (const struct http_endpoint *ep)
   if (c == NULL)
     return NULL;
   c->ep = ep;
-  c->fd = -1;
-  c->ssl = NULL;
+  c->t = NULL;
   c->connects = 0;
-  c->got_response_byte = false;
   c->rstart = c->rend = 0;
   return c;
 }
 
-/* Closes the socket.  GRACEFUL sends a TLS close_notify (one attempt, never
- * waiting); after a failure the TLS state may be broken, so it is skipped.
+/* Closes the transport.  GRACEFUL sends a TLS close_notify; after a
+ * failure the TLS state may be broken, so it is skipped.
  */
 static void
 conn_close (struct http_conn *c, bool graceful)
 {
-  if (c->ssl)
-    {
-      if (graceful)
-        {
-          ERR_clear_error ();
-          SSL_shutdown (c->ssl);
-        }
-      SSL_free (c->ssl);
-      c->ssl = NULL;
-    }
-  if (c->fd >= 0)
-    close (c->fd);
-  c->fd = -1;
+  transport_close (c->t, graceful);
+  c->t = NULL;
   c->rstart = c->rend = 0;
 }
 
@@ -446,7 +150,7 @@ http_conn_free (struct http_conn *c)
 bool
 http_conn_is_open (const struct http_conn *c)
 {
-  return c->fd >= 0;
+  return c->t != NULL;
 }
 
 uint64_t
@@ -455,360 +159,8 @@ http_conn_connects (const struct http_conn *c)
   return c->connects;
 }
 
-/* ---------------------------------------------------------------------
- * Connecting.
- */
-
-/* Non-blocking connect of a new socket to ADDR, waiting until DEADLINE.
- * Returns the fd or -1 with errno set (ETIMEDOUT on timeout).
- */
-static int
-connect_addr (int family, const struct sockaddr *addr, socklen_t addrlen,
-              int64_t deadline)
-{
-  int fd, err = 0;
-  socklen_t errlen = sizeof err;
-
-  fd = socket (family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd == -1)
-    return -1;
-
-  for (;;)
-    {
-      if (connect (fd, addr, addrlen) == 0)
-        return fd;
-      if (errno == EINTR)
-        continue;
-      /* A Unix socket whose backlog is full says EAGAIN and must be tried
-       * again; poll cannot wait for that, so sleep a little.
-       */
-      if (errno == EAGAIN && family == AF_UNIX)
-        {
-          if (remaining_ms (deadline) == 0)
-            {
-              errno = ETIMEDOUT;
-              goto err;
-            }
-          nanosleep (&(struct timespec){ .tv_nsec = 5000000 }, NULL);
-          continue;
-        }
-      if (errno != EINPROGRESS)
-        goto err;
-      break;
-    }
-
-  switch (wait_fd (fd, POLLOUT, remaining_ms (deadline)))
-    {
-    case -1:
-      goto err;
-    case 0:
-      errno = ETIMEDOUT;
-      goto err;
-    }
-  if (getsockopt (fd, SOL_SOCKET, SO_ERROR, &err, &errlen) == -1)
-    goto err;
-  if (err != 0)
-    {
-      errno = err;
-      goto err;
-    }
-  return fd;
-
-err:
-  err = errno;
-  close (fd);
-  errno = err;
-  return -1;
-}
-
-static bool
-is_ip_literal (const char *host)
-{
-  unsigned char buf[sizeof (struct in6_addr)];
-
-  return inet_pton (AF_INET, host, buf) == 1
-         || inet_pton (AF_INET6, host, buf) == 1;
-}
-
-/* One name lookup, shared by the caller and glibc's notification thread:
- * whichever lets go last frees it.
- */
-struct lookup
-{
-  struct gaicb cb;
-  struct addrinfo hints;
-  char *host, *port;
-  int refs;
-};
-
-static void
-lookup_unref (struct lookup *l)
-{
-  if (__atomic_sub_fetch (&l->refs, 1, __ATOMIC_ACQ_REL) > 0)
-    return;
-  if (l->cb.ar_result)
-    freeaddrinfo (l->cb.ar_result);
-  free (l->host);
-  free (l->port);
-  free (l);
-}
-
-static void
-lookup_done (union sigval sv)
-{
-  lookup_unref (sv.sival_ptr);
-}
-
-/* Resolves the endpoint's host by DEADLINE.  getaddrinfo has no timeout of
- * its own (a dead DNS server holds it for 10 s per try), so names go
- * through glibc's getaddrinfo_a and gai_suspend; a lookup still running at
- * the deadline is abandoned and frees itself when it ends.  Address
- * literals are converted at once.  Returns 0, or -1 with the message set.
- */
-static int
-resolve (struct req_ctx *x, const char *name, int64_t deadline,
-         struct addrinfo **res)
-{
-  const struct http_endpoint *ep = x->c->ep;
-  struct addrinfo hints = {
-    .ai_socktype = SOCK_STREAM,
-    .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST,
-  };
-  struct lookup *l;
-  struct gaicb *list[1];
-  struct sigevent sev = { .sigev_notify = SIGEV_THREAD,
-                          .sigev_notify_function = lookup_done };
-  int r;
-
-  if (is_ip_literal (ep->host))
-    {
-      r = getaddrinfo (ep->host, ep->port, &hints, res);
-      if (r != 0)
-        seterr (x, "%s: %s", name, gai_strerror (r));
-      return r == 0 ? 0 : -1;
-    }
-
-  l = calloc (1, sizeof *l);
-  if (l == NULL || (l->host = strdup (ep->host)) == NULL
-      || (l->port = strdup (ep->port)) == NULL)
-    {
-      if (l)
-        free (l->host);
-      free (l);
-      seterr (x, "%s: out of memory", name);
-      return -1;
-    }
-  l->hints.ai_socktype = SOCK_STREAM;
-  l->hints.ai_flags = AI_NUMERICSERV;
-  l->cb.ar_name = l->host;
-  l->cb.ar_service = l->port;
-  l->cb.ar_request = &l->hints;
-  l->refs = 2;
-  sev.sigev_value.sival_ptr = l;
-  list[0] = &l->cb;
-  r = getaddrinfo_a (GAI_NOWAIT, list, 1, &sev);
-  if (r != 0)
-    {
-      l->refs = 1;
-      lookup_unref (l);
-      seterr (x, "%s: %s", name, gai_strerror (r));
-      return -1;
-    }
-  for (;;)
-    {
-      int ms = remaining_ms (deadline);
-      struct timespec ts = { .tv_sec = ms / 1000,
-                             .tv_nsec = (ms % 1000) * 1000000L };
-
-      r = gai_suspend ((const struct gaicb *const *)list, 1, &ts);
-      if (r == 0 || r == EAI_ALLDONE)
-        break;
-      if (r == EAI_INTR && remaining_ms (deadline) > 0)
-        continue;
-      seterr (x, "%s: name lookup timed out", name);
-      if (gai_cancel (&l->cb) == EAI_CANCELED)
-        lookup_unref (l);       /* no notification will come */
-      lookup_unref (l);
-      return -1;
-    }
-  r = gai_error (&l->cb);
-  if (r != 0)
-    {
-      seterr (x, "%s: %s", name,
-              r == EAI_SYSTEM ? strerror (errno) : gai_strerror (r));
-      lookup_unref (l);
-      return -1;
-    }
-  *res = l->cb.ar_result;
-  l->cb.ar_result = NULL;
-  lookup_unref (l);
-  return 0;
-}
-
-static int
-connect_tcp (struct req_ctx *x, int64_t deadline)
-{
-  const struct http_endpoint *ep = x->c->ep;
-  struct addrinfo *res, *ai;
-  int fd = -1, err = 0;
-  char name[300];
-
-  endpoint_name (ep, name, sizeof name);
-  if (resolve (x, name, deadline, &res) == -1)
-    return -1;
-  for (ai = res; ai != NULL; ai = ai->ai_next)
-    {
-      fd = connect_addr (ai->ai_family, ai->ai_addr, ai->ai_addrlen, deadline);
-      if (fd >= 0)
-        break;
-      err = errno;
-      if (err == ETIMEDOUT)
-        break;
-    }
-  freeaddrinfo (res);
-  if (fd == -1)
-    {
-      seterr (x, "connect to %s: %s", name,
-              err == ETIMEDOUT ? "timed out" : strerror (err));
-      return -1;
-    }
-
-  /* Request heads are small and go out before the body: no Nagle delay. */
-  int one = 1;
-  setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
-}
-
-static int
-connect_unix (struct req_ctx *x, int64_t deadline)
-{
-  const struct http_endpoint *ep = x->c->ep;
-  struct sockaddr_un sun = { .sun_family = AF_UNIX };
-  char name[300];
-  int fd;
-
-  if (ep->unix_len > sizeof sun.sun_path)
-    {
-      seterr (x, "Unix socket name too long");
-      return -1;
-    }
-  memcpy (sun.sun_path, ep->unix_path, ep->unix_len);
-  fd = connect_addr (AF_UNIX, (struct sockaddr *)&sun,
-                     offsetof (struct sockaddr_un, sun_path) + ep->unix_len,
-                     deadline);
-  if (fd == -1)
-    {
-      int err = errno;
-
-      endpoint_name (ep, name, sizeof name);
-      seterr (x, "connect to %s: %s", name,
-              err == ETIMEDOUT ? "timed out" : strerror (err));
-    }
-  return fd;
-}
-
-
-/* What OpenSSL says when a plain HTTP server answers our ClientHello. */
-static bool
-is_plain_http_reply (unsigned long e)
-{
-  int reason = ERR_GET_REASON (e);
-
-  return ERR_GET_LIB (e) == ERR_LIB_SSL
-         && (reason == SSL_R_WRONG_VERSION_NUMBER
-             || reason == SSL_R_PACKET_LENGTH_TOO_LONG
-             || reason == SSL_R_HTTP_REQUEST);
-}
-
-/* TLS handshake on c->fd, verifying the peer and its name unless insecure. */
-static int
-tls_handshake (struct req_ctx *x, int64_t deadline)
-{
-  struct http_conn *c = x->c;
-  const struct http_endpoint *ep = c->ep;
-  char name[300], ebuf[256];
-  BIO *bio;
-
-  endpoint_name (ep, name, sizeof name);
-  ERR_clear_error ();
-  c->ssl = SSL_new (ep->ssl_ctx);
-  if (c->ssl == NULL)
-    {
-      seterr (x, "TLS with %s: %s", name,
-              ssl_err_text (ebuf, sizeof ebuf, "SSL_new failed"));
-      return -1;
-    }
-  bio = BIO_new (nosig_method);
-  if (bio == NULL)
-    {
-      seterr (x, "TLS with %s: cannot create BIO", name);
-      return -1;
-    }
-  BIO_set_data (bio, (void *)(intptr_t)c->fd);
-  SSL_set_bio (c->ssl, bio, bio);
-
-  if (!is_ip_literal (ep->host))
-    {
-      /* SNI lets the server pick its certificate even when we do not
-       * check it.
-       */
-      SSL_set_tlsext_host_name (c->ssl, ep->host);
-      if (!ep->insecure && !SSL_set1_host (c->ssl, ep->host))
-        {
-          seterr (x, "TLS with %s: cannot set the expected host name", name);
-          return -1;
-        }
-    }
-  else if (!ep->insecure
-           && !X509_VERIFY_PARAM_set1_ip_asc (SSL_get0_param (c->ssl),
-                                              ep->host))
-    {
-      seterr (x, "TLS with %s: cannot set the expected address", name);
-      return -1;
-    }
-
-  for (;;)
-    {
-      int r, err, w;
-
-      ERR_clear_error ();
-      errno = 0;
-      r = SSL_connect (c->ssl);
-      if (r == 1)
-        return 0;
-      err = SSL_get_error (c->ssl, r);
-      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
-        {
-          w = wait_fd (c->fd, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
-                       remaining_ms (deadline));
-          if (w == 1)
-            continue;
-          seterr (x, "TLS handshake with %s failed: %s", name,
-                  w == 0 ? "timed out" : strerror (errno));
-          return -1;
-        }
-
-      long vr = SSL_get_verify_result (c->ssl);
-      if (vr != X509_V_OK)
-        seterr (x,
-                "TLS handshake with %s failed: certificate verify failed "
-                "(%s)",
-                name, X509_verify_cert_error_string (vr));
-      else if (err == SSL_ERROR_SYSCALL && ERR_peek_error () == 0)
-        seterr (x, "TLS handshake with %s failed: %s", name,
-                errno ? strerror (errno) : "connection closed by peer");
-      else if (is_plain_http_reply (ERR_peek_error ()))
-        seterr (x, "TLS handshake with %s failed: the server does not speak "
-                   "TLS on this port: use an http:// URL", name);
-      else
-        seterr (x, "TLS handshake with %s failed: %s", name,
-                ssl_err_text (ebuf, sizeof ebuf, "unknown error"));
-      return -1;
-    }
-}
-
-/* Opens the socket (and TLS session): name lookup, connect and handshake
- * within connect_timeout_ms, and within the request's own deadline.
+/* Opens the transport: name lookup, connect and TLS handshake within
+ * connect_timeout_ms, and within the request's own deadline.
  */
 static enum http_result
 conn_open (struct req_ctx *x)
@@ -821,275 +173,40 @@ conn_open (struct req_ctx *x)
 
   if (deadline > x->deadline)
     deadline = x->deadline;
-
-  if (ep->unix_len > 0)
-    c->fd = connect_unix (x, deadline);
-  else
-    c->fd = connect_tcp (x, deadline);
-  if (c->fd == -1)
+  c->t = transport_open (ep, deadline, x->errbuf, x->errlen);
+  if (c->t == NULL)
     return HTTP_ERR_CONNECT;
   c->connects++;
   __atomic_add_fetch (&total_connects, 1, __ATOMIC_RELAXED);
   c->rstart = c->rend = 0;
-
-  if (ep->tls && ep->unix_len == 0)
-    {
-      if (ep->ssl_ctx == NULL)
-        {
-          seterr (x, "TLS requested but http_endpoint_init was not called");
-          conn_close (c, false);
-          return HTTP_ERR_CONNECT;
-        }
-      if (tls_handshake (x, deadline) == -1)
-        {
-          conn_close (c, false);
-          return HTTP_ERR_CONNECT;
-        }
-    }
   if (imageio_debug_http)
     {
       char name[300];
 
-      endpoint_name (ep, name, sizeof name);
+      http_endpoint_name (ep, name, sizeof name);
       nbdkit_debug ("http: connected to %s%s (connection #%" PRIu64 ")", name,
-                    c->ssl ? " with TLS" : "", c->connects);
+                    transport_is_tls (c->t) ? " with TLS" : "", c->connects);
     }
   return HTTP_OK;
 }
 
-/* ---------------------------------------------------------------------
- * Raw I/O.  Both functions return HTTP_OK or an error result with the
- * message set; "closed" errors (EOF, ECONNRESET, EPIPE) are returned as
- * HTTP_ERR_CLOSED and the callers turn them into HTTP_ERR_IO once a byte
- * of the response has arrived.
- */
-
-static bool
-errno_is_closed (int e)
-{
-  return e == ECONNRESET || e == EPIPE || e == ECONNABORTED;
-}
-
-/* Sends LEN bytes from the IOV pieces (plain sockets: one sendmsg may carry
- * the head and the body together).
- */
-static enum http_result
-send_all_plain (struct req_ctx *x, struct iovec *iov, int iovcnt)
-{
-  struct http_conn *c = x->c;
-
-  while (iovcnt > 0)
-    {
-      struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovcnt };
-      ssize_t r = sendmsg (c->fd, &msg, MSG_NOSIGNAL);
-
-      if (r == -1)
-        {
-          int w;
-
-          if (errno == EINTR)
-            continue;
-          if (errno != EAGAIN && errno != EWOULDBLOCK)
-            {
-              seterr (x, "send: %s", strerror (errno));
-              return errno_is_closed (errno) ? HTTP_ERR_CLOSED : HTTP_ERR_IO;
-            }
-          w = wait_fd (c->fd, POLLOUT, remaining_ms (x->deadline));
-          if (w == 0)
-            {
-              seterr (x, "send: request timed out after %d ms",
-                      x->timeout_ms);
-              return HTTP_ERR_TIMEOUT;
-            }
-          if (w == -1)
-            {
-              seterr (x, "poll: %s", strerror (errno));
-              return HTTP_ERR_IO;
-            }
-          continue;
-        }
-      while (iovcnt > 0 && (size_t)r >= iov->iov_len)
-        {
-          r -= iov->iov_len;
-          iov++, iovcnt--;
-        }
-      if (iovcnt > 0)
-        {
-          iov->iov_base = (char *)iov->iov_base + r;
-          iov->iov_len -= r;
-        }
-    }
-  return HTTP_OK;
-}
-
-/* Waits as SSL asked (want read or write), until the request's deadline. */
-static enum http_result
-tls_wait (struct req_ctx *x, int sslerr, const char *what)
-{
-  struct http_conn *c = x->c;
-  int w = wait_fd (c->fd, sslerr == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT,
-                   remaining_ms (x->deadline));
-
-  if (w == 1)
-    return HTTP_OK;
-  if (w == 0)
-    {
-      seterr (x, "%s: request timed out after %d ms", what, x->timeout_ms);
-      return HTTP_ERR_TIMEOUT;
-    }
-  seterr (x, "poll: %s", strerror (errno));
-  return HTTP_ERR_IO;
-}
-
-/* True when a failed SSL call means the peer ended the stream: close_notify,
- * a plain EOF without close_notify (errno 0), or OpenSSL 3's "unexpected
- * eof" error.  The callers decide what an end of stream means.
- */
-static bool
-tls_is_eof (int sslerr)
-{
-  if (sslerr == SSL_ERROR_ZERO_RETURN)
-    return true;
-  if (sslerr == SSL_ERROR_SYSCALL && ERR_peek_error () == 0 && errno == 0)
-    return true;
-  if (sslerr == SSL_ERROR_SSL
-      && ERR_GET_REASON (ERR_peek_error ())
-             == SSL_R_UNEXPECTED_EOF_WHILE_READING)
-    {
-      ERR_clear_error ();
-      return true;
-    }
-  return false;
-}
-
-/* Classifies a failed SSL_read_ex/SSL_write_ex that is neither a
- * want-retry nor an end of stream.  Resets are HTTP_ERR_CLOSED.
- */
-static enum http_result
-tls_failure (struct req_ctx *x, int sslerr, const char *what)
-{
-  char ebuf[256];
-  int e = errno;
-
-  if (sslerr == SSL_ERROR_SYSCALL && ERR_peek_error () == 0)
-    {
-      seterr (x, "%s: %s", what, strerror (e));
-      return errno_is_closed (e) ? HTTP_ERR_CLOSED : HTTP_ERR_IO;
-    }
-  seterr (x, "%s: %s", what, ssl_err_text (ebuf, sizeof ebuf, "TLS error"));
-  return HTTP_ERR_IO;
-}
-
-static enum http_result
-send_all_tls (struct req_ctx *x, const char *data, size_t len)
-{
-  struct http_conn *c = x->c;
-
-  while (len > 0)
-    {
-      size_t n = len < TLS_WRITE_MAX ? len : TLS_WRITE_MAX, written = 0;
-      int err;
-      enum http_result r;
-
-      ERR_clear_error ();
-      errno = 0;
-      if (SSL_write_ex (c->ssl, data, n, &written) == 1)
-        {
-          data += written;
-          len -= written;
-          continue;
-        }
-      err = SSL_get_error (c->ssl, 0);
-      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
-        {
-          r = tls_wait (x, err, "send");
-          if (r != HTTP_OK)
-            return r;
-          continue;
-        }
-      if (tls_is_eof (err))
-        {
-          seterr (x, "send: connection closed by peer");
-          return HTTP_ERR_CLOSED;
-        }
-      return tls_failure (x, err, "send");
-    }
-  return HTTP_OK;
-}
-
-/* Receives up to LEN bytes into BUF: *GOT > 0 on HTTP_OK, or 0 at a clean
- * end of stream (EOF, TLS close_notify).
+/* Receives at most LEN bytes into BUF: *GOT > 0, or 0 at the end of the
+ * stream.
  */
 static enum http_result
 recv_some (struct req_ctx *x, void *buf, size_t len, size_t *got)
 {
-  struct http_conn *c = x->c;
+  enum http_result r = transport_recv (x->c->t, buf, len, got, x->deadline,
+                                       x->errbuf, x->errlen);
 
-  *got = 0;
-  for (;;)
-    {
-      if (c->ssl)
-        {
-          int err;
-          enum http_result r;
-
-          ERR_clear_error ();
-          errno = 0;
-          if (SSL_read_ex (c->ssl, buf, len, got) == 1)
-            return HTTP_OK;
-          err = SSL_get_error (c->ssl, 0);
-          if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
-            {
-              r = tls_wait (x, err, "recv");
-              if (r != HTTP_OK)
-                return r;
-              continue;
-            }
-          if (tls_is_eof (err))
-            {
-              *got = 0;
-              return HTTP_OK;
-            }
-          return tls_failure (x, err, "recv");
-        }
-      else
-        {
-          ssize_t r = recv (c->fd, buf, len, 0);
-          int w;
-
-          if (r >= 0)
-            {
-              *got = r;
-              return HTTP_OK;
-            }
-          if (errno == EINTR)
-            continue;
-          if (errno != EAGAIN && errno != EWOULDBLOCK)
-            {
-              seterr (x, "recv: %s", strerror (errno));
-              return errno_is_closed (errno) ? HTTP_ERR_CLOSED : HTTP_ERR_IO;
-            }
-          w = wait_fd (c->fd, POLLIN, remaining_ms (x->deadline));
-          if (w == 0)
-            {
-              seterr (x, "recv: request timed out after %d ms",
-                      x->timeout_ms);
-              return HTTP_ERR_TIMEOUT;
-            }
-          if (w == -1)
-            {
-              seterr (x, "poll: %s", strerror (errno));
-              return HTTP_ERR_IO;
-            }
-        }
-    }
+  return transport_result (x, r, "recv");
 }
 
 /* Turns a "closed" result into HTTP_ERR_IO once the response has started. */
 static enum http_result
-after_start (struct http_conn *c, enum http_result r)
+after_start (struct req_ctx *x, enum http_result r)
 {
-  if (r == HTTP_ERR_CLOSED && c->got_response_byte)
+  if (r == HTTP_ERR_CLOSED && x->got_response_byte)
     return HTTP_ERR_IO;
   return r;
 }
@@ -1122,15 +239,15 @@ fill_upto (struct req_ctx *x, size_t max)
     max = RBUF_SIZE - c->rend;
   r = recv_some (x, c->rbuf + c->rend, max, &got);
   if (r != HTTP_OK)
-    return after_start (c, r);
+    return after_start (x, r);
   if (got == 0)
     {
       seterr (x, "connection closed by peer %s",
-              c->got_response_byte ? "in the middle of a response"
+              x->got_response_byte ? "in the middle of a response"
                                    : "before the response");
-      return c->got_response_byte ? HTTP_ERR_IO : HTTP_ERR_CLOSED;
+      return x->got_response_byte ? HTTP_ERR_IO : HTTP_ERR_CLOSED;
     }
-  c->got_response_byte = true;
+  x->got_response_byte = true;
   c->rend += got;
   return HTTP_OK;
 }
@@ -1139,51 +256,6 @@ static enum http_result
 fill (struct req_ctx *x)
 {
   return fill_upto (x, RBUF_SIZE);
-}
-
-/* Reads one CRLF-terminated line (chunk size, trailer) of at most
- * LINE_MAX_LEN bytes.  Returns its start in rbuf and length without CRLF;
- * the line stays valid until the next read.
- */
-static enum http_result
-read_line (struct req_ctx *x, const char **line, size_t *len)
-{
-  struct http_conn *c = x->c;
-
-  for (;;)
-    {
-      const char *p = c->rbuf + c->rstart;
-      size_t avail = c->rend - c->rstart;
-      const char *lf = memchr (p, '\n', avail);
-
-      if (lf)
-        {
-          if (lf == p || lf[-1] != '\r')
-            {
-              seterr (x, "line not ending with CRLF in a chunked body");
-              return HTTP_ERR_PROTOCOL;
-            }
-          *line = p;
-          *len = lf - p - 1;
-          c->rstart += lf - p + 1;
-          return HTTP_OK;
-        }
-      if (avail > LINE_MAX_LEN)
-        {
-          seterr (x, "line too long in a chunked body");
-          return HTTP_ERR_PROTOCOL;
-        }
-      /* Keep the partial line contiguous. */
-      if (c->rstart > 0 && RBUF_SIZE - c->rend < LINE_MAX_LEN + 2)
-        {
-          memmove (c->rbuf, p, avail);
-          c->rstart = 0;
-          c->rend = avail;
-        }
-      enum http_result r = fill (x);
-      if (r != HTTP_OK)
-        return r;
-    }
 }
 
 /* ---------------------------------------------------------------------
@@ -1292,7 +364,7 @@ read_span (struct req_ctx *x, struct sink *s, uint64_t len)
 
           r = recv_some (x, (char *)s->req->buf + s->resp->body_len, len, &got);
           if (r != HTTP_OK)
-            return after_start (c, r);
+            return after_start (x, r);
           if (got == 0)
             {
               seterr (x, "connection closed by peer in the middle of a "
@@ -1312,53 +384,46 @@ read_span (struct req_ctx *x, struct sink *s, uint64_t len)
   return HTTP_OK;
 }
 
+/* A chunked body: bytes go through rbuf, decoded in place by the pure
+ * http_decode_chunked, and the data goes to the sink.
+ */
 static enum http_result
 read_chunked (struct req_ctx *x, struct sink *s)
 {
-  const char *line;
-  size_t len, trailer_bytes = 0;
-  uint64_t size;
+  struct http_conn *c = x->c;
+  struct http_chunked d = { 0 };
   enum http_result r;
 
   for (;;)
     {
-      r = read_line (x, &line, &len);
-      if (r != HTTP_OK)
-        return r;
-      if (http_parse_chunk_size (line, len, &size) == -1)
-        {
-          seterr (x, "invalid chunk size line");
-          return HTTP_ERR_PROTOCOL;
-        }
-      if (size == 0)
-        break;
-      r = read_span (x, s, size);
-      if (r != HTTP_OK)
-        return r;
-      r = read_line (x, &line, &len);
-      if (r != HTTP_OK)
-        return r;
-      if (len != 0)
-        {
-          seterr (x, "chunk data longer than its size");
-          return HTTP_ERR_PROTOCOL;
-        }
-    }
+      size_t n = c->rend - c->rstart;
+      ssize_t tail = -2;
 
-  /* Trailer fields are skipped, up to the empty line. */
-  for (;;)
-    {
-      r = read_line (x, &line, &len);
+      if (n > 0)
+        {
+          tail = http_decode_chunked (&d, c->rbuf + c->rstart, &n);
+          if (tail == -1)
+            {
+              seterr (x, "malformed chunked body");
+              return HTTP_ERR_PROTOCOL;
+            }
+          r = sink_room (x, s, n);
+          if (r == HTTP_OK)
+            r = sink_push (x, s, c->rbuf + c->rstart, n);
+          if (r != HTTP_OK)
+            return r;
+        }
+      if (tail >= 0)
+        {
+          /* The bytes after the body were moved right after its data. */
+          c->rstart += n;
+          c->rend = c->rstart + tail;
+          return HTTP_OK;
+        }
+      c->rstart = c->rend = 0;
+      r = fill (x);
       if (r != HTTP_OK)
         return r;
-      if (len == 0)
-        return HTTP_OK;
-      trailer_bytes += len + 2;
-      if (trailer_bytes > HEAD_MAX)
-        {
-          seterr (x, "chunked trailer too long");
-          return HTTP_ERR_PROTOCOL;
-        }
     }
 }
 
@@ -1385,7 +450,7 @@ read_until_close (struct req_ctx *x, struct sink *s)
       c->rstart = c->rend = 0;
       r = recv_some (x, c->rbuf, RBUF_SIZE, &got);
       if (r != HTTP_OK)
-        return after_start (c, r);
+        return after_start (x, r);
       if (got == 0)
         return HTTP_OK;
       c->rend = got;
@@ -1504,28 +569,24 @@ send_request (struct req_ctx *x, const struct http_request *req)
       seterr (x, "request head too long");
       return HTTP_ERR_PROTOCOL;
     }
-  if (c->ssl == NULL)
-    {
-      struct iovec iov[2] = {
-        { .iov_base = c->wbuf, .iov_len = hlen },
-        { .iov_base = (void *)req->body, .iov_len = blen },
-      };
-      return send_all_plain (x, iov, blen > 0 ? 2 : 1);
-    }
+  struct iovec iov[2] = {
+    { .iov_base = c->wbuf, .iov_len = hlen },
+    { .iov_base = (void *) req->body, .iov_len = blen },
+  };
+  int iovcnt = blen > 0 ? 2 : 1;
 
-  /* TLS: a small body rides in the head's record; a big one is written
-   * from the caller's buffer.
+  /* TLS: a small body rides in the head's record (one record, one
+   * packet); a big one is written from the caller's buffer.
    */
-  if (blen <= INLINE_BODY_MAX)
+  if (transport_is_tls (c->t) && blen > 0 && blen <= INLINE_BODY_MAX)
     {
-      if (blen > 0)
-        memcpy (c->wbuf + hlen, req->body, blen);
-      return send_all_tls (x, c->wbuf, hlen + blen);
+      memcpy (c->wbuf + hlen, req->body, blen);
+      iov[0].iov_len += blen;
+      iovcnt = 1;
     }
-  enum http_result r = send_all_tls (x, c->wbuf, hlen);
-  if (r != HTTP_OK)
-    return r;
-  return send_all_tls (x, req->body, blen);
+  return transport_result (x, transport_send (c->t, iov, iovcnt, x->deadline,
+                                              x->errbuf, x->errlen),
+                           "send");
 }
 
 /* A TLS record (alert 0x15 or handshake 0x16, version 3.x) where a plain
@@ -1536,7 +597,7 @@ looks_like_tls (const struct http_conn *c)
 {
   const unsigned char *p = (const unsigned char *)c->rbuf + c->rstart;
 
-  return c->ssl == NULL && c->rend - c->rstart >= 2
+  return !transport_is_tls (c->t) && c->rend - c->rstart >= 2
          && (p[0] == 0x15 || p[0] == 0x16) && p[1] == 0x03;
 }
 
@@ -1703,8 +764,6 @@ http_request (struct http_conn *c, const struct http_request *req,
     errbuf[0] = '\0';
   memset (resp, 0, sizeof *resp);
   resp->content_length = -1;
-  c->got_response_byte = false;
-
   if (!header_value_ok (req->target) || !header_value_ok (req->range)
       || !header_value_ok (req->content_range)
       || !header_value_ok (req->content_type) || strpbrk (req->method, " \r\n"))
@@ -1714,7 +773,7 @@ http_request (struct http_conn *c, const struct http_request *req,
       goto out;
     }
 
-  if (c->fd == -1)
+  if (c->t == NULL)
     {
       r = conn_open (&x);
       if (r != HTTP_OK)
@@ -1747,7 +806,6 @@ http_request (struct http_conn *c, const struct http_request *req,
         snprintf (errbuf, errlen, "%s", saved);
       memset (resp, 0, sizeof *resp);
       resp->content_length = -1;
-      c->got_response_byte = false;
       goto out;
     }
   if (r != HTTP_OK)

@@ -1,10 +1,10 @@
 /* A small HTTP/1.1 client for the imageio protocol: one kept-alive connection
- * per struct http_conn, over TCP, a Unix path socket or an abstract Unix
- * socket, with optional TLS (OpenSSL).
+ * per struct http_conn, on a transport (transport.h: TCP, a Unix path
+ * socket or an abstract Unix socket, with optional TLS).
  *
  * Why not libcurl: Debian 12's libcurl (7.88) opens a new connection for
  * every request on an abstract Unix socket, which is what every oVirt host
- * uses; see DESIGN.md "The HTTP client".
+ * uses; see docs/design.md, "The HTTP client".
  *
  * Contract: a struct http_conn is used by one thread at a time (the pool
  * hands it out).  Every request has a total deadline (name lookup,
@@ -17,42 +17,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
-/* Where connections go.  Filled by the caller, then http_endpoint_init;
- * read-only while connections exist.
- */
-struct http_endpoint
-{
-  bool tls;                     /* https */
-  char *host;                   /* TCP host name or address, no brackets */
-  char *port;                   /* TCP port, decimal */
-  char unix_path[108];          /* used when unix_len > 0; abstract when */
-  size_t unix_len;              /*   unix_path[0] == '\0' (no terminator) */
-  char *host_header;            /* value of the Host header */
-  char *cafile;                 /* NULL: OpenSSL's default trust store */
-  bool insecure;                /* skip peer and host name verification */
-  int connect_timeout_ms;       /* connect + TLS handshake */
-  int io_timeout_ms;            /* longest time one request may take */
-  void *ssl_ctx;                /* SSL_CTX *, made by http_endpoint_init */
-};
-
-/* Creates the TLS context when ep->tls.  Returns 0, or -1 with a message in
- * ERRBUF (ERRLEN bytes).
- */
-int http_endpoint_init (struct http_endpoint *ep, char *errbuf, size_t errlen);
-void http_endpoint_free (struct http_endpoint *ep);
-
-enum http_result
-{
-  HTTP_OK = 0,         /* a complete response was read (any status) */
-  HTTP_ERR_CONNECT,    /* could not connect or complete the TLS handshake */
-  HTTP_ERR_CLOSED,     /* the connection was closed or reset before any byte
-                        * of the response arrived: the request may be sent
-                        * again on a new connection */
-  HTTP_ERR_TIMEOUT,    /* the request's deadline passed */
-  HTTP_ERR_PROTOCOL,   /* malformed or unexpected response */
-  HTTP_ERR_IO,         /* the connection broke in the middle of a response */
-};
+#include "transport.h"
 
 /* Receives the body of a 2xx response in pieces.  Returns 0, or -1 to abort
  * (the request then fails with HTTP_ERR_IO and the connection is closed).
@@ -124,8 +91,6 @@ enum http_result http_request (struct http_conn *c,
                                struct http_response *resp,
                                char *errbuf, size_t errlen);
 
-const char *http_result_str (enum http_result r);
-
 /* Debug flag: log each request line and response head (-D imageio.http=1). */
 extern int imageio_debug_http;
 
@@ -140,9 +105,29 @@ extern int imageio_debug_http;
 int http_parse_head (const char *head, size_t len, struct http_response *resp,
                      bool *chunked);
 
-/* Parses one chunk-size line (hex digits, optional ";ext") of LEN bytes, no
- * CRLF.  Returns 0 and sets *SIZE, or -1.
+/* A chunked body being decoded: zero it before the first call. */
+struct http_chunked
+{
+  int state;
+  uint64_t remaining;           /* chunk-size, then data bytes left */
+  unsigned digits;              /* hex digits of the chunk-size so far */
+  size_t line_len;              /* bytes of the size or trailer line */
+  size_t trailer_bytes;
+};
+
+/* Longest chunk-size line and trailer section accepted. */
+#define HTTP_CHUNK_LINE_MAX 4096
+#define HTTP_CHUNK_TRAILER_MAX (16 * 1024)
+
+/* Decodes, in place, the next *LEN bytes of a chunked body at BUF (RFC
+ * 9112 7.1; strict: CRLF line ends, hex sizes that fit 64 bits, bounded
+ * lines): the body's data is moved to the start of BUF and *LEN set to
+ * its length.  Returns -2 when the body needs more bytes (all input was
+ * used), -1 on a framing error, or, at the end of the body, the number of
+ * bytes that followed it, moved to BUF + *LEN.  Pure: the I/O loop and
+ * the fuzzer call it the same way (the model is picohttpparser's
+ * phr_decode_chunked).
  */
-int http_parse_chunk_size (const char *line, size_t len, uint64_t *size);
+ssize_t http_decode_chunked (struct http_chunked *d, char *buf, size_t *len);
 
 #endif

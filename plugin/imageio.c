@@ -239,7 +239,7 @@ try_local_socket (void)
   bool ok;
 
   local.tls = false;
-  local.host_header = (char *) "localhost";
+  local.host_header = "localhost";
   local.connect_timeout_ms = config.remote.connect_timeout_ms;
   local.io_timeout_ms = config.remote.io_timeout_ms;
   if (http_endpoint_init (&local, errbuf, sizeof errbuf) == -1)

@@ -17,7 +17,7 @@
 struct imageio_config
 {
   const char *url;              /* url= as given (never logged whole) */
-  char *path;                   /* "/images/TICKET" from the URL */
+  const char *path;             /* "/images/TICKET" from the URL */
   struct http_endpoint remote;  /* from the URL */
   int64_t size;                 /* size=, or -1 to ask the server */
   const char *cafile;
