@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imageio.h"
+#include "config.h"
 #include "redact.h"
 
 struct imageio_config config = {

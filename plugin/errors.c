@@ -10,16 +10,26 @@
 #include <string.h>
 #include <strings.h>
 
-#include "imageio.h"
+#include "errors.h"
 #include "redact.h"
 
-/* The ticket id, for redaction: what follows "/images/" in the URL. */
+/* The ticket id, for redaction: what follows "/images/" in the URL's
+ * path.  Set once at start-up.
+ */
+static const char *ticket;
+
+void
+errors_set_ticket_path (const char *path)
+{
+  const char *p = path ? strstr (path, "/images/") : NULL;
+
+  ticket = p ? p + strlen ("/images/") : NULL;
+}
+
 static const char *
 ticket_id (void)
 {
-  const char *p = config.path ? strstr (config.path, "/images/") : NULL;
-
-  return p ? p + strlen ("/images/") : NULL;
+  return ticket;
 }
 
 const char *

@@ -23,13 +23,18 @@
 #include <openssl/opensslv.h>
 #include <yajl/yajl_version.h>
 
-#include "extents.h"
-#include "imageio.h"
-#include "journal.h"
-#include "locks.h"
-#include "ranges.h"
 #include "clock.h"
+#include "config.h"
+#include "errors.h"
+#include "extents.h"
+#include "journal.h"
+#include "json.h"
+#include "keeper.h"
+#include "locks.h"
+#include "pool.h"
+#include "ranges.h"
 #include "redact.h"
+#include "replay.h"
 #include "stats.h"
 
 /* Requests on different connections run in parallel; the pool serialises
@@ -37,7 +42,15 @@
  */
 #define THREAD_MODEL NBDKIT_THREAD_MODEL_PARALLEL
 
-struct imageio_server server;
+/* What start-up learned from the server; read-only once nbdkit serves. */
+static struct
+{
+  bool can_write;               /* Allow lists PUT */
+  bool has_zero, has_flush, has_extents;
+  int max_readers, max_writers; /* 0: not reported */
+  uint64_t size;                /* export size */
+  const struct http_endpoint *ep;  /* where the pool connects */
+} server;
 
 /* Request targets, made once at start-up. */
 static char *target_flush_y, *target_flush_n, *target_extents;
@@ -344,6 +357,7 @@ imageio_get_ready (void)
   unsigned n;
 
   startup_deadline = clock_now_ms () + STARTUP_TIMEOUT_MS;
+  errors_set_ticket_path (config.path);
   redact_url (config.url, shown, sizeof shown);
   if (http_endpoint_init (&config.remote, errbuf, sizeof errbuf) == -1)
     {
@@ -417,6 +431,7 @@ imageio_get_ready (void)
     return -1;      /* the pool owns C now */
   extents_init (server.size, config.extents_timeout, fetch_extents, NULL);
   replay_init (&(struct replay_params){
+      .target = config.path,
       .has_flush = server.has_flush && server.can_write,
       .max_unflushed = config.max_unflushed,
       .retry_window_ms = 2 * config.timeout * 1000,
@@ -458,7 +473,7 @@ start_background_fetch (void)
 static int
 imageio_after_fork (void)
 {
-  return pool_start_keeper ();
+  return server.has_flush ? keeper_start (config.idle_flush) : 0;
 }
 
 /* Flushes what is still unflushed (the client may have disconnected
@@ -468,7 +483,7 @@ imageio_after_fork (void)
 static void
 imageio_cleanup (void)
 {
-  pool_stop_keeper ();
+  keeper_stop ();
   if (fetch_started)
     pthread_join (fetch_thread, NULL);
   if (pool_size () > 0)

@@ -843,9 +843,8 @@ scan_tokens (struct extents_parser *p, const unsigned char *d, size_t len,
 }
 
 int
-extents_parser_feed (void *parser, const void *data, size_t len)
+extents_parser_feed (struct extents_parser *p, const void *data, size_t len)
 {
-  struct extents_parser *p = parser;
   uint64_t chunk_offset = p->fed;
   const char *what = NULL;
   size_t ok_len;

@@ -10,12 +10,13 @@
 #include <stdint.h>
 
 #include "extent-map.h"
+#include "unix-path.h"
 
 struct imageio_options
 {
   bool has_extents, has_zero, has_flush, has_checksum;
   int max_readers, max_writers;   /* 0 when absent */
-  char unix_socket[108];          /* may start with NUL (abstract) */
+  char unix_socket[UNIX_PATH_MAX]; /* may start with NUL (abstract) */
   size_t unix_socket_len;         /* 0 when absent or null */
 };
 
@@ -36,10 +37,11 @@ int json_parse_options (const char *body, size_t len,
 struct extents_parser;
 struct extents_parser *extents_parser_new (uint64_t export_size,
                                            uint64_t max_doc_bytes);
-/* Feeds LEN bytes; signature matches http_body_fn.  Returns 0 or -1 (the
+/* Feeds the next LEN bytes of the document.  Returns 0 or -1 (the
  * reason is kept for extents_parser_finish).
  */
-int extents_parser_feed (void *parser, const void *data, size_t len);
+int extents_parser_feed (struct extents_parser *p, const void *data,
+                         size_t len);
 /* The reason the parser failed (after a feed returned -1), or NULL while
  * it has not failed.  Lets a caller whose download broke tell a bad
  * document from a network error.

@@ -8,9 +8,8 @@
  *
  * imageio keeps one backend per HTTP connection and flushes per
  * connection, so each connection remembers whether it wrote since its last
- * flush (dirty).  The keeper thread flushes what stays unflushed while the
- * pool idles, before the server's inactivity timeout (60 s by default in
- * imageio) can close a connection holding unflushed writes.
+ * flush (dirty); keeper.c flushes what stays unflushed while the pool
+ * idles.
  */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -23,8 +22,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "imageio.h"
 #include "locks.h"
+#include "pool.h"
 
 NBDKIT_DLL_PUBLIC int imageio_debug_pool = 0;
 
@@ -42,12 +41,8 @@ static struct pool_conn *conns;
 static struct pool_conn **free_list;
 static unsigned nr_conns, nr_free, all_waiters;
 
-/* The keeper thread; keeper_stop (under lock, signalled by keeper_cond)
- * asks it to end.
- */
-static pthread_t keeper;
-static pthread_cond_t keeper_cond = PTHREAD_COND_INITIALIZER;
-static bool keeper_running, keeper_stop;
+/* What pool_get_all hands out: every connection (its holder owns it). */
+static struct pool_conn **all_list;
 
 unsigned
 pool_size (void)
@@ -60,7 +55,8 @@ pool_init (unsigned n, const struct http_endpoint *ep, struct http_conn *first)
 {
   conns = calloc (n, sizeof *conns);
   free_list = calloc (n, sizeof *free_list);
-  if (conns == NULL || free_list == NULL)
+  all_list = calloc (n, sizeof *all_list);
+  if (conns == NULL || free_list == NULL || all_list == NULL)
     {
       nbdkit_error ("calloc: %m");
       http_conn_free (first);
@@ -99,8 +95,10 @@ pool_free (void)
                   "in all", connects);
   free (conns);
   free (free_list);
+  free (all_list);
   conns = NULL;
   free_list = NULL;
+  all_list = NULL;
   nr_conns = nr_free = 0;
 }
 
@@ -137,8 +135,8 @@ pool_put (struct pool_conn *pc)
     pthread_cond_signal (&cond);
 }
 
-unsigned
-pool_get_all (struct pool_conn **out)
+struct pool_conn **
+pool_get_all (unsigned *n)
 {
   {
     LOCK_FOR_SCOPE (&lock);
@@ -147,25 +145,26 @@ pool_get_all (struct pool_conn **out)
       pthread_cond_wait (&all_cond, &lock);
     all_waiters--;
     for (unsigned i = 0; i < nr_conns; i++)
-      out[i] = free_list[i];
+      all_list[i] = free_list[i];
     nr_free = 0;
   }
   if (imageio_debug_pool)
     nbdkit_debug ("pool: took all %u connections", nr_conns);
-  return nr_conns;
+  *n = nr_conns;
+  return all_list;
 }
 
 void
-pool_put_all (struct pool_conn **all, unsigned n)
+pool_put_all (void)
 {
   struct timespec now;
 
   clock_gettime (CLOCK_MONOTONIC, &now);
   LOCK_FOR_SCOPE (&lock);
-  for (unsigned i = 0; i < n; i++)
+  for (unsigned i = 0; i < nr_conns; i++)
     {
-      all[i]->last_used = now;
-      free_list[nr_free++] = all[i];
+      all_list[i]->last_used = now;
+      free_list[nr_free++] = all_list[i];
     }
   /* Another flush waiting goes next; else every request waiting may go. */
   if (all_waiters > 0)
@@ -216,80 +215,4 @@ pool_idle_for (unsigned idle)
     if (seconds_since (&conns[i].last_used, &now) < idle)
       return false;
   return true;
-}
-
-/* Every second: when the whole pool has idled for idle_flush seconds with
- * writes unflushed, an image-wide flush (which empties the journal);
- * otherwise a flush of each dirty connection idle that long, so that the
- * server does not close it with unflushed writes while others work.
- */
-static void *
-keeper_main (void *arg)
-{
-  (void) arg;
-  for (;;)
-    {
-      struct pool_conn *pc;
-      struct timespec deadline;
-
-      {
-        LOCK_FOR_SCOPE (&lock);
-        clock_gettime (CLOCK_REALTIME, &deadline);
-        deadline.tv_sec += 1;
-        while (!keeper_stop
-               && pthread_cond_timedwait (&keeper_cond, &lock, &deadline) == 0)
-          ;
-        if (keeper_stop)
-          return NULL;
-      }
-
-      if (replay_pending () && pool_idle_for (config.idle_flush))
-        {
-          if (imageio_debug_pool)
-            nbdkit_debug ("pool: idle with unflushed writes: flushing");
-          /* A failure is reported there and stays sticky. */
-          replay_flush ();
-          continue;
-        }
-      while ((pc = pool_take_idle_dirty (config.idle_flush)) != NULL)
-        {
-          if (imageio_debug_pool)
-            nbdkit_debug ("pool: flushing idle connection %u", pc->id);
-          replay_flush_idle_conn (pc);
-          pool_put (pc);
-        }
-    }
-}
-
-int
-pool_start_keeper (void)
-{
-  int err;
-
-  if (keeper_running || !server.has_flush)
-    return 0;
-  keeper_stop = false;
-  err = pthread_create (&keeper, NULL, keeper_main, NULL);
-  if (err != 0)
-    {
-      errno = err;
-      nbdkit_error ("pthread_create: %m");
-      return -1;
-    }
-  keeper_running = true;
-  return 0;
-}
-
-void
-pool_stop_keeper (void)
-{
-  if (!keeper_running)
-    return;
-  {
-    LOCK_FOR_SCOPE (&lock);
-    keeper_stop = true;
-    pthread_cond_signal (&keeper_cond);
-  }
-  pthread_join (keeper, NULL);
-  keeper_running = false;
 }

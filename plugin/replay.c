@@ -31,9 +31,10 @@
 #include <time.h>
 
 #include "clock.h"
-#include "imageio.h"
+#include "errors.h"
 #include "journal.h"
 #include "locks.h"
+#include "replay.h"
 #include "stats.h"
 
 NBDKIT_DLL_PUBLIC int imageio_debug_replay = 0;
@@ -191,7 +192,7 @@ flush_conn (struct pool_conn *pc, struct http_response *resp, char *errbuf,
   static const char body[] = "{\"op\": \"flush\"}";
   struct http_request req = {
     .method = "PATCH",
-    .target = config.path,
+    .target = params.target,
     .content_type = "application/json",
     .body = body,
     .body_len = sizeof body - 1,
@@ -315,19 +316,63 @@ replay_and_flush (struct pool_conn **all, unsigned n, const char *cause)
 static int
 recover (const char *cause)
 {
+  unsigned n;
+
   if (!replay_pending ())
     return 0;
-  {
-    struct pool_conn *all[pool_size ()];
-    unsigned n = pool_get_all (all);
-    int r = 0;
+  POOL_ALL_FOR_SCOPE (all, n);
+  /* Another thread may have recovered while this one waited. */
+  return replay_pending () ? replay_and_flush (all, n, cause) : 0;
+}
 
-    /* Another thread may have recovered while this one waited. */
-    if (replay_pending ())
-      r = replay_and_flush (all, n, cause);
-    pool_put_all (all, n);
-    return r;
-  }
+/* One attempt of REQ on a borrowed connection.  An acknowledged write is
+ * journaled (*ENTRY taken; *OVER_BOUND set when the journal passed its
+ * bound) while the connection is still held, so that a recovery, which
+ * takes every connection, sees it.  *REUSED_CLEAN: the connection was
+ * open and held nothing unflushed before.
+ */
+static enum http_result
+send_once (const struct http_request *req, struct http_response *resp,
+           char *errbuf, size_t errlen, bool is_write, bool fua,
+           struct journal_entry **entry, bool *over_bound,
+           bool *reused_clean)
+{
+  POOL_CONN_FOR_SCOPE (pc);
+  enum http_result r;
+
+  *reused_clean = http_conn_is_open (pc->http) && !pc->dirty;
+  r = http_request (pc->http, req, resp, errbuf, errlen);
+  if (r == HTTP_OK && resp->status / 100 == 2 && is_write
+      && params.has_flush)
+    {
+      pc->dirty = !fua;
+      {
+        LOCK_FOR_SCOPE (&state_lock);
+        unflushed++;
+      }
+      if (*entry)
+        {
+          *over_bound = journal_append (&journal, *entry);
+          *entry = NULL;
+        }
+    }
+  note_closed (pc);
+  return r;
+}
+
+/* After a request that finally failed: the error, and whether that makes
+ * the loss sticky.
+ */
+static void
+report_failure (const char *what, enum http_result r,
+                const struct http_response *resp, const char *errbuf,
+                bool is_write)
+{
+  errors_report (what, r, resp, errbuf);
+  if (is_write && r == HTTP_OK && resp->status == 403 && replay_pending ())
+    mark_lost ("the server refused a write (403)");
+  else if (is_failure_to_recover (r, resp) && replay_pending ())
+    mark_lost ("the server kept failing; giving up");
 }
 
 int
@@ -347,34 +392,15 @@ replay_send (const char *what, const struct http_request *req,
     }
   for (int attempt = 1;; attempt++)
     {
-      struct pool_conn *pc = pool_get ();
       char cause[400];
-      bool reused_clean = http_conn_is_open (pc->http) && !pc->dirty;
+      bool reused_clean;
 
-      r = http_request (pc->http, req, resp, errbuf, sizeof errbuf);
-      if (r == HTTP_OK && resp->status / 100 == 2 && is_write
-          && params.has_flush)
-        {
-          /* Acknowledged: journaled while this thread still holds the
-           * connection, so that a recovery sees it.
-           */
-          pc->dirty = !fua;
-          {
-            LOCK_FOR_SCOPE (&state_lock);
-            unflushed++;
-          }
-          if (entry)
-            {
-              over_bound = journal_append (&journal, entry);
-              entry = NULL;
-            }
-        }
-      note_closed (pc);
-      pool_put (pc);
-
+      r = send_once (req, resp, errbuf, sizeof errbuf, is_write, fua, &entry,
+                     &over_bound, &reused_clean);
       if (!is_failure_to_recover (r, resp) || attempt == MAX_ATTEMPTS
           || clock_now_ms () >= give_up)
         break;
+      stats_add (STATS_REQUESTS_RETRIED, 1);
       /* A kept-alive connection that the server closed while it was idle
        * (imageio does after inactivity_timeout) held nothing unflushed:
        * that is no server failure, just send again on a new connection.
@@ -384,13 +410,11 @@ replay_send (const char *what, const struct http_request *req,
           if (imageio_debug_replay)
             nbdkit_debug ("imageio: %s: idle connection was closed, sending "
                           "again", what);
-          stats_add (STATS_REQUESTS_RETRIED, 1);
           continue;
         }
       describe_failure (cause, sizeof cause, what, r, resp, errbuf);
       nbdkit_debug ("imageio: %s; sending again (attempt %d)", cause,
                     attempt + 1);
-      stats_add (STATS_REQUESTS_RETRIED, 1);
       if (recover (cause) == -1 && is_write)
         break;
       /* A server that refuses connections may be restarting. */
@@ -402,11 +426,7 @@ replay_send (const char *what, const struct http_request *req,
   if (r != HTTP_OK
       || (ok_status ? resp->status != ok_status : resp->status / 100 != 2))
     {
-      errors_report (what, r, resp, errbuf);
-      if (is_write && r == HTTP_OK && resp->status == 403 && replay_pending ())
-        mark_lost ("the server refused a write (403)");
-      else if (is_failure_to_recover (r, resp) && replay_pending ())
-        mark_lost ("the server kept failing; giving up");
+      report_failure (what, r, resp, errbuf, is_write);
       return -1;
     }
   if (is_write && refuse_after_loss (what) == -1)
@@ -421,61 +441,67 @@ replay_send (const char *what, const struct http_request *req,
   return 0;
 }
 
+/* Flushes every connection of ALL that wrote.  Returns 0, -1 after a
+ * refusal (reported, the loss marked), or 1 when a failure means the
+ * journal must be sent again.
+ */
+static int
+flush_dirty (struct pool_conn **all, unsigned n)
+{
+  for (unsigned i = 0; i < n; i++)
+    {
+      struct http_response resp;
+      char errbuf[256] = "";
+      enum http_result r;
+
+      if (!all[i]->dirty)
+        continue;
+      r = flush_conn (all[i], &resp, errbuf, sizeof errbuf);
+      if (r == HTTP_OK && resp.status / 100 == 2)
+        continue;
+      if (is_failure_to_recover (r, &resp))
+        {
+          nbdkit_debug ("imageio: flush on connection %u: %s", all[i]->id,
+                        r == HTTP_OK ? resp.reason : errbuf);
+          return 1;
+        }
+      errors_report ("flush", r, &resp, errbuf);
+      mark_lost ("the server refused a flush");
+      return -1;
+    }
+  return 0;
+}
+
 int
 replay_flush (void)
 {
+  unsigned n;
+  bool must_replay;
+  int ret;
+
   if (refuse_after_loss ("flush") == -1)
     return -1;
   if (!params.has_flush)
     return 0;
+
+  POOL_ALL_FOR_SCOPE (all, n);
   {
-    struct pool_conn *all[pool_size ()];
-    unsigned n = pool_get_all (all);
-    bool recover_now;
-    int ret = 0;
-
-    {
-      LOCK_FOR_SCOPE (&state_lock);
-      recover_now = replay_needed;
-    }
-    for (unsigned i = 0; !recover_now && ret == 0 && i < n; i++)
-      {
-        struct http_response resp;
-        char errbuf[256] = "";
-        enum http_result r;
-
-        if (!all[i]->dirty)
-          continue;
-        r = flush_conn (all[i], &resp, errbuf, sizeof errbuf);
-        if (r == HTTP_OK && resp.status / 100 == 2)
-          continue;
-        if (is_failure_to_recover (r, &resp))
-          {
-            nbdkit_debug ("imageio: flush on connection %u: %s", all[i]->id,
-                          r == HTTP_OK ? resp.reason : errbuf);
-            recover_now = true;
-          }
-        else
-          {
-            errors_report ("flush", r, &resp, errbuf);
-            mark_lost ("the server refused a flush");
-            ret = -1;
-          }
-      }
-    if (ret == 0 && recover_now)
-      ret = replay_and_flush (all, n, "flush: a connection holding "
-                                      "unflushed writes failed");
-    else if (ret == 0)
-      {
-        journal_clear (&journal);
-        LOCK_FOR_SCOPE (&state_lock);
-        unflushed = 0;
-      }
-    pool_put_all (all, n);
-    if (ret == -1)
-      nbdkit_set_error (EIO);
-    return ret;
+    LOCK_FOR_SCOPE (&state_lock);
+    must_replay = replay_needed;
   }
+  ret = must_replay ? 1 : flush_dirty (all, n);
+  if (ret == 1)
+    ret = replay_and_flush (all, n, "flush: a connection holding unflushed "
+                                    "writes failed");
+  else if (ret == 0)
+    {
+      journal_clear (&journal);
+      LOCK_FOR_SCOPE (&state_lock);
+      unflushed = 0;
+    }
+  if (ret == -1)
+    nbdkit_set_error (EIO);
+  return ret;
 }
 
 int

@@ -1,0 +1,22 @@
+/* errors.c: how a failed request reaches the user and the NBD client. */
+#ifndef IMAGEIO_ERRORS_H
+#define IMAGEIO_ERRORS_H
+
+#include <stddef.h>
+
+#include "http.h"
+
+/* The ticket id to shorten wherever it appears (the URL's path, after
+ * "/images/"); NULL before the URL is known.
+ */
+void errors_set_ticket_path (const char *path);
+
+/* nbdkit_error saying WHAT failed and how (R, or RESP's status and the
+ * server's text with ticket ids shortened), and the matching errno.
+ */
+void errors_report (const char *what, enum http_result r,
+                    const struct http_response *resp, const char *errbuf);
+/* TEXT with ticket ids shortened, in BUF. */
+const char *errors_redact (const char *text, char *buf, size_t len);
+
+#endif

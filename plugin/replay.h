@@ -1,0 +1,60 @@
+/* replay.c: requests that lose nothing: the journal of unflushed writes,
+ * its replay after a failure, the image-wide flush, sticky loss.
+ */
+#ifndef IMAGEIO_REPLAY_H
+#define IMAGEIO_REPLAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http.h"
+#include "pool.h"
+
+struct journal_entry;
+
+/* Sends journal entry E again on C (a PUT of its data, or a zero). */
+typedef enum http_result (*replay_send_entry_fn) (
+    struct http_conn *c, const struct journal_entry *e,
+    struct http_response *resp, char *errbuf, size_t errlen);
+
+struct replay_params
+{
+  const char *target;           /* the image's request target (PATCH) */
+  bool has_flush;               /* the server has flush: writes are kept */
+  uint64_t max_unflushed;       /* journal bound in bytes; 0: no journal */
+  unsigned retry_window_ms;     /* longest time spent retrying a request */
+  replay_send_entry_fn send_entry;
+};
+
+void replay_init (const struct replay_params *p);
+void replay_free (void);
+bool replay_journal_on (void);
+uint64_t replay_journal_bytes (void);
+/* Whether writes were acknowledged since the last successful flush (and
+ * may still be saved: false after a loss).
+ */
+bool replay_pending (void);
+/* Sends REQ on a pooled connection, retrying with replay as the file's
+ * comment says.  Returns 0 when the answer has status OK_STATUS (0: any
+ * 2xx), else -1 after nbdkit_error, with nbdkit's errno set.  IS_WRITE:
+ * a PUT or zero, sent with flush=y when FUA; ENTRY (owned from now on,
+ * NULL without a journal) is what the journal keeps once the server
+ * acknowledged it.
+ */
+int replay_send (const char *what, const struct http_request *req,
+                 struct http_response *resp, int ok_status, bool is_write,
+                 bool fua, struct journal_entry *entry);
+/* Image-wide flush: every connection that wrote, replaying first when one
+ * of them broke.  Returns 0 or -1 (reported, errno set).
+ */
+int replay_flush (void);
+/* Flushes one idle connection held by the caller (the keeper). */
+int replay_flush_idle_conn (struct pool_conn *pc);
+/* At close or unload (WHEN says which): flushes what is unflushed; a
+ * failure is reported with the bytes that may be lost.
+ */
+int replay_close (const char *when);
+
+extern int imageio_debug_replay;
+
+#endif
