@@ -5,28 +5,16 @@
 #include <string.h>
 #include <strings.h>
 
+#include "parse-uint.h"
 #include "ranges.h"
 
 int
 range_parse_u64 (const char *s, size_t n, uint64_t *out)
 {
-  uint64_t v = 0;
-
-  if (n == 0 || n > 20)
+  /* No more digits than UINT64_MAX has, leading zeros included. */
+  if (n > 20)
     return -1;
-  for (size_t i = 0; i < n; i++)
-    {
-      unsigned d;
-
-      if (s[i] < '0' || s[i] > '9')
-        return -1;
-      d = s[i] - '0';
-      if (v > (UINT64_MAX - d) / 10)
-        return -1;
-      v = v * 10 + d;
-    }
-  *out = v;
-  return 0;
+  return parse_uint64 (s, n, UINT64_MAX, out) == 0 ? 0 : -1;
 }
 
 static const char *

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "http.h"
+#include "parse-uint.h"
 
 /* RFC 9110 tchar: the characters of a header name. */
 static bool
@@ -66,23 +67,11 @@ copy_field (char *dst, size_t dstsz, const char *src, size_t len)
 static int
 parse_length (const char *s, size_t len, int64_t *out)
 {
-  uint64_t v = 0;
-  size_t i;
+  uint64_t v;
 
-  if (len == 0)
+  if (parse_uint64 (s, len, INT64_MAX, &v) != 0)
     return -1;
-  for (i = 0; i < len; i++)
-    {
-      unsigned d;
-
-      if (s[i] < '0' || s[i] > '9')
-        return -1;
-      d = s[i] - '0';
-      if (v > ((uint64_t)INT64_MAX - d) / 10)
-        return -1;
-      v = v * 10 + d;
-    }
-  *out = (int64_t)v;
+  *out = (int64_t) v;
   return 0;
 }
 

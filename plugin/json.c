@@ -39,6 +39,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "json.h"
+#include "parse-uint.h"
 
 #define OPTIONS_MAX_BYTES (64 * 1024)
 #define STR_(x) #x
@@ -75,34 +76,21 @@ static int
 parse_uint (const char *s, size_t len, uint64_t max, uint64_t *out,
             const char **what)
 {
-  uint64_t v = 0;
-  size_t i;
-
   if (len > 0 && s[0] == '-') {
     /* "-0" is harmless but odd; treat every sign as negative. */
     *what = "is negative";
     return -1;
   }
-  if (len == 0) {
+  switch (parse_uint64 (s, len, max, out)) {
+  case 0:
+    return 0;
+  case -2:
+    *what = "is too large";
+    return -1;
+  default:
     *what = "is not an integer";
     return -1;
   }
-  for (i = 0; i < len; i++) {
-    unsigned d;
-
-    if (s[i] < '0' || s[i] > '9') {
-      *what = "is not an integer";
-      return -1;
-    }
-    d = s[i] - '0';
-    if (v > (max - d) / 10) {
-      *what = "is too large";
-      return -1;
-    }
-    v = v * 10 + d;
-  }
-  *out = v;
-  return 0;
 }
 
 /* Copies the start of a yajl error message ("parse error: xyz\n...") into
