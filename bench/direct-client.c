@@ -225,8 +225,8 @@ setup_handle (struct worker *w)
   curl_easy_setopt (c, CURLOPT_TIMEOUT, opt_timeout);
   curl_easy_setopt (c, CURLOPT_TCP_NODELAY, 1L);
   /* Larger buffers than the defaults (16 KiB / 64 KiB) are measurably
-   * faster; DESIGN.md "The HTTP client".  A libcurl that refuses the size
-   * keeps its default.
+   * faster; docs/design.md, "Why the HTTP client is our own".  A libcurl
+   * that refuses the size keeps its default.
    */
   if (curl_easy_setopt (c, CURLOPT_BUFFERSIZE, 1024L * 1024) != CURLE_OK)
     curl_easy_setopt (c, CURLOPT_BUFFERSIZE, 512L * 1024);

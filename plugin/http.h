@@ -4,7 +4,7 @@
  *
  * Why not libcurl: Debian 12's libcurl (7.88) opens a new connection for
  * every request on an abstract Unix socket, which is what every oVirt host
- * uses; see docs/design.md, "The HTTP client".
+ * uses; see docs/design.md, "Why the HTTP client is our own".
  *
  * Contract: a struct http_conn is used by one thread at a time (the pool
  * hands it out).  Every request has a total deadline (name lookup,

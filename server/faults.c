@@ -9,7 +9,7 @@
  * lucky.  With a loss fault set, each backend (one per HTTP connection)
  * is wrapped: its writes and zeroes are recorded, per ticket, as ranges
  * owned by that connection; a flush on the connection forgets its own
- * ranges (flush is per connection, as in PROTOCOL.md); a later write by
+ * ranges (flush is per connection: docs/protocol.md); a later write by
  * any connection takes the bytes it covers away from the older owners (the
  * newer data is the newer writer's to lose).  To "lose" is to overwrite
  * the ranges with LOSS_BYTE and forget them: the connection's own ranges,

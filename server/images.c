@@ -1,7 +1,7 @@
 /* The Images API (/images/TICKET, /images/TICKET/extents, and "*" as the
  * ticket for OPTIONS):
  * OPTIONS, GET (read), PUT (write), PATCH (zero, flush), GET extents; see
- * PROTOCOL.md.
+ * docs/protocol.md.
  *
  * Contract: every request on a ticket holds it busy (r->ticket) until it
  * ends; image bytes go through the connection's own backend, opened on the

@@ -100,7 +100,7 @@ for t in "$t_file" "$t_nbd"; do
   grep -q "Content-Length header is required" "$resp_body" ||
     fail "PUT without Content-Length: body '$(cat "$resp_body")'"
 
-  # A malformed Content-Range: 400 (assumed; PROTOCOL.md gives no status).
+  # A malformed Content-Range: 400 (assumed; imageio documents no status).
   for cr in "bytes abc-def/*" "items 0-19/*" "bytes 10-5/*"; do
     request "${u[@]}" -X PUT -H "Content-Range: $cr" --data-binary @"$tmpdir/d20" "$url"
     expect_status 400 "PUT Content-Range: $cr"
@@ -126,7 +126,7 @@ for t in "$t_file" "$t_nbd"; do
   want_write "$tmpdir/d20" 0
 
   # A client sending less than Content-Length and going away: the server
-  # survives.  With a half-close it may answer 400 (PROTOCOL.md) or just
+  # survives.  With a half-close it may answer 400 (docs/protocol.md) or just
   # close; both are accepted, a crash is not.
   rawhttp "unix:$server_sock" shortbody "/images/$t?flush=n" 65536 1000
   rawhttp "unix:$server_sock" shortbody "/images/$t?flush=n" 65536 1000 --shutdown > "$tmpdir/short.out"
