@@ -6,6 +6,7 @@
 #include <nbdkit-plugin.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -64,43 +65,62 @@ parse_uint_param (const char *key, const char *value, unsigned min,
   return 0;
 }
 
+/* url=URL, or url=+FILE / url=- (read as nbdkit's password=+FILE is),
+ * which keeps the ticket out of nbdkit -v's echo of every parameter and
+ * out of ps.  The last url= wins.
+ */
+static int
+set_url (const char *value)
+{
+  free (url_read);
+  url_read = NULL;
+  config.url = value;
+  if (value[0] != '+' && value[0] != '-')
+    return 0;
+  if (nbdkit_read_password (value, &url_read) == -1)
+    {
+      nbdkit_error ("url=%s: cannot read the URL", value);
+      return -1;
+    }
+  url_read[strcspn (url_read, "\r\n")] = '\0';
+  config.url = url_read;
+  return 0;
+}
+
+/* A size parameter in MIN..MAX bytes, saying which parameter is wrong
+ * (nbdkit's own message does not).
+ */
+static int
+parse_size_param (const char *key, const char *value, int64_t min,
+                  int64_t max, int64_t *out)
+{
+  int64_t v = nbdkit_parse_size (value);
+
+  if (v == -1)
+    {
+      nbdkit_error ("%s=%s: expecting a size, e.g. 64M", key, value);
+      return -1;
+    }
+  if (v < min || v > max)
+    {
+      nbdkit_error ("%s=%s: must be between %" PRIi64 " and %" PRIi64
+                    " bytes", key, value, min, max);
+      return -1;
+    }
+  *out = v;
+  return 0;
+}
+
 int
 config_set (const char *key, const char *value)
 {
+  int64_t v;
+
   if (strcmp (key, "url") == 0)
-    {
-      /* url=+FILE (or url=-) keeps the ticket out of nbdkit -v's echo of
-       * every parameter and out of ps, as password=+FILE does.
-       */
-      free (url_read);
-      url_read = NULL;
-      config.url = value;
-      if (value[0] == '+' || value[0] == '-')
-        {
-          if (nbdkit_read_password (value, &url_read) == -1)
-            {
-              nbdkit_error ("url=%s: cannot read the URL", value);
-              return -1;
-            }
-          url_read[strcspn (url_read, "\r\n")] = '\0';
-          config.url = url_read;
-        }
-    }
-  else if (strcmp (key, "size") == 0)
-    {
-      config.size = nbdkit_parse_size (value);
-      if (config.size == -1)
-        {
-          nbdkit_error ("size=%s: expecting a size, e.g. 10G", value);
-          return -1;
-        }
-      if (config.size == 0)
-        {
-          nbdkit_error ("size=%s: must be larger than 0", value);
-          return -1;
-        }
-    }
-  else if (strcmp (key, "cafile") == 0)
+    return set_url (value);
+  if (strcmp (key, "size") == 0)
+    return parse_size_param (key, value, 1, INT64_MAX, &config.size);
+  if (strcmp (key, "cafile") == 0)
     {
       if (*value == '\0')
         {
@@ -108,46 +128,32 @@ config_set (const char *key, const char *value)
           return -1;
         }
       config.cafile = value;
+      return 0;
     }
-  else if (strcmp (key, "insecure") == 0)
+  if (strcmp (key, "insecure") == 0)
     return parse_bool_param (key, value, &config.insecure);
-  else if (strcmp (key, "is_ovirt_host") == 0)
+  if (strcmp (key, "is_ovirt_host") == 0)
     return parse_bool_param (key, value, &config.is_ovirt_host);
-  else if (strcmp (key, "connections") == 0)
+  if (strcmp (key, "connections") == 0)
     return parse_uint_param (key, value, 1, MAX_CONNECTIONS,
                              &config.connections);
-  else if (strcmp (key, "timeout") == 0)
+  if (strcmp (key, "timeout") == 0)
     return parse_uint_param (key, value, 1, MAX_TIMEOUT, &config.timeout);
-  else if (strcmp (key, "idle_flush") == 0)
+  if (strcmp (key, "idle_flush") == 0)
     return parse_uint_param (key, value, 1, MAX_TIMEOUT, &config.idle_flush);
-  else if (strcmp (key, "max_unflushed") == 0)
+  if (strcmp (key, "max_unflushed") == 0)
     {
-      int64_t v = nbdkit_parse_size (value);
-
-      if (v == -1)
-        {
-          nbdkit_error ("max_unflushed=%s: expecting a size, e.g. 64M, "
-                        "or 0", value);
-          return -1;
-        }
-      if (v > MAX_MAX_UNFLUSHED)
-        {
-          nbdkit_error ("max_unflushed=%s: at most %dG", value,
-                        MAX_MAX_UNFLUSHED >> 30);
-          return -1;
-        }
+      if (parse_size_param (key, value, 0, MAX_MAX_UNFLUSHED, &v) == -1)
+        return -1;
       config.max_unflushed = v;
+      return 0;
     }
-  else if (strcmp (key, "zero_elision") == 0)
+  if (strcmp (key, "zero_elision") == 0)
     return parse_bool_param (key, value, &config.zero_elision);
-  else if (strcmp (key, "extents_timeout") == 0)
+  if (strcmp (key, "extents_timeout") == 0)
     return parse_uint_param (key, value, 1, 86400, &config.extents_timeout);
-  else
-    {
-      nbdkit_error ("unknown parameter '%s'", key);
-      return -1;
-    }
-  return 0;
+  nbdkit_error ("unknown parameter '%s'", key);
+  return -1;
 }
 
 /* The strings the URL was split into; config.remote and config.path point

@@ -130,131 +130,148 @@ parse_status_line (const char *s, size_t len, struct http_response *resp,
   return 0;
 }
 
+/* What the header fields seen so far said. */
+struct head_state
+{
+  bool conn_close, conn_keep_alive;
+  bool have_length, have_te, have_crange, have_ctype;
+};
+
+/* Splits a field line "name: value" (RFC 9112 5.1: no space before the
+ * colon, no obs-fold) into its name length *N and its trimmed value.
+ */
+static int
+split_field (const char *line, size_t llen, size_t *n, const char **value,
+             size_t *vlen)
+{
+  size_t i = 0;
+
+  while (i < llen && is_tchar (line[i]))
+    i++;
+  if (i == 0 || i == llen || line[i] != ':')
+    return -1;
+  *n = i;
+  *value = line + i + 1;
+  *vlen = llen - i - 1;
+  while (*vlen > 0 && is_ows ((*value)[0]))
+    (*value)++, (*vlen)--;
+  while (*vlen > 0 && is_ows ((*value)[*vlen - 1]))
+    (*vlen)--;
+  for (size_t k = 0; k < *vlen; k++)
+    if (!is_text ((*value)[k]))
+      return -1;
+  return 0;
+}
+
+/* Takes in one header field.  Duplicates that could be read two ways are
+ * refused.
+ */
+static int
+apply_field (struct head_state *st, struct http_response *resp,
+             const char *name, size_t n, const char *value, size_t vlen)
+{
+  if (name_is (name, n, "content-length"))
+    {
+      int64_t v;
+
+      if (parse_length (value, vlen, &v) == -1
+          || (st->have_length && v != resp->content_length))
+        return -1;
+      st->have_length = true;
+      resp->content_length = v;
+    }
+  else if (name_is (name, n, "transfer-encoding"))
+    {
+      /* Only "chunked", once: any other coding is one we cannot decode,
+       * and chunked twice is invalid.
+       */
+      if (st->have_te || !name_is (value, vlen, "chunked"))
+        return -1;
+      st->have_te = true;
+    }
+  else if (name_is (name, n, "connection"))
+    parse_connection (value, vlen, &st->conn_close, &st->conn_keep_alive);
+  else if (name_is (name, n, "content-range"))
+    {
+      /* Truncating would change the meaning: refuse instead. */
+      if (st->have_crange || vlen >= sizeof resp->content_range)
+        return -1;
+      st->have_crange = true;
+      copy_field (resp->content_range, sizeof resp->content_range, value,
+                  vlen);
+    }
+  else if (name_is (name, n, "content-type"))
+    {
+      if (st->have_ctype)
+        return -1;
+      st->have_ctype = true;
+      copy_field (resp->content_type, sizeof resp->content_type, value, vlen);
+    }
+  else if (name_is (name, n, "allow"))
+    {
+      /* A list header: several lines join with ", ". */
+      size_t used = strlen (resp->allow);
+
+      if (used > 0 && used + 2 < sizeof resp->allow)
+        {
+          memcpy (resp->allow + used, ", ", 2);
+          used += 2;
+        }
+      copy_field (resp->allow + used, sizeof resp->allow - used, value, vlen);
+    }
+  return 0;
+}
+
 int
 http_parse_head (const char *head, size_t len, struct http_response *resp,
                  bool *chunked)
 {
+  struct head_state st = { 0 };
   size_t pos = 0;
   bool first = true, ended = false;
-  bool conn_close = false, conn_keep_alive = false;
-  bool have_length = false, have_te = false;
-  bool have_crange = false, have_ctype = false;
   int minor = 0;
 
   memset (resp, 0, sizeof *resp);
   resp->content_length = -1;
   *chunked = false;
 
-  while (pos < len)
+  while (pos < len && !ended)
     {
-      const char *line = head + pos;
+      const char *line = head + pos, *value;
       const char *cr = memchr (line, '\r', len - pos);
-      size_t llen;
+      size_t llen, n, vlen;
 
       /* Lines end with CRLF; a bare CR or LF anywhere is refused (a bare
        * LF shows up as a control character in the line).
        */
-      if (cr == NULL || (size_t)(cr - head) + 1 >= len || cr[1] != '\n')
+      if (cr == NULL || (size_t) (cr - head) + 1 >= len || cr[1] != '\n')
         return -1;
       llen = cr - line;
       pos += llen + 2;
-
       if (first)
         {
           if (parse_status_line (line, llen, resp, &minor) == -1)
             return -1;
           first = false;
-          continue;
         }
-      if (llen == 0)
-        {
-          ended = true;
-          break;
-        }
-
-      /* "name: value".  A line starting with whitespace is obs-fold; a
-       * space before the colon is forbidden by RFC 9112 5.1.
-       */
-      size_t n = 0;
-      while (n < llen && is_tchar (line[n]))
-        n++;
-      if (n == 0 || n == llen || line[n] != ':')
+      else if (llen == 0)
+        ended = true;
+      else if (split_field (line, llen, &n, &value, &vlen) == -1
+               || apply_field (&st, resp, line, n, value, vlen) == -1)
         return -1;
-      const char *value = line + n + 1;
-      size_t vlen = llen - n - 1;
-      while (vlen > 0 && is_ows (value[0]))
-        value++, vlen--;
-      while (vlen > 0 && is_ows (value[vlen - 1]))
-        vlen--;
-      for (size_t i = 0; i < vlen; i++)
-        if (!is_text (value[i]))
-          return -1;
-
-      if (name_is (line, n, "content-length"))
-        {
-          int64_t v;
-
-          if (parse_length (value, vlen, &v) == -1)
-            return -1;
-          if (have_length && v != resp->content_length)
-            return -1;
-          have_length = true;
-          resp->content_length = v;
-        }
-      else if (name_is (line, n, "transfer-encoding"))
-        {
-          /* Only "chunked", once: any other coding is one we cannot
-           * decode, and chunked twice is invalid.
-           */
-          if (have_te || !name_is (value, vlen, "chunked"))
-            return -1;
-          have_te = true;
-        }
-      else if (name_is (line, n, "connection"))
-        parse_connection (value, vlen, &conn_close, &conn_keep_alive);
-      else if (name_is (line, n, "content-range"))
-        {
-          /* Truncating would change the meaning: refuse instead. */
-          if (have_crange || vlen >= sizeof resp->content_range)
-            return -1;
-          have_crange = true;
-          copy_field (resp->content_range, sizeof resp->content_range, value,
-                      vlen);
-        }
-      else if (name_is (line, n, "content-type"))
-        {
-          if (have_ctype)
-            return -1;
-          have_ctype = true;
-          copy_field (resp->content_type, sizeof resp->content_type, value,
-                      vlen);
-        }
-      else if (name_is (line, n, "allow"))
-        {
-          /* A list header: several lines join with ", ". */
-          size_t used = strlen (resp->allow);
-
-          if (used > 0 && used + 2 < sizeof resp->allow)
-            {
-              memcpy (resp->allow + used, ", ", 2);
-              used += 2;
-            }
-          copy_field (resp->allow + used, sizeof resp->allow - used, value,
-                      vlen);
-        }
     }
 
   /* The empty line must be there and must be the last thing. */
   if (first || !ended || pos != len)
     return -1;
-  if (have_te && have_length)
+  if (st.have_te && st.have_length)
     return -1;
 
-  *chunked = have_te;
+  *chunked = st.have_te;
   if (minor == 0)
-    resp->keep_alive = conn_keep_alive && !conn_close;
+    resp->keep_alive = st.conn_keep_alive && !st.conn_close;
   else
-    resp->keep_alive = !conn_close;
+    resp->keep_alive = !st.conn_close;
   return 0;
 }
 

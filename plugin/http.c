@@ -659,70 +659,95 @@ read_head (struct req_ctx *x, size_t *head_len)
     }
 }
 
-/* Reads the response (skipping 1xx) and its body. */
+/* Reads the final response head (skipping 1xx) into RESP and consumes it
+ * from rbuf; sets *CHUNKED.
+ */
 static enum http_result
-read_response (struct req_ctx *x, const struct http_request *req,
-               struct http_response *resp)
+read_final_head (struct req_ctx *x, struct http_response *resp,
+                 bool *chunked)
 {
   struct http_conn *c = x->c;
-  bool chunked;
-  size_t head_len;
-  enum http_result r;
   int interim = 0;
 
   for (;;)
     {
-      r = read_head (x, &head_len);
+      size_t head_len;
+      enum http_result r = read_head (x, &head_len);
+
       if (r != HTTP_OK)
         return r;
       if (imageio_debug_http)
         debug_head (c->rbuf + c->rstart, head_len);
-      if (http_parse_head (c->rbuf + c->rstart, head_len, resp, &chunked) == -1)
+      if (http_parse_head (c->rbuf + c->rstart, head_len, resp, chunked) == -1)
         {
           seterr (x, "malformed response head");
           return HTTP_ERR_PROTOCOL;
         }
       c->rstart += head_len;
       if (resp->status >= 200)
-        break;
+        return HTTP_OK;
       if (resp->status == 101 || ++interim > MAX_INTERIM)
         {
           seterr (x, "unexpected %d response", resp->status);
           return HTTP_ERR_PROTOCOL;
         }
     }
+}
 
-  struct sink s = { .req = req, .resp = resp, .limit = UINT64_MAX };
-  bool ok = resp->status >= 200 && resp->status <= 299;
-
-  if (!ok)
+/* Where the body of RESP goes: the caller's buffer or callback for a 2xx,
+ * the error text otherwise.
+ */
+static void
+choose_sink (struct sink *s, const struct http_request *req,
+             struct http_response *resp)
+{
+  *s = (struct sink){ .req = req, .resp = resp, .limit = UINT64_MAX };
+  if (resp->status < 200 || resp->status > 299)
     {
-      s.kind = SINK_ERROR_TEXT;
-      s.limit = DISCARD_MAX;
-      /* Not worth draining a big error body: close instead. */
-      if (resp->content_length > DISCARD_MAX)
-        {
-          resp->keep_alive = false;
-          resp->content_length = -1;
-          chunked = false;
-          /* What we already hold is enough for the message. */
-          size_t avail = c->rend - c->rstart;
-          if (avail > sizeof resp->error_text - 1)
-            avail = sizeof resp->error_text - 1;
-          sink_push (x, &s, c->rbuf + c->rstart, avail);
-          finish_error_text (resp);
-          return HTTP_OK;
-        }
+      s->kind = SINK_ERROR_TEXT;
+      s->limit = DISCARD_MAX;
     }
   else if (req->buf)
     {
-      s.kind = SINK_BUF;
-      s.limit = req->buf_len;
+      s->kind = SINK_BUF;
+      s->limit = req->buf_len;
     }
   else if (req->body_fn)
-    s.kind = SINK_FN;
+    s->kind = SINK_FN;
   else
-    s.kind = SINK_DISCARD;
+    s->kind = SINK_DISCARD;
+}
+
+/* Reads the response (skipping 1xx) and its body. */
+static enum http_result
+read_response (struct req_ctx *x, const struct http_request *req,
+               struct http_response *resp)
+{
+  struct http_conn *c = x->c;
+  struct sink s;
+  bool chunked, ok;
+  enum http_result r;
+
+  r = read_final_head (x, resp, &chunked);
+  if (r != HTTP_OK)
+    return r;
+  choose_sink (&s, req, resp);
+  ok = s.kind != SINK_ERROR_TEXT;
+  if (!ok && resp->content_length > DISCARD_MAX)
+    {
+      /* Not worth draining a big error body: what we already hold is
+       * enough for the message; close instead.
+       */
+      size_t avail = c->rend - c->rstart;
+
+      if (avail > sizeof resp->error_text - 1)
+        avail = sizeof resp->error_text - 1;
+      resp->keep_alive = false;
+      resp->content_length = -1;
+      sink_push (x, &s, c->rbuf + c->rstart, avail);
+      finish_error_text (resp);
+      return HTTP_OK;
+    }
 
   if (strcmp (req->method, "HEAD") == 0 || resp->status == 204
       || resp->status == 304)
@@ -748,6 +773,68 @@ read_response (struct req_ctx *x, const struct http_request *req,
   return r;
 }
 
+/* After a failed send: a server may answer and close before taking the
+ * whole body (403, 416 on PUT).  If that answer is readable, it is the
+ * result; else the send error R is.
+ */
+static enum http_result
+answer_after_send_error (struct req_ctx *x, const struct http_request *req,
+                         struct http_response *resp, enum http_result r)
+{
+  char saved[256];
+
+  snprintf (saved, sizeof saved, "%s", x->errlen ? x->errbuf : "");
+  if (read_response (x, req, resp) == HTTP_OK)
+    {
+      /* The TLS state after a failed send is not worth a close_notify. */
+      resp->keep_alive = false;
+      conn_close (x->c, false);
+      return HTTP_OK;
+    }
+  if (x->errlen > 0)
+    snprintf (x->errbuf, x->errlen, "%s", saved);
+  memset (resp, 0, sizeof *resp);
+  resp->content_length = -1;
+  return r;
+}
+
+/* Whether the request's strings can go into a head as they are. */
+static bool
+request_ok (const struct http_request *req)
+{
+  return header_value_ok (req->target) && header_value_ok (req->range)
+         && header_value_ok (req->content_range)
+         && header_value_ok (req->content_type)
+         && strpbrk (req->method, " \r\n") == NULL;
+}
+
+/* Sends REQ and reads its response on C, opening it when closed. */
+static enum http_result
+exchange (struct req_ctx *x, const struct http_request *req,
+          struct http_response *resp)
+{
+  struct http_conn *c = x->c;
+  enum http_result r;
+
+  if (!request_ok (req))
+    {
+      seterr (x, "invalid character in the request");
+      return HTTP_ERR_PROTOCOL;
+    }
+  if (c->t == NULL && (r = conn_open (x)) != HTTP_OK)
+    return r;
+  /* Bytes left from the previous response would be read as this one's. */
+  c->rstart = c->rend = 0;
+  if (imageio_debug_http)
+    debug_request (c, req);
+  r = send_request (x, req);
+  if (r == HTTP_ERR_CLOSED || r == HTTP_ERR_IO)
+    return answer_after_send_error (x, req, resp, r);
+  if (r != HTTP_OK)
+    return r;
+  return read_response (x, req, resp);
+}
+
 enum http_result
 http_request (struct http_conn *c, const struct http_request *req,
               struct http_response *resp, char *errbuf, size_t errlen)
@@ -759,61 +846,20 @@ http_request (struct http_conn *c, const struct http_request *req,
                  : c->ep->io_timeout_ms > 0 ? c->ep->io_timeout_ms
                                             : DEFAULT_TIMEOUT_MS;
   x.deadline = clock_now_ms () + x.timeout_ms;
-
   if (errlen > 0)
     errbuf[0] = '\0';
   memset (resp, 0, sizeof *resp);
   resp->content_length = -1;
-  if (!header_value_ok (req->target) || !header_value_ok (req->range)
-      || !header_value_ok (req->content_range)
-      || !header_value_ok (req->content_type) || strpbrk (req->method, " \r\n"))
-    {
-      seterr (&x, "invalid character in the request");
-      r = HTTP_ERR_PROTOCOL;
-      goto out;
-    }
 
-  if (c->t == NULL)
-    {
-      r = conn_open (&x);
-      if (r != HTTP_OK)
-        goto out;
-    }
-  /* Bytes left from the previous response would be read as this one's. */
-  c->rstart = c->rend = 0;
-
-  if (imageio_debug_http)
-    debug_request (c, req);
-  r = send_request (&x, req);
-  if (r == HTTP_ERR_CLOSED || r == HTTP_ERR_IO)
-    {
-      /* A server may answer and close before taking the whole body (403,
-       * 416 on PUT).  If that answer is readable, it is the result; else
-       * the send error is.
-       */
-      char saved[256];
-      enum http_result r2;
-
-      snprintf (saved, sizeof saved, "%s", errlen ? errbuf : "");
-      r2 = read_response (&x, req, resp);
-      if (r2 == HTTP_OK)
-        {
-          resp->keep_alive = false;
-          conn_close (c, false);
-          return HTTP_OK;
-        }
-      if (errlen > 0)
-        snprintf (errbuf, errlen, "%s", saved);
-      memset (resp, 0, sizeof *resp);
-      resp->content_length = -1;
-      goto out;
-    }
+  r = exchange (&x, req, resp);
   if (r != HTTP_OK)
-    goto out;
-  r = read_response (&x, req, resp);
-  if (r != HTTP_OK)
-    goto out;
-
+    {
+      if (imageio_debug_http)
+        nbdkit_debug ("http: %s: %s", http_result_str (r),
+                      errlen ? errbuf : "");
+      conn_close (c, false);
+      return r;
+    }
   if (!resp->keep_alive)
     conn_close (c, true);
   else if (c->rstart != c->rend)
@@ -821,16 +867,9 @@ http_request (struct http_conn *c, const struct http_request *req,
       /* The server sent more than the response: do not trust the stream. */
       if (imageio_debug_http)
         nbdkit_debug ("http: %zu unexpected bytes after the response; "
-                      "closing",
-                      c->rend - c->rstart);
+                      "closing", c->rend - c->rstart);
       resp->keep_alive = false;
       conn_close (c, false);
     }
   return HTTP_OK;
-
-out:
-  if (imageio_debug_http)
-    nbdkit_debug ("http: %s: %s", http_result_str (r), errlen ? errbuf : "");
-  conn_close (c, false);
-  return r;
 }

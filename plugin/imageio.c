@@ -345,88 +345,121 @@ static enum http_result send_entry (struct http_conn *c,
                                    struct http_response *resp, char *errbuf,
                                    size_t errlen);
 
-/* Learns what the server offers, before nbdkit serves, so that a bad URL,
- * a TLS failure or an expired ticket stops nbdkit at once.
+/* Sets server.size from the server's answer and size=: without size= the
+ * server must tell; with it, a size= larger than the image is refused.
  */
 static int
-imageio_get_ready (void)
+learn_size (struct http_conn *c)
 {
-  char errbuf[256] = "", shown[256];
-  struct http_conn *c = NULL;
-  int64_t size;
-  unsigned n;
+  int64_t size = probe_size (c, config.size == -1);
 
-  startup_deadline = clock_now_ms () + STARTUP_TIMEOUT_MS;
-  errors_set_ticket_path (config.path);
-  redact_url (config.url, shown, sizeof shown);
-  if (http_endpoint_init (&config.remote, errbuf, sizeof errbuf) == -1)
-    {
-      nbdkit_error ("%s: %s", shown, errbuf);
-      return -1;
-    }
-  server.ep = &config.remote;
-  c = http_conn_new (&config.remote);
-  if (c == NULL)
-    {
-      nbdkit_error ("http_conn_new: %m");
-      return -1;
-    }
-  if (probe_options (c, shown) == -1)
-    goto err;
-  size = probe_size (c, config.size == -1);
   if (config.size == -1)
     {
       if (size == -1)
-        goto err;
+        return -1;
       server.size = size;
+      return 0;
     }
-  else
+  if (size != -1 && config.size > size)
     {
-      if (size != -1 && config.size > size)
-        {
-          nbdkit_error ("size=%" PRIi64 " is larger than the image "
-                        "(%" PRIi64 " bytes)", config.size, size);
-          goto err;
-        }
-      server.size = config.size;
+      nbdkit_error ("size=%" PRIi64 " is larger than the image "
+                    "(%" PRIi64 " bytes)", config.size, size);
+      return -1;
     }
+  server.size = config.size;
+  return 0;
+}
 
-  /* The probing connection becomes the pool's first one, unless the Unix
-   * socket takes over (then its probing connection does).
-   */
-  if (local.unix_len > 0)
-    {
-      struct http_conn *lc = try_local_socket ();
+/* connections=, lowered to what the server allows for this ticket. */
+static unsigned
+pool_connections (void)
+{
+  unsigned n = config.connections;
+  int max = server.can_write ? server.max_writers : server.max_readers;
 
-      if (lc != NULL)
-        {
-          http_conn_free (c);
-          c = lc;
-        }
-    }
+  if (max > 0 && (unsigned) max < n)
+    n = max;
+  return n;
+}
 
-  n = config.connections;
-  if (server.can_write && server.max_writers > 0
-      && (unsigned) server.max_writers < n)
-    n = server.max_writers;
-  if (!server.can_write && server.max_readers > 0
-      && (unsigned) server.max_readers < n)
-    n = server.max_readers;
-
+/* The request targets and buffers the data path needs. */
+static int
+make_request_targets (void)
+{
   target_flush_y = make_target ("?flush=y");
   target_flush_n = make_target ("?flush=n");
   target_extents = make_target ("/extents");
   if (!target_flush_y || !target_flush_n || !target_extents)
-    goto err;
+    return -1;
   if (!server.has_zero && server.can_write)
     {
       zero_buf = calloc (1, ZERO_BUF_SIZE);
       if (zero_buf == NULL)
         {
           nbdkit_error ("calloc: %m");
-          goto err;
+          return -1;
         }
     }
+  return 0;
+}
+
+/* Connects and asks OPTIONS and the size; returns the connection that
+ * asked (the pool's first, or the Unix socket's when is_ovirt_host takes
+ * it), or NULL after an error.
+ */
+static struct http_conn *
+probe_server (const char *shown)
+{
+  char errbuf[256] = "";
+  struct http_conn *c, *lc;
+
+  if (http_endpoint_init (&config.remote, errbuf, sizeof errbuf) == -1)
+    {
+      nbdkit_error ("%s: %s", shown, errbuf);
+      return NULL;
+    }
+  server.ep = &config.remote;
+  c = http_conn_new (&config.remote);
+  if (c == NULL)
+    {
+      nbdkit_error ("http_conn_new: %m");
+      return NULL;
+    }
+  if (probe_options (c, shown) == -1 || learn_size (c) == -1)
+    {
+      http_conn_free (c);
+      return NULL;
+    }
+  if (local.unix_len > 0 && (lc = try_local_socket ()) != NULL)
+    {
+      http_conn_free (c);
+      c = lc;
+    }
+  return c;
+}
+
+/* Learns what the server offers, before nbdkit serves, so that a bad URL,
+ * a TLS failure or an expired ticket stops nbdkit at once.
+ */
+static int
+imageio_get_ready (void)
+{
+  char shown[256];
+  struct http_conn *c;
+  unsigned n;
+
+  startup_deadline = clock_now_ms () + STARTUP_TIMEOUT_MS;
+  errors_set_ticket_path (config.path);
+  redact_url (config.url, shown, sizeof shown);
+  c = probe_server (shown);
+  if (c == NULL)
+    return -1;
+  if (make_request_targets () == -1)
+    {
+      http_conn_free (c);
+      return -1;
+    }
+  n = pool_connections ();
   if (pool_init (n, server.ep, c) == -1)
     return -1;      /* the pool owns C now */
   extents_init (server.size, config.extents_timeout, fetch_extents, NULL);
@@ -447,10 +480,6 @@ imageio_get_ready (void)
                 server.ep == &local ? " via the Unix socket" : "",
                 replay_journal_on () ? "on" : "off");
   return 0;
-
- err:
-  http_conn_free (c);
-  return -1;
 }
 
 static void *
