@@ -9,6 +9,7 @@
 #define IMAGEIO_RANGES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Parses a request "Range" header value for an image of SIZE bytes.

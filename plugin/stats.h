@@ -5,6 +5,7 @@
 #ifndef IMAGEIO_STATS_H
 #define IMAGEIO_STATS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum stats_counter
