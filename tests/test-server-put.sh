@@ -126,16 +126,13 @@ for t in "$t_file" "$t_nbd"; do
   want_write "$tmpdir/d20" 0
 
   # A client sending less than Content-Length and going away: the server
-  # survives.  With a half-close it may answer 400 (docs/protocol.md) or just
-  # close; both are accepted, a crash is not.
+  # survives.  With a half-close it closes without an answer (libmicrohttpd
+  # drops a request whose body ends early; imageio answers 400:
+  # docs/protocol.md, "Deliberate differences").
   rawhttp "unix:$server_sock" shortbody "/images/$t?flush=n" 65536 1000
   rawhttp "unix:$server_sock" shortbody "/images/$t?flush=n" 65536 1000 --shutdown > "$tmpdir/short.out"
-  if [ -s "$tmpdir/short.out" ]; then
-    head -n 1 "$tmpdir/short.out" | grep -q '^HTTP/1\.[01] 400 ' ||
-      fail "short body: answer '$(head -n 1 "$tmpdir/short.out")', expected 400"
-  else
-    echo "note: short body with half-close: no answer (connection closed)" >&2
-  fi
+  [ ! -s "$tmpdir/short.out" ] ||
+    fail "short body: answer '$(head -n 1 "$tmpdir/short.out")', expected a close"
   rawhttp "unix:$server_sock" shortbody "/images/$t?flush=n" 8388608 1048576
   server_alive || fail "server died after a short body"
   # The short writes may or may not have landed; rewrite 0..65535 to know.
