@@ -31,6 +31,9 @@
 /* GnuTLS priorities: TLS 1.2 and 1.3 only. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
+/* The Server header of every answer. */
+#define HTTP_SERVER_NAME "imageio-server/" PACKAGE_VERSION
+
 /* Connection ids, over all listeners. */
 static atomic_uint_fast64_t last_conn_id;
 
@@ -118,6 +121,8 @@ http_reply (struct request *r, unsigned status, struct MHD_Response *resp)
                (unsigned long long)r->conn->id);
       return MHD_NO;
     }
+  /* Every answer names the server, as imageio's "server: imageio/X". */
+  MHD_add_response_header (resp, "Server", HTTP_SERVER_NAME);
   r->status = status;
   r->answered = true;
   if (r->first_call && !r->has_body)
@@ -333,6 +338,8 @@ route (struct request *r, const char *url)
     return control_handle (r, url);
   if (strncmp (url, "/images/", 8) == 0)
     return images_handle (r, url);
+  if (strcmp (url, "/info/") == 0)
+    return images_info_handle (r, url);
   http_shown_path (url, r->path_shown, sizeof r->path_shown);
   return http_reply_text (r, MHD_HTTP_NOT_FOUND, false, "No handler for %s",
                           r->path_shown);

@@ -165,6 +165,8 @@ const char *http_shown_path (const char *path, char *buf, size_t bufsz);
 /* images.c */
 /* Handles /images/... (URL without the query). */
 enum MHD_Result images_handle (struct request *r, const char *url);
+/* Handles GET /info/ (the server's version). */
+enum MHD_Result images_info_handle (struct request *r, const char *url);
 /* Records the local service's socket name for OPTIONS (LEN bytes, may start
  * with NUL for an abstract socket).
  */

@@ -1,7 +1,7 @@
-/* The Images API (/images/TICKET, /images/TICKET/extents, and "*" as the
- * ticket for OPTIONS):
- * OPTIONS, GET (read), PUT (write), PATCH (zero, flush), GET extents; see
- * PROTOCOL.md.
+/* The Images API (/images/TICKET, /images/TICKET/extents,
+ * /images/TICKET/checksum[/algorithms], and "*" as the ticket for OPTIONS)
+ * and GET /info/: OPTIONS, GET (read), PUT (write), PATCH (zero, flush),
+ * GET extents, GET checksum, as ovirt-imageio answers them.
  *
  * Contract: every request on a ticket holds it busy (r->ticket) until it
  * ends; image bytes go through the connection's own backend, opened on the
@@ -27,6 +27,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "backend.h"
+#include "checksum.h"
 #include "extents-json.h"
 #include "faults.h"
 #include "http.h"
@@ -215,6 +216,7 @@ handle_options (struct request *r, const char *id)
     }
   gen_str (g, "features");
   yajl_gen_array_open (g);
+  gen_str (g, "checksum");
   if (!f->no_extents)
     gen_str (g, "extents");
   if (write)
@@ -673,6 +675,144 @@ handle_extents (struct request *r, const char *id)
   return http_reply (r, MHD_HTTP_OK, resp);
 }
 
+/* ---- JSON answers ---- */
+
+/* Answers 200 with the JSON document in G (and a newline). */
+static enum MHD_Result
+reply_json (struct request *r, yajl_gen g)
+{
+  struct MHD_Response *resp = NULL;
+  const unsigned char *out;
+  size_t outlen;
+
+  if (yajl_gen_get_buf (g, &out, &outlen) == yajl_gen_status_ok)
+    {
+      char *body = malloc (outlen + 1);
+
+      if (body)
+        {
+          memcpy (body, out, outlen);
+          body[outlen] = '\n';
+          resp = MHD_create_response_from_buffer (outlen + 1, body,
+                                                  MHD_RESPMEM_MUST_FREE);
+          if (resp == NULL)
+            free (body);
+        }
+    }
+  yajl_gen_free (g);
+  if (resp)
+    MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                             "application/json");
+  return http_reply (r, MHD_HTTP_OK, resp);
+}
+
+/* ---- GET checksum, checksum/algorithms ---- */
+
+/* Server information: no ticket needed (any id in the path). */
+static enum MHD_Result
+handle_algorithms (struct request *r)
+{
+  yajl_gen g = yajl_gen_alloc (NULL);
+
+  r->op = "algorithms";
+  if (g == NULL)
+    return MHD_NO;
+  yajl_gen_map_open (g);
+  gen_str (g, "algorithms");
+  yajl_gen_array_open (g);
+  for (size_t i = 0; checksum_algorithms[i] != NULL; i++)
+    gen_str (g, checksum_algorithms[i]);
+  yajl_gen_array_close (g);
+  yajl_gen_map_close (g);
+  return reply_json (r, g);
+}
+
+/* Like imageio: the query is checked first (400), then the ticket (403).
+ * The checksum covers the ticket's size (what a client can read).
+ */
+static enum MHD_Result
+handle_checksum (struct request *r, const char *id)
+{
+  const char *alg = http_query (r, "algorithm");
+  char err[256], hex[2 * CHECKSUM_DIGEST_SIZE + 1];
+  struct backend *b;
+  struct ticket *t;
+  enum MHD_Result ret;
+  size_t block_size;
+  yajl_gen g;
+  size_t i;
+
+  r->op = "checksum";
+  if (alg == NULL)
+    alg = CHECKSUM_DEFAULT_ALGORITHM;
+  for (i = 0; checksum_algorithms[i] != NULL; i++)
+    if (strcmp (alg, checksum_algorithms[i]) == 0)
+      break;
+  if (checksum_algorithms[i] == NULL)
+    {
+      validate_enum_error ("algorithm", alg, checksum_algorithms, err,
+                           sizeof err);
+      validate_oneline (err);
+      return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
+    }
+  if (checksum_parse_block_size (http_query (r, "block_size"), &block_size,
+                                 err, sizeof err)
+      == -1)
+    {
+      validate_oneline (err);
+      return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
+    }
+  t = get_ticket (r, id, false, &ret);
+  if (t == NULL)
+    return ret;
+  r->offset = 0;
+  r->length = t->size;
+  r->show_range = true;
+  if ((b = get_backend (r, &ret)) == NULL)
+    return ret;
+  if (checksum_compute (b, t->size, alg, block_size, hex, err, sizeof err)
+      == -1)
+    {
+      log_msg ("conn=%llu ticket=%s: checksum: %s",
+               (unsigned long long)r->conn->id, r->ticket_shown, err);
+      return http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false,
+                              "Error computing checksum: %s", err);
+    }
+  g = yajl_gen_alloc (NULL);
+  if (g == NULL)
+    return MHD_NO;
+  yajl_gen_map_open (g);
+  gen_str (g, "algorithm");
+  gen_str (g, alg);
+  gen_str (g, "block_size");
+  yajl_gen_integer (g, block_size);
+  gen_str (g, "checksum");
+  gen_str (g, hex);
+  yajl_gen_map_close (g);
+  return reply_json (r, g);
+}
+
+/* ---- GET /info/ ---- */
+
+enum MHD_Result
+images_info_handle (struct request *r, const char *url)
+{
+  yajl_gen g;
+
+  (void)url;
+  if (strcmp (r->method, "GET") != 0)
+    return http_reply_405 (r, "GET");
+  r->op = "info";
+  g = yajl_gen_alloc (NULL);
+  if (g == NULL)
+    return MHD_NO;
+  yajl_gen_map_open (g);
+  gen_str (g, "version");
+  gen_str (g, PACKAGE_VERSION);
+  yajl_gen_map_close (g);
+  return reply_json (r, g);
+}
+
 /* ---- routing ---- */
 
 static bool
@@ -693,7 +833,9 @@ images_handle (struct request *r, const char *url)
   int status;
 
   if (idlen == 0 || idlen >= sizeof id
-      || (*suffix && strcmp (suffix, "/extents") != 0))
+      || (*suffix && strcmp (suffix, "/extents") != 0
+          && strcmp (suffix, "/checksum") != 0
+          && strcmp (suffix, "/checksum/algorithms") != 0))
     return http_reply_text (r, MHD_HTTP_NOT_FOUND, false,
                             "No handler for this resource");
   memcpy (id, rest, idlen);
@@ -723,11 +865,23 @@ images_handle (struct request *r, const char *url)
       break;
     }
 
+  if (strcmp (suffix, "/checksum/algorithms") == 0)
+    {
+      if (strcmp (m, "GET") == 0)
+        return handle_algorithms (r);
+      return http_reply_405 (r, "GET");
+    }
   if (strcmp (id, "*") == 0)
     {
       if (*suffix == '\0' && strcmp (m, "OPTIONS") == 0)
         return handle_options (r, id);
       return http_reply_405 (r, "OPTIONS");
+    }
+  if (strcmp (suffix, "/checksum") == 0)
+    {
+      if (strcmp (m, "GET") == 0)
+        return handle_checksum (r, id);
+      return http_reply_405 (r, "GET");
     }
   if (*suffix)
     {
