@@ -131,8 +131,8 @@ struct zero_map
 {
   struct backend *b;
   struct extent_vec v;
-  size_t i;       /* first extent that may still matter */
-  bool no_map;    /* extents failed: read everything */
+  size_t i;    /* first extent that may still matter */
+  bool no_map; /* extents failed: read everything */
 };
 
 /* Whether [START, END) reads as zeroes according to the extents.  Any doubt
@@ -210,8 +210,8 @@ checksum_compute (struct backend *b, uint64_t size, const char *algorithm,
           hash_init (&h, s);
           for (uint64_t done = 0; done < len;)
             {
-              size_t n = len - done < CHECKSUM_PIECE ? len - done
-                                                     : CHECKSUM_PIECE;
+              size_t n
+                  = len - done < CHECKSUM_PIECE ? len - done : CHECKSUM_PIECE;
 
               if (b->ops->pread (b, buf, n, start + done) == -1)
                 {

@@ -395,9 +395,8 @@ append_address (char *buf, size_t bufsz, const char *name, int fd)
         snprintf (addr, sizeof addr, "@%.*s", (int)(pathlen - 1),
                   sun->sun_path + 1);
       else
-        snprintf (addr, sizeof addr, "%.*s", (int)strnlen (sun->sun_path,
-                                                           pathlen),
-                  sun->sun_path);
+        snprintf (addr, sizeof addr, "%.*s",
+                  (int)strnlen (sun->sun_path, pathlen), sun->sun_path);
     }
   else
     snprintf (addr, sizeof addr, "?");
