@@ -1,5 +1,6 @@
 /* libmicrohttpd glue: daemons, per-connection and per-request state,
- * routing, replies and the -v log line of every request; see http.h.
+ * routing to the handlers registered on each listener, replies and the -v
+ * log line of every request; see http.h.
  * libmicrohttpd's own messages go to the log (-v) with any ticket redacted.
  *
  * Before a request reaches a route it passes the checks libmicrohttpd
@@ -18,11 +19,9 @@
 #include <sys/socket.h>
 
 #include "access.h"
-#include "backend.h"
-#include "extents-json.h"
 #include "http.h"
 #include "log.h"
-#include "tickets.h"
+#include "redact.h"
 
 /* libmicrohttpd limits a connection's buffer to this; it hands PUT bodies
  * over in pieces of about half of it.
@@ -65,16 +64,13 @@ http_set_idle_timeout (struct request *r, unsigned seconds)
   MHD_set_connection_option (r->c, MHD_CONNECTION_OPTION_TIMEOUT, seconds);
 }
 
-char *
-http_putbuf (struct conn *cn)
+int
+http_conn_fd (struct request *r)
 {
-  if (cn->putbuf == NULL && limits_put_reserve (PUT_BUFFER))
-    {
-      cn->putbuf = malloc (PUT_BUFFER);
-      if (cn->putbuf == NULL)
-        limits_put_release (PUT_BUFFER);
-    }
-  return cn->putbuf;
+  const union MHD_ConnectionInfo *ci
+      = MHD_get_connection_info (r->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+  return ci ? ci->connect_fd : -1;
 }
 
 const char *
@@ -225,23 +221,6 @@ http_reply_too_large (struct request *r, size_t max)
                           "Request body too large (limit %zu bytes)", max);
 }
 
-yajl_val
-http_body_json_object (struct request *r, size_t max, enum MHD_Result *ret)
-{
-  char err[256];
-  yajl_val root;
-
-  if (r->body_too_large)
-    {
-      *ret = http_reply_too_large (r, max);
-      return NULL;
-    }
-  root = parse_json_object (r->body, r->body_len, err, sizeof err);
-  if (root == NULL)
-    *ret = http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
-  return root;
-}
-
 void
 http_collect_body (struct request *r, size_t max,
                    enum MHD_Result (*on_end) (struct request *r))
@@ -330,16 +309,36 @@ refuse (struct request *r, const char *version, enum MHD_Result *ret)
   return false;
 }
 
-/* Routes a request once its headers are in. */
+int
+http_add_route (struct listener *l, const char *path, bool prefix,
+                http_handler handle)
+{
+  if (l->nr_routes == HTTP_MAX_ROUTES)
+    {
+      log_msg ("%s: too many routes", l->transport);
+      return -1;
+    }
+  l->routes[l->nr_routes++]
+      = (struct http_route){ .path = path, .prefix = prefix, .handle = handle };
+  return 0;
+}
+
+/* Routes a request once its headers are in: the first matching route of
+ * its listener, else 404.
+ */
 static enum MHD_Result
 route (struct request *r, const char *url)
 {
-  if (r->conn->l->control)
-    return control_handle (r, url);
-  if (strncmp (url, "/images/", 8) == 0)
-    return images_handle (r, url);
-  if (strcmp (url, "/info/") == 0)
-    return images_info_handle (r, url);
+  const struct listener *l = r->conn->l;
+
+  for (size_t i = 0; i < l->nr_routes; i++)
+    {
+      const struct http_route *rt = &l->routes[i];
+
+      if (rt->prefix ? strncmp (url, rt->path, strlen (rt->path)) == 0
+                     : strcmp (url, rt->path) == 0)
+        return rt->handle (r, url);
+    }
   http_shown_path (url, r->path_shown, sizeof r->path_shown);
   return http_reply_text (r, MHD_HTTP_NOT_FOUND, false, "No handler for %s",
                           r->path_shown);
@@ -392,7 +391,6 @@ access_handler (void *cls, struct MHD_Connection *c, const char *url,
       const char *cl;
 
       r->c = c;
-      r->flush = -1;
       snprintf (r->method, sizeof r->method, "%s", method);
       limits_conn_busy (&r->conn->lc);
       cl = http_header (r, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -422,9 +420,6 @@ access_handler (void *cls, struct MHD_Connection *c, const char *url,
     }
   if (r->answered)
     return MHD_YES;
-  if (r->fault_status)
-    return http_reply_text (r, r->fault_status, false, "Injected error %d",
-                            r->fault_status);
   if (r->on_end)
     return r->on_end (r);
   return http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false,
@@ -468,21 +463,13 @@ request_completed (void *cls, struct MHD_Connection *c, void **req_cls,
     }                                                                          \
   while (0)
       ADD ("conn=%llu method=%s", (unsigned long long)r->conn->id, r->method);
-      if (r->ticket_shown[0])
-        ADD (" ticket=%s", r->ticket_shown);
       if (r->path_shown[0])
         ADD (" path=%s", r->path_shown);
-      if (r->op)
-        ADD (" op=%s", r->op);
-      if (r->context)
-        ADD (" context=%s", r->context);
-      if (r->xs)
-        ADD (" count=%llu", (unsigned long long)extents_stream_count (r->xs));
-      if (r->show_range)
-        ADD (" offset=%llu length=%llu", (unsigned long long)r->offset,
-             (unsigned long long)r->length);
-      if (r->flush >= 0)
-        ADD (" flush=%c", r->flush ? 'y' : 'n');
+      if (r->log_fields && n < sizeof line)
+        {
+          r->log_fields (r, line + n, sizeof line - n);
+          n += strlen (line + n);
+        }
       ADD (" status=%d elapsed=%.3f", r->status, elapsed_since (&r->start));
       if (r->error[0])
         ADD (" error=\"%s\"", r->error);
@@ -500,9 +487,8 @@ request_completed (void *cls, struct MHD_Connection *c, void **req_cls,
     }
   if (r->deferred)
     MHD_destroy_response (r->deferred);
-  if (r->ticket)
-    tickets_release (r->ticket);
-  extents_stream_free (r->xs);
+  if (r->data_free)
+    r->data_free (r->data);
   query_free (&r->query);
   free (r->body);
   free (r);
@@ -551,14 +537,8 @@ connection_notify (void *cls, struct MHD_Connection *c, void **socket_context,
                    (unsigned long long)cn->id);
       if (!l->control)
         log_debug ("conn=%llu close", (unsigned long long)cn->id);
-      backend_close (cn->backend);
-      if (cn->ticket)
-        ticket_unref (cn->ticket);
-      if (cn->putbuf)
-        {
-          free (cn->putbuf);
-          limits_put_release (PUT_BUFFER);
-        }
+      if (cn->data_free)
+        cn->data_free (cn->data);
       free (cn);
       *socket_context = NULL;
     }

@@ -24,8 +24,10 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "control.h"
 #include "faults.h"
 #include "http.h"
+#include "images.h"
 #include "log.h"
 #include "tickets.h"
 
@@ -658,14 +660,16 @@ main (int argc, char *argv[])
     {
       tcp.transport = opt.no_tls ? "tcp" : "tls";
       tcp.fd = bind_tcp (opt.tcp, &port);
-      if (tcp.fd == -1 || http_start (&tcp, key, cert) == -1)
+      if (tcp.fd == -1 || images_register (&tcp) == -1
+          || http_start (&tcp, key, cert) == -1)
         goto out;
     }
   if (opt.unix_name)
     {
       /* Mode from the umask: the ticket is the key, as in oVirt. */
       local.fd = bind_unix (opt.unix_name, "--unix", 0);
-      if (local.fd == -1 || http_start (&local, NULL, NULL) == -1)
+      if (local.fd == -1 || images_register (&local) == -1
+          || http_start (&local, NULL, NULL) == -1)
         goto out;
       if (opt.unix_name[0] == '@')
         {
@@ -681,7 +685,8 @@ main (int argc, char *argv[])
   if (opt.control)
     {
       control.fd = bind_unix (opt.control, "--control", 0600);
-      if (control.fd == -1 || http_start (&control, NULL, NULL) == -1)
+      if (control.fd == -1 || control_register (&control) == -1
+          || http_start (&control, NULL, NULL) == -1)
         goto out;
     }
 
