@@ -571,6 +571,12 @@ accept_policy (void *cls, const struct sockaddr *addr, socklen_t addrlen)
   return limits_accept_ok () ? MHD_YES : MHD_NO;
 }
 
+/* Appends one option to the array OPTS (N entries so far, room checked
+ * by the caller's sizing).
+ */
+#define OPT(opt, val, ptr)                                                     \
+  (opts[n++] = (struct MHD_OptionItem){ (opt), (intptr_t)(val), (ptr) })
+
 int
 http_start (struct listener *l, const char *tls_key, const char *tls_cert)
 {
@@ -580,31 +586,33 @@ http_start (struct listener *l, const char *tls_key, const char *tls_cert)
                    | MHD_USE_ERROR_LOG;
   bool tls = tls_key && tls_cert;
   bool tcp = strcmp (l->transport, "tcp") == 0 || tls;
-  struct MHD_OptionItem tls_opts[] = {
-    { MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)tls_key },
-    { MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)tls_cert },
-    { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES },
-    { MHD_OPTION_END, 0, NULL },
-  };
-  /* libmicrohttpd's per-address limit only knows IP addresses. */
-  struct MHD_OptionItem ip_opts[] = {
-    { MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->max_per_ip, NULL },
-    { MHD_OPTION_END, 0, NULL },
-  };
+  struct MHD_OptionItem opts[16];
+  size_t n = 0;
 
+  /* Options taking a callback and its closure carry the callback in
+   * value, as MHD_OPTION_ARRAY expects.
+   */
+  OPT (MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL);
+  OPT (MHD_OPTION_LISTEN_SOCKET, l->fd, NULL);
+  OPT (MHD_OPTION_NOTIFY_CONNECTION, connection_notify, l);
+  OPT (MHD_OPTION_NOTIFY_COMPLETED, request_completed, l);
+  OPT (MHD_OPTION_URI_LOG_CALLBACK, uri_logger, NULL);
+  OPT (MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, NULL);
+  OPT (MHD_OPTION_CONNECTION_LIMIT, lim->max_connections, NULL);
+  OPT (MHD_OPTION_CONNECTION_TIMEOUT, lim->idle_timeout, NULL);
+  /* libmicrohttpd's per-address limit only knows IP addresses. */
+  if (tcp)
+    OPT (MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->max_per_ip, NULL);
   if (tls)
-    flags |= MHD_USE_TLS;
-  l->daemon = MHD_start_daemon (
-      flags, 0, accept_policy, NULL, access_handler, l,
-      MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_LISTEN_SOCKET,
-      (MHD_socket)l->fd, MHD_OPTION_NOTIFY_CONNECTION, connection_notify, l,
-      MHD_OPTION_NOTIFY_COMPLETED, request_completed, l,
-      MHD_OPTION_URI_LOG_CALLBACK, uri_logger, NULL,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned int)lim->max_connections,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)lim->idle_timeout,
-      MHD_OPTION_ARRAY, tcp ? ip_opts : ip_opts + 1, MHD_OPTION_ARRAY,
-      tls ? tls_opts : tls_opts + 3, MHD_OPTION_END);
+    {
+      flags |= MHD_USE_TLS;
+      OPT (MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)tls_key);
+      OPT (MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)tls_cert);
+      OPT (MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES);
+    }
+  OPT (MHD_OPTION_END, 0, NULL);
+  l->daemon = MHD_start_daemon (flags, 0, accept_policy, NULL, access_handler,
+                                l, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
   if (l->daemon == NULL)
     {
       log_msg ("cannot start the %s service", l->transport);
@@ -612,6 +620,7 @@ http_start (struct listener *l, const char *tls_key, const char *tls_cert)
     }
   return 0;
 }
+#undef OPT
 
 void
 http_stop (struct listener *l)
