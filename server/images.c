@@ -3,11 +3,16 @@
  * and GET /info/: OPTIONS, GET (read), PUT (write), PATCH (zero, flush),
  * GET extents, GET checksum, as ovirt-imageio answers them.
  *
- * Contract: every request on a ticket holds it busy (Q (r)->ticket) until it
- * ends; image bytes go through the connection's own backend, opened on the
- * first request that needs it.  Bodies stream through bounded buffers: a
- * PUT is gathered into conn->putbuf and written PUT_BUFFER bytes at a time,
- * a GET is read in READ_BLOCK pieces as the socket takes them.
+ * Contract: the service registers its routes on the image listeners
+ * (images_register) and keeps its state in the HTTP layer's handler data:
+ * per request a struct image_req (the busy ticket, what the log shows),
+ * per connection a struct image_conn (its backend and PUT buffer), each
+ * freed by http.c through its callback.  Every request on a ticket holds
+ * it busy until it ends; image bytes go through the connection's own
+ * backend, opened on the first request that needs it.  Bodies stream
+ * through bounded buffers: a PUT is gathered into the connection's putbuf
+ * and written PUT_BUFFER bytes at a time, a GET is read in READ_BLOCK
+ * pieces as the socket takes them, a checksum in CHECKSUM_PIECE ones.
  *
  * Fault hooks (faults.h): with a loss fault set, get_backend wraps the
  * backend (faults_track_backend), a PUT or flush may be answered by
