@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential meson ninja-build pkg-config
   libssl-dev libyajl-dev libmicrohttpd-dev libnbd-dev libcurl4-openssl-dev
+  libb2-dev     # imageio-server: BLAKE2 for GET .../checksum
   nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd qemu-utils
   curl openssl valgrind clang libclang-rt-14-dev perl jq
   gnuplot-nox   # bench/ charts

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "access.h"
+#include "control.h"
 #include "http.h"
 #include "log.h"
 #include "parse.h"
@@ -21,13 +22,21 @@
 
 #define CONTROL_MAX (64 * 1024)
 
+/* Per request (request->data): the ticket id from the path. */
+struct control_req
+{
+  char id[256];
+};
+
+#define ID(r) (((struct control_req *)(r)->data)->id)
+
 /* The redacted id for messages (per thread, so one at a time). */
 static const char *
 shown (struct request *r)
 {
   static __thread char buf[REDACT_TICKET_BUFSZ];
 
-  return redact_ticket (r->id, buf);
+  return redact_ticket (ID (r), buf);
 }
 
 static enum MHD_Result
@@ -46,7 +55,7 @@ put_end (struct request *r)
 
   if (r->body_too_large)
     return too_large (r);
-  t = ticket_parse (r->body ? r->body : "", r->body_len, r->id, err,
+  t = ticket_parse (r->body ? r->body : "", r->body_len, ID (r), err,
                     sizeof err);
   if (t == NULL)
     return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
@@ -70,7 +79,7 @@ patch_end (struct request *r)
   if (parse_control_patch (r->body, r->body_len, &timeout, err, sizeof err)
       == -1)
     return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
-  if (tickets_extend (r->id, timeout) == -1)
+  if (tickets_extend (ID (r), timeout) == -1)
     return http_reply_text (r, MHD_HTTP_NOT_FOUND, false, "No such ticket '%s'",
                             shown (r));
   return http_reply_buffer (r, MHD_HTTP_OK, NULL, "", 0);
@@ -80,7 +89,7 @@ static enum MHD_Result
 handle_get (struct request *r)
 {
   size_t len;
-  char *json = tickets_describe (r->id, &len);
+  char *json = tickets_describe (ID (r), &len);
   struct MHD_Response *resp;
 
   if (json == NULL)
@@ -100,19 +109,23 @@ handle_get (struct request *r)
 static enum MHD_Result
 handle_delete (struct request *r)
 {
-  if (tickets_remove (r->id) == -1)
+  if (tickets_remove (ID (r)) == -1)
     return http_reply_text (r, MHD_HTTP_CONFLICT, false,
                             "Ticket '%s' is in use", shown (r));
   return http_reply_buffer (r, MHD_HTTP_NO_CONTENT, NULL, "", 0);
 }
 
-enum MHD_Result
+static enum MHD_Result
 control_handle (struct request *r, const char *url)
 {
   const char *m = r->method;
 
+  r->data = calloc (1, sizeof (struct control_req));
+  if (r->data == NULL)
+    return MHD_NO;
+  r->data_free = free;
   http_shown_path (url, r->path_shown, sizeof r->path_shown);
-  if (parse_control_path (url, r->id, sizeof r->id) == -1)
+  if (parse_control_path (url, ID (r), sizeof ID (r)) == -1)
     return http_reply_text (r, MHD_HTTP_NOT_FOUND, false, "No handler for %s",
                             r->path_shown);
 
@@ -131,4 +144,11 @@ control_handle (struct request *r, const char *url)
   if (strcmp (m, "DELETE") == 0)
     return handle_delete (r);
   return http_reply_405 (r, "GET,PUT,PATCH,DELETE");
+}
+
+int
+control_register (struct listener *l)
+{
+  /* Every path: control_handle answers unknown ones itself. */
+  return http_add_route (l, "/", true, control_handle);
 }

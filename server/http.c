@@ -1,5 +1,6 @@
 /* libmicrohttpd glue: daemons, per-connection and per-request state,
- * routing, replies and the -v log line of every request; see http.h.
+ * routing to the handlers registered on each listener, replies and the -v
+ * log line of every request; see http.h.
  * libmicrohttpd's own messages go to the log (-v) with any ticket redacted.
  *
  * Before a request reaches a route it passes the checks libmicrohttpd
@@ -18,11 +19,9 @@
 #include <sys/socket.h>
 
 #include "access.h"
-#include "backend.h"
-#include "extents-json.h"
 #include "http.h"
 #include "log.h"
-#include "tickets.h"
+#include "redact.h"
 
 /* libmicrohttpd limits a connection's buffer to this; it hands PUT bodies
  * over in pieces of about half of it.
@@ -30,6 +29,9 @@
 #define CONNECTION_MEMORY (256 * 1024)
 /* GnuTLS priorities: TLS 1.2 and 1.3 only. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+/* The Server header of every answer. */
+#define HTTP_SERVER_NAME "imageio-server/" PACKAGE_VERSION
 
 /* Connection ids, over all listeners. */
 static atomic_uint_fast64_t last_conn_id;
@@ -62,16 +64,13 @@ http_set_idle_timeout (struct request *r, unsigned seconds)
   MHD_set_connection_option (r->c, MHD_CONNECTION_OPTION_TIMEOUT, seconds);
 }
 
-char *
-http_putbuf (struct conn *cn)
+int
+http_conn_fd (struct request *r)
 {
-  if (cn->putbuf == NULL && limits_put_reserve (PUT_BUFFER))
-    {
-      cn->putbuf = malloc (PUT_BUFFER);
-      if (cn->putbuf == NULL)
-        limits_put_release (PUT_BUFFER);
-    }
-  return cn->putbuf;
+  const union MHD_ConnectionInfo *ci
+      = MHD_get_connection_info (r->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+  return ci ? ci->connect_fd : -1;
 }
 
 const char *
@@ -118,6 +117,8 @@ http_reply (struct request *r, unsigned status, struct MHD_Response *resp)
                (unsigned long long)r->conn->id);
       return MHD_NO;
     }
+  /* Every answer names the server, as imageio's "server: imageio/X". */
+  MHD_add_response_header (resp, "Server", HTTP_SERVER_NAME);
   r->status = status;
   r->answered = true;
   if (r->first_call && !r->has_body)
@@ -220,23 +221,6 @@ http_reply_too_large (struct request *r, size_t max)
                           "Request body too large (limit %zu bytes)", max);
 }
 
-yajl_val
-http_body_json_object (struct request *r, size_t max, enum MHD_Result *ret)
-{
-  char err[256];
-  yajl_val root;
-
-  if (r->body_too_large)
-    {
-      *ret = http_reply_too_large (r, max);
-      return NULL;
-    }
-  root = parse_json_object (r->body, r->body_len, err, sizeof err);
-  if (root == NULL)
-    *ret = http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
-  return root;
-}
-
 void
 http_collect_body (struct request *r, size_t max,
                    enum MHD_Result (*on_end) (struct request *r))
@@ -325,14 +309,36 @@ refuse (struct request *r, const char *version, enum MHD_Result *ret)
   return false;
 }
 
-/* Routes a request once its headers are in. */
+int
+http_add_route (struct listener *l, const char *path, bool prefix,
+                http_handler handle)
+{
+  if (l->nr_routes == HTTP_MAX_ROUTES)
+    {
+      log_msg ("%s: too many routes", l->transport);
+      return -1;
+    }
+  l->routes[l->nr_routes++]
+      = (struct http_route){ .path = path, .prefix = prefix, .handle = handle };
+  return 0;
+}
+
+/* Routes a request once its headers are in: the first matching route of
+ * its listener, else 404.
+ */
 static enum MHD_Result
 route (struct request *r, const char *url)
 {
-  if (r->conn->l->control)
-    return control_handle (r, url);
-  if (strncmp (url, "/images/", 8) == 0)
-    return images_handle (r, url);
+  const struct listener *l = r->conn->l;
+
+  for (size_t i = 0; i < l->nr_routes; i++)
+    {
+      const struct http_route *rt = &l->routes[i];
+
+      if (rt->prefix ? strncmp (url, rt->path, strlen (rt->path)) == 0
+                     : strcmp (url, rt->path) == 0)
+        return rt->handle (r, url);
+    }
   http_shown_path (url, r->path_shown, sizeof r->path_shown);
   return http_reply_text (r, MHD_HTTP_NOT_FOUND, false, "No handler for %s",
                           r->path_shown);
@@ -385,7 +391,6 @@ access_handler (void *cls, struct MHD_Connection *c, const char *url,
       const char *cl;
 
       r->c = c;
-      r->flush = -1;
       snprintf (r->method, sizeof r->method, "%s", method);
       limits_conn_busy (&r->conn->lc);
       cl = http_header (r, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -415,9 +420,6 @@ access_handler (void *cls, struct MHD_Connection *c, const char *url,
     }
   if (r->answered)
     return MHD_YES;
-  if (r->fault_status)
-    return http_reply_text (r, r->fault_status, false, "Injected error %d",
-                            r->fault_status);
   if (r->on_end)
     return r->on_end (r);
   return http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false,
@@ -461,21 +463,13 @@ request_completed (void *cls, struct MHD_Connection *c, void **req_cls,
     }                                                                          \
   while (0)
       ADD ("conn=%llu method=%s", (unsigned long long)r->conn->id, r->method);
-      if (r->ticket_shown[0])
-        ADD (" ticket=%s", r->ticket_shown);
       if (r->path_shown[0])
         ADD (" path=%s", r->path_shown);
-      if (r->op)
-        ADD (" op=%s", r->op);
-      if (r->context)
-        ADD (" context=%s", r->context);
-      if (r->xs)
-        ADD (" count=%llu", (unsigned long long)extents_stream_count (r->xs));
-      if (r->show_range)
-        ADD (" offset=%llu length=%llu", (unsigned long long)r->offset,
-             (unsigned long long)r->length);
-      if (r->flush >= 0)
-        ADD (" flush=%c", r->flush ? 'y' : 'n');
+      if (r->log_fields && n < sizeof line)
+        {
+          r->log_fields (r, line + n, sizeof line - n);
+          n += strlen (line + n);
+        }
       ADD (" status=%d elapsed=%.3f", r->status, elapsed_since (&r->start));
       if (r->error[0])
         ADD (" error=\"%s\"", r->error);
@@ -493,9 +487,8 @@ request_completed (void *cls, struct MHD_Connection *c, void **req_cls,
     }
   if (r->deferred)
     MHD_destroy_response (r->deferred);
-  if (r->ticket)
-    tickets_release (r->ticket);
-  extents_stream_free (r->xs);
+  if (r->data_free)
+    r->data_free (r->data);
   query_free (&r->query);
   free (r->body);
   free (r);
@@ -544,14 +537,8 @@ connection_notify (void *cls, struct MHD_Connection *c, void **socket_context,
                    (unsigned long long)cn->id);
       if (!l->control)
         log_debug ("conn=%llu close", (unsigned long long)cn->id);
-      backend_close (cn->backend);
-      if (cn->ticket)
-        ticket_unref (cn->ticket);
-      if (cn->putbuf)
-        {
-          free (cn->putbuf);
-          limits_put_release (PUT_BUFFER);
-        }
+      if (cn->data_free)
+        cn->data_free (cn->data);
       free (cn);
       *socket_context = NULL;
     }
@@ -584,6 +571,12 @@ accept_policy (void *cls, const struct sockaddr *addr, socklen_t addrlen)
   return limits_accept_ok () ? MHD_YES : MHD_NO;
 }
 
+/* Appends one option to the array OPTS (N entries so far, room checked
+ * by the caller's sizing).
+ */
+#define OPT(opt, val, ptr)                                                     \
+  (opts[n++] = (struct MHD_OptionItem){ (opt), (intptr_t)(val), (ptr) })
+
 int
 http_start (struct listener *l, const char *tls_key, const char *tls_cert)
 {
@@ -593,31 +586,33 @@ http_start (struct listener *l, const char *tls_key, const char *tls_cert)
                    | MHD_USE_ERROR_LOG;
   bool tls = tls_key && tls_cert;
   bool tcp = strcmp (l->transport, "tcp") == 0 || tls;
-  struct MHD_OptionItem tls_opts[] = {
-    { MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)tls_key },
-    { MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)tls_cert },
-    { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES },
-    { MHD_OPTION_END, 0, NULL },
-  };
-  /* libmicrohttpd's per-address limit only knows IP addresses. */
-  struct MHD_OptionItem ip_opts[] = {
-    { MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->max_per_ip, NULL },
-    { MHD_OPTION_END, 0, NULL },
-  };
+  struct MHD_OptionItem opts[16];
+  size_t n = 0;
 
+  /* Options taking a callback and its closure carry the callback in
+   * value, as MHD_OPTION_ARRAY expects.
+   */
+  OPT (MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL);
+  OPT (MHD_OPTION_LISTEN_SOCKET, l->fd, NULL);
+  OPT (MHD_OPTION_NOTIFY_CONNECTION, connection_notify, l);
+  OPT (MHD_OPTION_NOTIFY_COMPLETED, request_completed, l);
+  OPT (MHD_OPTION_URI_LOG_CALLBACK, uri_logger, NULL);
+  OPT (MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, NULL);
+  OPT (MHD_OPTION_CONNECTION_LIMIT, lim->max_connections, NULL);
+  OPT (MHD_OPTION_CONNECTION_TIMEOUT, lim->idle_timeout, NULL);
+  /* libmicrohttpd's per-address limit only knows IP addresses. */
+  if (tcp)
+    OPT (MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->max_per_ip, NULL);
   if (tls)
-    flags |= MHD_USE_TLS;
-  l->daemon = MHD_start_daemon (
-      flags, 0, accept_policy, NULL, access_handler, l,
-      MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL, MHD_OPTION_LISTEN_SOCKET,
-      (MHD_socket)l->fd, MHD_OPTION_NOTIFY_CONNECTION, connection_notify, l,
-      MHD_OPTION_NOTIFY_COMPLETED, request_completed, l,
-      MHD_OPTION_URI_LOG_CALLBACK, uri_logger, NULL,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned int)lim->max_connections,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)lim->idle_timeout,
-      MHD_OPTION_ARRAY, tcp ? ip_opts : ip_opts + 1, MHD_OPTION_ARRAY,
-      tls ? tls_opts : tls_opts + 3, MHD_OPTION_END);
+    {
+      flags |= MHD_USE_TLS;
+      OPT (MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)tls_key);
+      OPT (MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)tls_cert);
+      OPT (MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES);
+    }
+  OPT (MHD_OPTION_END, 0, NULL);
+  l->daemon = MHD_start_daemon (flags, 0, accept_policy, NULL, access_handler,
+                                l, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
   if (l->daemon == NULL)
     {
       log_msg ("cannot start the %s service", l->transport);
@@ -625,6 +620,7 @@ http_start (struct listener *l, const char *tls_key, const char *tls_cert)
     }
   return 0;
 }
+#undef OPT
 
 void
 http_stop (struct listener *l)

@@ -1,16 +1,22 @@
 /* imageio-server's HTTP layer on libmicrohttpd (thread per connection).
+ * It knows no handler: services register routes on a listener.
  *
  * Contract:
  * - One MHD daemon per listener; each accepted connection gets a struct
- *   conn (its id, and the backend it opened for its current ticket, closed
- *   with the connection).  Only that connection's thread touches it.
- * - Each request gets a struct request.  The route handler (images.c or
- *   control.c) runs once the headers are in: it answers at once (http_reply
- *   and friends), or sets on_data/on_end to take the body and answer when it
- *   has all of it, or returns MHD_NO to drop the connection.  An answer
- *   given before a body was read closes the connection (libmicrohttpd).
- * - When the request ends http.c logs it (-v), releases r->ticket and frees
- *   what the request owns.
+ *   conn (its id, its limits registration, and the handler's per-connection
+ *   data, freed with its callback when the connection closes).  Only that
+ *   connection's thread touches it.
+ * - Each request gets a struct request.  Once its headers are in and it
+ *   passed the checks every request passes (target, framing, the control
+ *   service's peer uid), the first route of its listener whose path
+ *   matches runs (else 404): it answers at once (http_reply and friends),
+ *   or sets on_data/on_end to take the body and answer when it has all of
+ *   it, or returns MHD_NO to drop the connection.  An answer given before a
+ *   body was read closes the connection (libmicrohttpd).
+ * - A handler keeps its per-request state in r->data (freed with
+ *   r->data_free when the request ends) and may add fields to the -v log
+ *   line with r->log_fields.  When the request ends http.c logs it, then
+ *   frees what the request owns.
  */
 #ifndef SERVER_HTTP_H
 #define SERVER_HTTP_H
@@ -21,40 +27,49 @@
 #include <time.h>
 
 #include <microhttpd.h>
-#include <yajl/yajl_tree.h>
 
 #include "conn-limits.h"
 #include "parse.h"
-#include "redact.h"
 
-struct backend;
-struct ticket;
-struct extents_stream;
+struct request;
+
+/* A route's handler: URL is the decoded path without the query. */
+typedef enum MHD_Result (*http_handler) (struct request *r, const char *url);
+
+struct http_route
+{
+  const char *path; /* the path, or its prefix */
+  bool prefix;      /* match paths starting with PATH, else PATH only */
+  http_handler handle;
+};
+
+#define HTTP_MAX_ROUTES 8
 
 struct listener
 {
   const char *transport; /* "tcp", "tls", "unix" or "control" */
-  bool control;          /* serves /tickets, not /images */
+  bool control;          /* peers' uids checked; connections not logged */
   int fd;                /* bound and listening */
   struct MHD_Daemon *daemon;
+  struct http_route routes[HTTP_MAX_ROUTES];
+  size_t nr_routes;
 };
 
 struct conn
 {
   uint64_t id;
   const struct listener *l;
-  struct ticket *ticket;   /* the ticket the backend serves (a ref) */
-  struct backend *backend; /* opened lazily, per ticket */
-  char *putbuf;            /* gathers PUT bodies, PUT_BUFFER bytes */
-  struct limits_conn lc;   /* registration with limits.c */
-  unsigned ticket_idle;    /* idle seconds allowed by the last valid
-                              ticket; 0 until one is named */
-  bool peer_allowed;       /* control service: the peer's uid may use it */
-  unsigned peer_uid;       /* for the log; (unsigned)-1 when unknown */
+  struct limits_conn lc; /* registration with conn-limits.c */
+  unsigned ticket_idle;  /* idle seconds a handler allowed (a valid
+                            ticket was named); 0 until then */
+  bool peer_allowed;     /* control service: the peer's uid may use it */
+  unsigned peer_uid;     /* for the log; (unsigned)-1 when unknown */
+  /* The handler's per-connection state, freed with DATA_FREE when the
+   * connection closes.
+   */
+  void *data;
+  void (*data_free) (void *data);
 };
-
-/* PUT bodies are written in pieces of this size. */
-#define PUT_BUFFER (4 * 1024 * 1024)
 
 struct request
 {
@@ -69,19 +84,11 @@ struct request
   struct query query;  /* decoded query string */
   char method[16];
 
-  /* What the log line shows. */
-  const char *op;                         /* "read", "write", ... or NULL */
-  char ticket_shown[REDACT_TICKET_BUFSZ]; /* "" when none */
-  char path_shown[96];                    /* control requests: redacted path */
-  bool show_range;
-  uint64_t offset, length;
-  int flush;           /* -1: not shown, 0: n, 1: y */
-  const char *context; /* extents context or NULL */
+  /* What the log line shows besides the handler's fields. */
+  char path_shown[96]; /* redacted path, when a handler sets it */
   int status;          /* 0 until answered */
   char error[81];
 
-  char id[256];          /* ticket id from the path */
-  struct ticket *ticket; /* busy reference, released at the end */
   bool answered;
   /* libmicrohttpd closes the connection after a response queued before
    * the second call of the handler, so a request without a body keeps its
@@ -90,30 +97,28 @@ struct request
   bool first_call, has_body;
   struct MHD_Response *deferred;
   unsigned deferred_status;
-  bool close_after; /* ?close=y on PUT */
 
   /* Body handling, set by the route handler. */
   int (*on_data) (struct request *r, const char *data, size_t len);
   enum MHD_Result (*on_end) (struct request *r);
 
-  /* PUT */
-  uint64_t written; /* bytes written to the backend */
-  size_t buffered;  /* bytes in conn->putbuf */
-  bool failed;      /* a write failed; the rest is discarded */
-  char failure[256];
-
-  /* Small bodies (PATCH, control PUT) */
+  /* Small bodies gathered by http_collect_body. */
   char *body;
   size_t body_len, body_max;
   bool body_too_large;
 
-  /* An injected error status to answer once the body is read. */
-  int fault_status;
-
-  struct extents_stream *xs;
+  /* The handler's per-request state, freed with DATA_FREE at the end. */
+  void *data;
+  void (*data_free) (void *data);
+  /* Appends " key=value" fields to the log line in BUF (LEN bytes). */
+  void (*log_fields) (struct request *r, char *buf, size_t len);
 };
 
-/* http.c */
+/* Adds a route to L (before http_start): requests whose path is PATH (or
+ * starts with it, with PREFIX) go to HANDLE.  Returns 0 or -1 (full).
+ */
+int http_add_route (struct listener *l, const char *path, bool prefix,
+                    http_handler handle);
 /* Starts the daemon for L (TLS when KEY and CERT are given). */
 int http_start (struct listener *l, const char *tls_key, const char *tls_cert);
 void http_stop (struct listener *l);
@@ -138,12 +143,6 @@ enum MHD_Result http_reply_405 (struct request *r, const char *allow);
  */
 void http_collect_body (struct request *r, size_t max,
                         enum MHD_Result (*on_end) (struct request *r));
-/* Parses the body collected with http_collect_body (limit MAX) as one JSON
- * object: returns it (free with yajl_tree_free), or answers 413 or 400 with
- * imageio's message, stores the handler's result in *RET and returns NULL.
- */
-yajl_val http_body_json_object (struct request *r, size_t max,
-                                 enum MHD_Result *ret);
 /* Answers 413 for a body over MAX bytes. */
 enum MHD_Result http_reply_too_large (struct request *r, size_t max);
 /* Value of a request header or query argument, or NULL. */
@@ -151,27 +150,12 @@ const char *http_header (struct request *r, const char *name);
 const char *http_query (struct request *r, const char *name);
 /* The connection named a valid ticket: it may now stay idle SECONDS. */
 void http_set_idle_timeout (struct request *r, unsigned seconds);
-/* The connection's PUT buffer (PUT_BUFFER bytes), allocated within the
- * PUT memory budget, or NULL when the budget is spent: then the body is
- * written through in the pieces libmicrohttpd hands over.
- */
-char *http_putbuf (struct conn *cn);
+/* The connection's socket, or -1. */
+int http_conn_fd (struct request *r);
 /* PATH for messages and the log: any ticket id in it shortened, and every
  * path segment longer than a ticket id's shown prefix cut, since an
  * unknown path may hold a ticket id anywhere.  Returns BUF.
  */
 const char *http_shown_path (const char *path, char *buf, size_t bufsz);
-
-/* images.c */
-/* Handles /images/... (URL without the query). */
-enum MHD_Result images_handle (struct request *r, const char *url);
-/* Records the local service's socket name for OPTIONS (LEN bytes, may start
- * with NUL for an abstract socket).
- */
-void images_set_unix_socket (const char *name, size_t len);
-
-/* control.c */
-/* Handles the control service (/tickets/ID). */
-enum MHD_Result control_handle (struct request *r, const char *url);
 
 #endif

@@ -1,13 +1,19 @@
-/* The Images API (/images/TICKET, /images/TICKET/extents, and "*" as the
- * ticket for OPTIONS):
- * OPTIONS, GET (read), PUT (write), PATCH (zero, flush), GET extents; see
+/* The Images API (/images/TICKET, /images/TICKET/extents,
+ * /images/TICKET/checksum[/algorithms], and "*" as the ticket for OPTIONS)
+ * and GET /info/: OPTIONS, GET (read), PUT (write), PATCH (zero, flush),
+ * GET extents, GET checksum, as ovirt-imageio answers them; see
  * docs/protocol.md.
  *
- * Contract: every request on a ticket holds it busy (r->ticket) until it
- * ends; image bytes go through the connection's own backend, opened on the
- * first request that needs it.  Bodies stream through bounded buffers: a
- * PUT is gathered into conn->putbuf and written PUT_BUFFER bytes at a time,
- * a GET is read in READ_BLOCK pieces as the socket takes them.
+ * Contract: the service registers its routes on the image listeners
+ * (images_register) and keeps its state in the HTTP layer's handler data:
+ * per request a struct image_req (the busy ticket, what the log shows),
+ * per connection a struct image_conn (its backend and PUT buffer), each
+ * freed by http.c through its callback.  Every request on a ticket holds
+ * it busy until it ends; image bytes go through the connection's own
+ * backend, opened on the first request that needs it.  Bodies stream
+ * through bounded buffers: a PUT is gathered into the connection's putbuf
+ * and written PUT_BUFFER bytes at a time, a GET is read in READ_BLOCK
+ * pieces as the socket takes them, a checksum in CHECKSUM_PIECE ones.
  *
  * Fault hooks (faults.h): with a loss fault set, get_backend wraps the
  * backend (faults_track_backend), a PUT or flush may be answered by
@@ -27,9 +33,12 @@
 #include <yajl/yajl_tree.h>
 
 #include "backend.h"
+#include "checksum.h"
+#include "conn-limits.h"
 #include "extents-json.h"
 #include "faults.h"
 #include "http.h"
+#include "images.h"
 #include "log.h"
 #include "parse.h"
 #include "ranges.h"
@@ -44,7 +53,146 @@
 #define CONTENT_LENGTH_REQUIRED "Content-Length header is required"
 #define OUT_OF_RANGE "Requested range out of allowed range"
 
+/* PUT bodies are written in pieces of this size. */
+#define PUT_BUFFER (4 * 1024 * 1024)
+
+/* Per connection (conn->data): the backend it opened for its current
+ * ticket, closed with the connection or when it moves to another ticket.
+ */
+struct image_conn
+{
+  struct ticket *ticket;   /* the ticket the backend serves (a ref) */
+  struct backend *backend; /* opened lazily, per ticket */
+  char *putbuf;            /* gathers PUT bodies, PUT_BUFFER bytes */
+};
+
+/* Per request (request->data). */
+struct image_req
+{
+  /* What the log line shows. */
+  const char *op;                         /* "read", "write", ... or NULL */
+  char ticket_shown[REDACT_TICKET_BUFSZ]; /* "" when none */
+  bool show_range;
+  uint64_t offset, length;
+  int flush;           /* -1: not shown, 0: n, 1: y */
+  const char *context; /* extents context or NULL */
+
+  struct ticket *ticket; /* busy reference, released at the end */
+  bool close_after;      /* ?close=y on PUT */
+
+  /* PUT */
+  uint64_t written; /* bytes written to the backend */
+  size_t buffered;  /* bytes in the connection's putbuf */
+  bool failed;      /* a write failed; the rest is discarded */
+  char failure[256];
+
+  /* An injected error status to answer once the body is read. */
+  int fault_status;
+
+  struct extents_stream *xs;
+};
+
+#define Q(r) ((struct image_req *)(r)->data)
+#define IC(r) ((struct image_conn *)(r)->conn->data)
+
+static void
+image_conn_free (void *data)
+{
+  struct image_conn *ic = data;
+
+  backend_close (ic->backend);
+  if (ic->ticket)
+    ticket_unref (ic->ticket);
+  if (ic->putbuf)
+    {
+      free (ic->putbuf);
+      limits_put_release (PUT_BUFFER);
+    }
+  free (ic);
+}
+
+static void
+image_req_free (void *data)
+{
+  struct image_req *q = data;
+
+  if (q->ticket)
+    tickets_release (q->ticket);
+  extents_stream_free (q->xs);
+  free (q);
+}
+
+static void
+image_req_log_fields (struct request *r, char *buf, size_t len)
+{
+  struct image_req *q = r->data;
+  size_t n = 0;
+
+#define ADD(...)                                                               \
+  do                                                                           \
+    {                                                                          \
+      if (n < len)                                                             \
+        n += snprintf (buf + n, len - n, __VA_ARGS__);                         \
+    }                                                                          \
+  while (0)
+  if (q->ticket_shown[0])
+    ADD (" ticket=%s", q->ticket_shown);
+  if (q->op)
+    ADD (" op=%s", q->op);
+  if (q->context)
+    ADD (" context=%s", q->context);
+  if (q->xs)
+    ADD (" count=%llu", (unsigned long long)extents_stream_count (q->xs));
+  if (q->show_range)
+    ADD (" offset=%llu length=%llu", (unsigned long long)q->offset,
+         (unsigned long long)q->length);
+  if (q->flush >= 0)
+    ADD (" flush=%c", q->flush ? 'y' : 'n');
+#undef ADD
+}
+
+/* Gives the request and (once) its connection this service's state.
+ * Returns false when out of memory.
+ */
+static bool
+image_state_new (struct request *r)
+{
+  struct conn *cn = r->conn;
+
+  if (cn->data == NULL)
+    {
+      cn->data = calloc (1, sizeof (struct image_conn));
+      if (cn->data == NULL)
+        return false;
+      cn->data_free = image_conn_free;
+    }
+  r->data = calloc (1, sizeof (struct image_req));
+  if (r->data == NULL)
+    return false;
+  r->data_free = image_req_free;
+  r->log_fields = image_req_log_fields;
+  Q (r)->flush = -1;
+  return true;
+}
+
+/* The connection's PUT buffer (PUT_BUFFER bytes), allocated within the
+ * PUT memory budget, or NULL when the budget is spent: then the body is
+ * written through in the pieces libmicrohttpd hands over.
+ */
+static char *
+get_putbuf (struct image_conn *ic)
+{
+  if (ic->putbuf == NULL && limits_put_reserve (PUT_BUFFER))
+    {
+      ic->putbuf = malloc (PUT_BUFFER);
+      if (ic->putbuf == NULL)
+        limits_put_release (PUT_BUFFER);
+    }
+  return ic->putbuf;
+}
+
 /* The local service's socket name, set once by main before any request. */
+
 static char unix_socket[110];
 static size_t unix_socket_len;
 
@@ -68,21 +216,21 @@ get_ticket (struct request *r, const char *id, bool write, enum MHD_Result *ret)
   struct ticket *t;
   unsigned timeout;
 
-  redact_ticket (id, r->ticket_shown);
+  redact_ticket (id, Q (r)->ticket_shown);
   t = tickets_acquire (id, &why);
   if (t == NULL)
     {
       *ret = http_reply_text (
           r, MHD_HTTP_FORBIDDEN, true, FORBIDDEN ": %s ticket '%s'",
-          why == TICKET_EXPIRED ? "Expired" : "No such", r->ticket_shown);
+          why == TICKET_EXPIRED ? "Expired" : "No such", Q (r)->ticket_shown);
       return NULL;
     }
-  r->ticket = t;
+  Q (r)->ticket = t;
   if ((write && !t->can_write) || (!write && !t->can_read))
     {
       *ret = http_reply_text (r, MHD_HTTP_FORBIDDEN, true,
                               FORBIDDEN ": Ticket '%s' forbids %s",
-                              r->ticket_shown, write ? "write" : "read");
+                              Q (r)->ticket_shown, write ? "write" : "read");
       return NULL;
     }
   /* The ticket decides how long this connection may stay idle. */
@@ -92,26 +240,16 @@ get_ticket (struct request *r, const char *id, bool write, enum MHD_Result *ret)
   return t;
 }
 
-/* The connection's socket (for faults that close it), or -1. */
-static int
-conn_fd (struct request *r)
-{
-  const union MHD_ConnectionInfo *ci
-      = MHD_get_connection_info (r->c, MHD_CONNECTION_INFO_CONNECTION_FD);
-
-  return ci ? ci->connect_fd : -1;
-}
-
-/* The connection's backend for r->ticket, opened if needed.  NULL with a
+/* The connection's backend for Q (r)->ticket, opened if needed.  NULL with a
  * 500 answered on failure.
  */
 static struct backend *
 get_backend (struct request *r, enum MHD_Result *ret)
 {
-  struct conn *cn = r->conn;
+  struct image_conn *cn = IC (r);
   char err[256];
 
-  if (cn->ticket != r->ticket)
+  if (cn->ticket != Q (r)->ticket)
     {
       backend_close (cn->backend);
       cn->backend = NULL;
@@ -122,18 +260,18 @@ get_backend (struct request *r, enum MHD_Result *ret)
   if (cn->backend == NULL)
     {
       cn->backend = faults_track_backend (
-          backend_open (r->ticket, err, sizeof err), r->ticket, conn_fd (r),
-          cn->id, r->ticket_shown);
+          backend_open (Q (r)->ticket, err, sizeof err), Q (r)->ticket,
+          http_conn_fd (r), r->conn->id, Q (r)->ticket_shown);
       if (cn->backend == NULL)
         {
-          log_msg ("conn=%llu ticket=%s: %s", (unsigned long long)cn->id,
-                   r->ticket_shown, err);
+          log_msg ("conn=%llu ticket=%s: %s", (unsigned long long)r->conn->id,
+                   Q (r)->ticket_shown, err);
           *ret = http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false,
                                   "Cannot open backend: %s", err);
           return NULL;
         }
-      ticket_ref (r->ticket);
-      cn->ticket = r->ticket;
+      ticket_ref (Q (r)->ticket);
+      cn->ticket = Q (r)->ticket;
     }
   return cn->backend;
 }
@@ -142,9 +280,9 @@ static enum MHD_Result
 backend_error (struct request *r, const char *what)
 {
   log_msg ("conn=%llu ticket=%s: %s: %s", (unsigned long long)r->conn->id,
-           r->ticket_shown, what, r->conn->backend->err);
+           Q (r)->ticket_shown, what, IC (r)->backend->err);
   return http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false, "%s: %s",
-                          what, r->conn->backend->err);
+                          what, IC (r)->backend->err);
 }
 
 static enum MHD_Result
@@ -191,7 +329,7 @@ handle_options (struct request *r, const char *id)
   yajl_gen g;
   bool write;
 
-  r->op = "options";
+  Q (r)->op = "options";
   if (!all)
     {
       t = get_ticket (r, id, false, &ret);
@@ -215,6 +353,7 @@ handle_options (struct request *r, const char *id)
     }
   gen_str (g, "features");
   yajl_gen_array_open (g);
+  gen_str (g, "checksum");
   if (!f->no_extents)
     gen_str (g, "extents");
   if (write)
@@ -264,17 +403,17 @@ static ssize_t
 read_cb (void *cls, uint64_t pos, char *buf, size_t max)
 {
   struct request *r = cls;
-  struct backend *b = r->conn->backend;
-  uint64_t left = r->length - pos;
+  struct backend *b = IC (r)->backend;
+  uint64_t left = Q (r)->length - pos;
   size_t n = left < max ? left : max;
 
   if (n == 0)
     return MHD_CONTENT_READER_END_OF_STREAM;
-  if (b->ops->pread (b, buf, n, r->offset + pos) == -1)
+  if (b->ops->pread (b, buf, n, Q (r)->offset + pos) == -1)
     {
       log_msg ("conn=%llu ticket=%s: read offset %llu: %s",
-               (unsigned long long)r->conn->id, r->ticket_shown,
-               (unsigned long long)(r->offset + pos), b->err);
+               (unsigned long long)r->conn->id, Q (r)->ticket_shown,
+               (unsigned long long)(Q (r)->offset + pos), b->err);
       snprintf (r->error, sizeof r->error, "%.80s", b->err);
       return MHD_CONTENT_READER_END_WITH_ERROR;
     }
@@ -292,7 +431,7 @@ handle_read (struct request *r, const char *id)
   const char *why;
   char value[128];
 
-  r->op = "read";
+  Q (r)->op = "read";
   t = get_ticket (r, id, false, &ret);
   if (t == NULL)
     return ret;
@@ -300,21 +439,21 @@ handle_read (struct request *r, const char *id)
     {
       if (range_parse_request (range, t->size, &first, &last, &why) == -1)
         return out_of_range (r, t->size, false, why);
-      r->length = last - first + 1;
+      Q (r)->length = last - first + 1;
     }
   else
-    r->length = t->size;
-  r->offset = first;
-  r->show_range = true;
+    Q (r)->length = t->size;
+  Q (r)->offset = first;
+  Q (r)->show_range = true;
   if (get_backend (r, &ret) == NULL)
     return ret;
 
-  if (r->length == 0)
+  if (Q (r)->length == 0)
     resp = MHD_create_response_from_buffer (0, (void *)"",
                                             MHD_RESPMEM_PERSISTENT);
   else
-    resp = MHD_create_response_from_callback (r->length, READ_BLOCK, read_cb, r,
-                                              NULL);
+    resp = MHD_create_response_from_callback (Q (r)->length, READ_BLOCK,
+                                              read_cb, r, NULL);
   if (resp == NULL)
     return MHD_NO;
   MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -344,28 +483,29 @@ handle_read (struct request *r, const char *id)
 static void
 put_drain (struct request *r)
 {
-  struct backend *b = r->conn->backend;
+  struct backend *b = IC (r)->backend;
 
-  if (r->buffered == 0 || r->failed)
+  if (Q (r)->buffered == 0 || Q (r)->failed)
     return;
-  if (b->ops->pwrite (b, r->conn->putbuf, r->buffered, r->offset + r->written)
+  if (b->ops->pwrite (b, IC (r)->putbuf, Q (r)->buffered,
+                      Q (r)->offset + Q (r)->written)
       == -1)
     {
-      r->failed = true;
-      snprintf (r->failure, sizeof r->failure, "%s", b->err);
+      Q (r)->failed = true;
+      snprintf (Q (r)->failure, sizeof Q (r)->failure, "%s", b->err);
     }
   else
-    r->written += r->buffered;
-  r->buffered = 0;
+    Q (r)->written += Q (r)->buffered;
+  Q (r)->buffered = 0;
 }
 
 static int
 put_data (struct request *r, const char *data, size_t len)
 {
-  struct backend *b = r->conn->backend;
-  char *buf = r->conn->putbuf;
+  struct backend *b = IC (r)->backend;
+  char *buf = IC (r)->putbuf;
 
-  if (r->failed)
+  if (Q (r)->failed)
     return 0; /* discard the rest; 500 at the end */
   while (len > 0)
     {
@@ -374,28 +514,29 @@ put_data (struct request *r, const char *data, size_t len)
       /* A large piece with nothing gathered goes straight through, and
        * every piece without a buffer (the PUT memory budget is spent).
        */
-      if (buf == NULL || (r->buffered == 0 && len >= PUT_BUFFER))
+      if (buf == NULL || (Q (r)->buffered == 0 && len >= PUT_BUFFER))
         {
-          if (b->ops->pwrite (b, data, len, r->offset + r->written) == -1)
+          if (b->ops->pwrite (b, data, len, Q (r)->offset + Q (r)->written)
+              == -1)
             {
-              r->failed = true;
-              snprintf (r->failure, sizeof r->failure, "%s", b->err);
+              Q (r)->failed = true;
+              snprintf (Q (r)->failure, sizeof Q (r)->failure, "%s", b->err);
               return 0;
             }
-          r->written += len;
+          Q (r)->written += len;
           return 0;
         }
-      n = PUT_BUFFER - r->buffered;
+      n = PUT_BUFFER - Q (r)->buffered;
       if (n > len)
         n = len;
-      memcpy (buf + r->buffered, data, n);
-      r->buffered += n;
+      memcpy (buf + Q (r)->buffered, data, n);
+      Q (r)->buffered += n;
       data += n;
       len -= n;
-      if (r->buffered == PUT_BUFFER)
+      if (Q (r)->buffered == PUT_BUFFER)
         {
           put_drain (r);
-          if (r->failed)
+          if (Q (r)->failed)
             return 0;
         }
     }
@@ -409,7 +550,7 @@ put_data (struct request *r, const char *data, size_t len)
 static enum MHD_Result
 loss_fault_answer (struct request *r, const struct loss_fault *lf)
 {
-  struct backend *b = r->conn->backend;
+  struct backend *b = IC (r)->backend;
 
   faults_lose (b, lf, lf->kind != LOSS_500);
   snprintf (r->error, sizeof r->error, "fault %s", lf->name);
@@ -431,32 +572,32 @@ loss_fault_answer (struct request *r, const struct loss_fault *lf)
 static enum MHD_Result
 put_end (struct request *r)
 {
-  struct backend *b = r->conn->backend;
+  struct backend *b = IC (r)->backend;
   struct MHD_Response *resp;
   struct loss_fault lf = { .name = NULL };
   enum MHD_Result ret;
 
   put_drain (r);
-  if (!r->failed && r->written != r->length)
+  if (!Q (r)->failed && Q (r)->written != Q (r)->length)
     {
-      snprintf (r->failure, sizeof r->failure, "short body");
-      r->failed = true;
+      snprintf (Q (r)->failure, sizeof Q (r)->failure, "short body");
+      Q (r)->failed = true;
     }
-  if (r->failed)
+  if (Q (r)->failed)
     {
       log_msg ("conn=%llu ticket=%s: write offset %llu: %s",
-               (unsigned long long)r->conn->id, r->ticket_shown,
-               (unsigned long long)r->offset, r->failure);
+               (unsigned long long)r->conn->id, Q (r)->ticket_shown,
+               (unsigned long long)Q (r)->offset, Q (r)->failure);
       return http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false,
-                              "Error writing: %s", r->failure);
+                              "Error writing: %s", Q (r)->failure);
     }
   if (faults_next_put (b, &lf) && lf.kind != LOSS_ACK_THEN_DROP)
     return loss_fault_answer (r, &lf);
-  if (r->flush == 1 && b->ops->flush (b) == -1)
+  if (Q (r)->flush == 1 && b->ops->flush (b) == -1)
     return backend_error (r, "Error flushing");
   resp
       = MHD_create_response_from_buffer (0, (void *)"", MHD_RESPMEM_PERSISTENT);
-  if (resp && r->close_after)
+  if (resp && Q (r)->close_after)
     MHD_add_response_header (resp, MHD_HTTP_HEADER_CONNECTION, "close");
   if (lf.name && lf.kind == LOSS_ACK_THEN_DROP)
     {
@@ -500,35 +641,35 @@ handle_write (struct request *r, const char *id)
   uint64_t last, total;
   int close_arg;
 
-  r->op = "write";
+  Q (r)->op = "write";
   t = get_ticket (r, id, true, &ret);
   if (t == NULL)
     return ret;
-  if (yes_no_arg (r, "flush", &r->flush) == -1)
+  if (yes_no_arg (r, "flush", &Q (r)->flush) == -1)
     return bad_yes_no (r, "flush");
   if (http_query (r, "close") != NULL)
     {
       if (yes_no_arg (r, "close", &close_arg) == -1)
         return bad_yes_no (r, "close");
-      r->close_after = close_arg;
+      Q (r)->close_after = close_arg;
     }
   if ((te && strcasecmp (te, "identity") != 0) || cl == NULL)
     return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
                             CONTENT_LENGTH_REQUIRED);
-  if (range_parse_u64 (cl, strlen (cl), &r->length) == -1)
+  if (range_parse_u64 (cl, strlen (cl), &Q (r)->length) == -1)
     return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
                             "Invalid Content-Length header: %.40s", cl);
   if (cr
-      && (range_parse_content_range (cr, &r->offset, &last, &total) == -1
-          || r->offset == UINT64_MAX))
+      && (range_parse_content_range (cr, &Q (r)->offset, &last, &total) == -1
+          || Q (r)->offset == UINT64_MAX))
     return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
                             "Invalid Content-Range header: %.60s", cr);
-  r->show_range = true;
-  if (r->offset > t->size || r->length > t->size - r->offset)
+  Q (r)->show_range = true;
+  if (Q (r)->offset > t->size || Q (r)->length > t->size - Q (r)->offset)
     return out_of_range (r, t->size, true, OUT_OF_RANGE);
   if (get_backend (r, &ret) == NULL)
     return ret;
-  http_putbuf (r->conn); /* NULL: written through, see put_data */
+  get_putbuf (IC (r)); /* NULL: written through, see put_data */
   r->on_data = put_data;
   r->on_end = put_end;
   return MHD_YES;
@@ -552,7 +693,7 @@ patch_end (struct request *r)
     return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
   if (p.op == PATCH_FLUSH)
     {
-      r->op = "flush";
+      Q (r)->op = "flush";
       if ((b = get_backend (r, &ret)) == NULL)
         return ret;
       if (faults_next_flush (b, &lf))
@@ -562,18 +703,19 @@ patch_end (struct request *r)
       return http_reply_buffer (r, MHD_HTTP_OK, NULL, "", 0);
     }
 
-  r->op = "zero";
-  r->offset = p.offset;
-  r->length = p.size;
-  r->show_range = true;
-  r->flush = p.flush;
+  Q (r)->op = "zero";
+  Q (r)->offset = p.offset;
+  Q (r)->length = p.size;
+  Q (r)->show_range = true;
+  Q (r)->flush = p.flush;
   if (f->no_zero)
     return http_reply_405 (r, "OPTIONS,GET,PUT");
-  if (r->offset > r->ticket->size || r->length > r->ticket->size - r->offset)
-    return out_of_range (r, r->ticket->size, false, OUT_OF_RANGE);
+  if (Q (r)->offset > Q (r)->ticket->size
+      || Q (r)->length > Q (r)->ticket->size - Q (r)->offset)
+    return out_of_range (r, Q (r)->ticket->size, false, OUT_OF_RANGE);
   if ((b = get_backend (r, &ret)) == NULL)
     return ret;
-  if (b->ops->zero (b, r->offset, r->length) == -1)
+  if (b->ops->zero (b, Q (r)->offset, Q (r)->length) == -1)
     return backend_error (r, "Error zeroing");
   if (p.flush && b->ops->flush (b) == -1)
     return backend_error (r, "Error flushing");
@@ -606,7 +748,7 @@ extents_cb (void *cls, uint64_t pos, char *buf, size_t max)
   ssize_t n;
 
   (void)pos;
-  n = extents_stream_read (r->xs, buf, max);
+  n = extents_stream_read (Q (r)->xs, buf, max);
   if (n == -1)
     return MHD_CONTENT_READER_END_OF_STREAM;
   if (n < 0)
@@ -630,14 +772,14 @@ handle_extents (struct request *r, const char *id)
   enum MHD_Result ret;
   char err[256];
 
-  r->op = "extents";
+  Q (r)->op = "extents";
   t = get_ticket (r, id, false, &ret);
   if (t == NULL)
     return ret;
   if (f->no_extents)
     return http_reply_text (r, MHD_HTTP_NOT_FOUND, false,
                             "No handler for /images/%s/extents",
-                            r->ticket_shown);
+                            Q (r)->ticket_shown);
   if (ctxarg && strcmp (ctxarg, "dirty") == 0)
     ctx = EXTENTS_DIRTY;
   else if (ctxarg && strcmp (ctxarg, "zero") != 0)
@@ -645,7 +787,7 @@ handle_extents (struct request *r, const char *id)
       validate_enum_error ("context", ctxarg, contexts, err, sizeof err);
       return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
     }
-  r->context = ctx == EXTENTS_DIRTY ? "dirty" : "zero";
+  Q (r)->context = ctx == EXTENTS_DIRTY ? "dirty" : "zero";
   if (ctx == EXTENTS_DIRTY && !t->dirty)
     return http_reply_text (r, MHD_HTTP_NOT_FOUND, false,
                             "Ticket does not support dirty extents");
@@ -656,11 +798,11 @@ handle_extents (struct request *r, const char *id)
   if (ctx == EXTENTS_DIRTY && !b->ops->can_dirty (b))
     return http_reply_text (r, MHD_HTTP_NOT_FOUND, false,
                             "Ticket does not support dirty extents");
-  r->xs = extents_stream_new (b, ctx, err, sizeof err);
-  if (r->xs == NULL)
+  Q (r)->xs = extents_stream_new (b, ctx, err, sizeof err);
+  if (Q (r)->xs == NULL)
     {
       log_msg ("conn=%llu ticket=%s: extents: %s",
-               (unsigned long long)r->conn->id, r->ticket_shown, err);
+               (unsigned long long)r->conn->id, Q (r)->ticket_shown, err);
       return http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false,
                               "Error getting extents: %s", err);
     }
@@ -673,6 +815,146 @@ handle_extents (struct request *r, const char *id)
   return http_reply (r, MHD_HTTP_OK, resp);
 }
 
+/* ---- JSON answers ---- */
+
+/* Answers 200 with the JSON document in G (and a newline). */
+static enum MHD_Result
+reply_json (struct request *r, yajl_gen g)
+{
+  struct MHD_Response *resp = NULL;
+  const unsigned char *out;
+  size_t outlen;
+
+  if (yajl_gen_get_buf (g, &out, &outlen) == yajl_gen_status_ok)
+    {
+      char *body = malloc (outlen + 1);
+
+      if (body)
+        {
+          memcpy (body, out, outlen);
+          body[outlen] = '\n';
+          resp = MHD_create_response_from_buffer (outlen + 1, body,
+                                                  MHD_RESPMEM_MUST_FREE);
+          if (resp == NULL)
+            free (body);
+        }
+    }
+  yajl_gen_free (g);
+  if (resp)
+    MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                             "application/json");
+  return http_reply (r, MHD_HTTP_OK, resp);
+}
+
+/* ---- GET checksum, checksum/algorithms ---- */
+
+/* Server information: no ticket needed (any id in the path). */
+static enum MHD_Result
+handle_algorithms (struct request *r)
+{
+  yajl_gen g = yajl_gen_alloc (NULL);
+
+  Q (r)->op = "algorithms";
+  if (g == NULL)
+    return MHD_NO;
+  yajl_gen_map_open (g);
+  gen_str (g, "algorithms");
+  yajl_gen_array_open (g);
+  for (size_t i = 0; checksum_algorithms[i] != NULL; i++)
+    gen_str (g, checksum_algorithms[i]);
+  yajl_gen_array_close (g);
+  yajl_gen_map_close (g);
+  return reply_json (r, g);
+}
+
+/* Like imageio: the query is checked first (400), then the ticket (403).
+ * The checksum covers the ticket's size (what a client can read).
+ */
+static enum MHD_Result
+handle_checksum (struct request *r, const char *id)
+{
+  const char *alg = http_query (r, "algorithm");
+  char err[256], hex[2 * CHECKSUM_DIGEST_SIZE + 1];
+  struct backend *b;
+  struct ticket *t;
+  enum MHD_Result ret;
+  size_t block_size;
+  yajl_gen g;
+  size_t i;
+
+  Q (r)->op = "checksum";
+  if (alg == NULL)
+    alg = CHECKSUM_DEFAULT_ALGORITHM;
+  for (i = 0; checksum_algorithms[i] != NULL; i++)
+    if (strcmp (alg, checksum_algorithms[i]) == 0)
+      break;
+  if (checksum_algorithms[i] == NULL)
+    {
+      validate_enum_error ("algorithm", alg, checksum_algorithms, err,
+                           sizeof err);
+      validate_oneline (err);
+      return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
+    }
+  if (checksum_parse_block_size (http_query (r, "block_size"), &block_size, err,
+                                 sizeof err)
+      == -1)
+    {
+      validate_oneline (err);
+      return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
+    }
+  t = get_ticket (r, id, false, &ret);
+  if (t == NULL)
+    return ret;
+  Q (r)->offset = 0;
+  Q (r)->length = t->size;
+  Q (r)->show_range = true;
+  if ((b = get_backend (r, &ret)) == NULL)
+    return ret;
+  if (checksum_compute (b, t->size, alg, block_size, hex, err, sizeof err)
+      == -1)
+    {
+      log_msg ("conn=%llu ticket=%s: checksum: %s",
+               (unsigned long long)r->conn->id, Q (r)->ticket_shown, err);
+      return http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false,
+                              "Error computing checksum: %s", err);
+    }
+  g = yajl_gen_alloc (NULL);
+  if (g == NULL)
+    return MHD_NO;
+  yajl_gen_map_open (g);
+  gen_str (g, "algorithm");
+  gen_str (g, alg);
+  gen_str (g, "block_size");
+  yajl_gen_integer (g, block_size);
+  gen_str (g, "checksum");
+  gen_str (g, hex);
+  yajl_gen_map_close (g);
+  return reply_json (r, g);
+}
+
+/* ---- GET /info/ ---- */
+
+static enum MHD_Result
+info_handle (struct request *r, const char *url)
+{
+  yajl_gen g;
+
+  (void)url;
+  if (!image_state_new (r))
+    return MHD_NO;
+  if (strcmp (r->method, "GET") != 0)
+    return http_reply_405 (r, "GET");
+  Q (r)->op = "info";
+  g = yajl_gen_alloc (NULL);
+  if (g == NULL)
+    return MHD_NO;
+  yajl_gen_map_open (g);
+  gen_str (g, "version");
+  gen_str (g, PACKAGE_VERSION);
+  yajl_gen_map_close (g);
+  return reply_json (r, g);
+}
+
 /* ---- routing ---- */
 
 static bool
@@ -682,7 +964,15 @@ has_body (const char *method)
          || strcmp (method, "POST") == 0;
 }
 
-enum MHD_Result
+/* Answers an injected error once the body was read (and discarded). */
+static enum MHD_Result
+fault_end (struct request *r)
+{
+  return http_reply_text (r, Q (r)->fault_status, false, "Injected error %d",
+                          Q (r)->fault_status);
+}
+
+static enum MHD_Result
 images_handle (struct request *r, const char *url)
 {
   const char *rest = url + strlen ("/images/");
@@ -692,15 +982,19 @@ images_handle (struct request *r, const char *url)
   char id[256];
   int status;
 
+  if (!image_state_new (r))
+    return MHD_NO;
   if (idlen == 0 || idlen >= sizeof id
-      || (*suffix && strcmp (suffix, "/extents") != 0))
+      || (*suffix && strcmp (suffix, "/extents") != 0
+          && strcmp (suffix, "/checksum") != 0
+          && strcmp (suffix, "/checksum/algorithms") != 0))
     return http_reply_text (r, MHD_HTTP_NOT_FOUND, false,
                             "No handler for this resource");
   memcpy (id, rest, idlen);
   id[idlen] = '\0';
-  redact_ticket (id, r->ticket_shown);
+  redact_ticket (id, Q (r)->ticket_shown);
 
-  if (faults_conn_lost (r->conn->backend))
+  if (faults_conn_lost (IC (r)->backend))
     {
       snprintf (r->error, sizeof r->error, "dropped (fault: connection lost)");
       return MHD_NO;
@@ -714,8 +1008,9 @@ images_handle (struct request *r, const char *url)
       if (has_body (m))
         {
           /* Answer once the body is read, keeping the connection. */
-          r->fault_status = status;
+          Q (r)->fault_status = status;
           r->on_data = NULL;
+          r->on_end = fault_end;
           return MHD_YES;
         }
       return http_reply_text (r, status, false, "Injected error %d", status);
@@ -723,11 +1018,23 @@ images_handle (struct request *r, const char *url)
       break;
     }
 
+  if (strcmp (suffix, "/checksum/algorithms") == 0)
+    {
+      if (strcmp (m, "GET") == 0)
+        return handle_algorithms (r);
+      return http_reply_405 (r, "GET");
+    }
   if (strcmp (id, "*") == 0)
     {
       if (*suffix == '\0' && strcmp (m, "OPTIONS") == 0)
         return handle_options (r, id);
       return http_reply_405 (r, "OPTIONS");
+    }
+  if (strcmp (suffix, "/checksum") == 0)
+    {
+      if (strcmp (m, "GET") == 0)
+        return handle_checksum (r, id);
+      return http_reply_405 (r, "GET");
     }
   if (*suffix)
     {
@@ -744,4 +1051,13 @@ images_handle (struct request *r, const char *url)
   if (strcmp (m, "PATCH") == 0)
     return handle_patch (r, id);
   return http_reply_405 (r, "OPTIONS,GET,PUT,PATCH");
+}
+
+int
+images_register (struct listener *l)
+{
+  if (http_add_route (l, "/images/", true, images_handle) == -1
+      || http_add_route (l, "/info/", false, info_handle) == -1)
+    return -1;
+  return 0;
 }

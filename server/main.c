@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -23,8 +24,10 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "control.h"
 #include "faults.h"
 #include "http.h"
+#include "images.h"
 #include "log.h"
 #include "tickets.h"
 
@@ -107,13 +110,14 @@ usage (void)
           "see below\n"
           "  -v, --verbose          log every connection and request to "
           "stderr\n"
+          "  -V, --version          print the version and exit\n"
           "  -h, --help             show this help\n"
           "\n"
           "At least one of --tcp and --unix is required.  SIGTERM, SIGINT "
           "or SIGHUP\n"
           "stops the server.  TLS 1.2 or later only.  Ticket ids are never "
           "printed\n"
-          "whole.  See docs/imageio-server-security.md.\n"
+          "whole.  See imageio-server(8) and docs/imageio-server-security.md.\n"
           "\n",
           LIMITS_DEFAULT_MAX_CONNECTIONS, LIMITS_DEFAULT_MAX_PER_IP,
           LIMITS_DEFAULT_HEAD_TIMEOUT, LIMITS_DEFAULT_IDLE_TIMEOUT,
@@ -352,6 +356,55 @@ bind_unix (const char *name, const char *what, mode_t mode)
   return fd;
 }
 
+/* Appends " NAME=ADDRESS" for the socket FD as bound: HOST:PORT or
+ * [HOST]:PORT with the real port, a Unix path, or @NAME when abstract.
+ */
+static void
+append_address (char *buf, size_t bufsz, const char *name, int fd)
+{
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  char host[INET6_ADDRSTRLEN] = "?", addr[160];
+  size_t n = strlen (buf);
+
+  if (n >= bufsz)
+    return;
+  memset (&ss, 0, sizeof ss);
+  if (getsockname (fd, (struct sockaddr *)&ss, &len) == -1)
+    snprintf (addr, sizeof addr, "?");
+  else if (ss.ss_family == AF_INET)
+    {
+      struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+      inet_ntop (AF_INET, &sin->sin_addr, host, sizeof host);
+      snprintf (addr, sizeof addr, "%s:%d", host, ntohs (sin->sin_port));
+    }
+  else if (ss.ss_family == AF_INET6)
+    {
+      struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+      inet_ntop (AF_INET6, &sin6->sin6_addr, host, sizeof host);
+      snprintf (addr, sizeof addr, "[%s]:%d", host, ntohs (sin6->sin6_port));
+    }
+  else if (ss.ss_family == AF_UNIX)
+    {
+      struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+      size_t pathlen = len > offsetof (struct sockaddr_un, sun_path)
+                           ? len - offsetof (struct sockaddr_un, sun_path)
+                           : 0;
+
+      if (pathlen > 0 && sun->sun_path[0] == '\0')
+        snprintf (addr, sizeof addr, "@%.*s", (int)(pathlen - 1),
+                  sun->sun_path + 1);
+      else
+        snprintf (addr, sizeof addr, "%.*s",
+                  (int)strnlen (sun->sun_path, pathlen), sun->sun_path);
+    }
+  else
+    snprintf (addr, sizeof addr, "?");
+  snprintf (buf + n, bufsz - n, " %s=%s", name, addr);
+}
+
 enum
 {
   OPT_TCP = 256,
@@ -394,6 +447,7 @@ static const struct option long_options[] = {
   { "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
   { "put-memory", required_argument, NULL, OPT_PUT_MEMORY },
   { "verbose", no_argument, NULL, 'v' },
+  { "version", no_argument, NULL, 'V' },
   { "help", no_argument, NULL, 'h' },
   { NULL, 0, NULL, 0 },
 };
@@ -459,7 +513,7 @@ main (int argc, char *argv[])
     .put_memory = (size_t)LIMITS_DEFAULT_PUT_MEMORY_MIB * 1024 * 1024,
   };
 
-  while ((c = getopt_long (argc, argv, "vh", long_options, NULL)) != -1)
+  while ((c = getopt_long (argc, argv, "vVh", long_options, NULL)) != -1)
     switch (c)
       {
       case OPT_TCP:
@@ -540,6 +594,9 @@ main (int argc, char *argv[])
       case 'v':
         log_verbose = 1;
         break;
+      case 'V':
+        printf ("imageio-server %s\n", PACKAGE_VERSION);
+        exit (EXIT_SUCCESS);
       case 'h':
         usage ();
         exit (EXIT_SUCCESS);
@@ -603,14 +660,16 @@ main (int argc, char *argv[])
     {
       tcp.transport = opt.no_tls ? "tcp" : "tls";
       tcp.fd = bind_tcp (opt.tcp, &port);
-      if (tcp.fd == -1 || http_start (&tcp, key, cert) == -1)
+      if (tcp.fd == -1 || images_register (&tcp) == -1
+          || http_start (&tcp, key, cert) == -1)
         goto out;
     }
   if (opt.unix_name)
     {
       /* Mode from the umask: the ticket is the key, as in oVirt. */
       local.fd = bind_unix (opt.unix_name, "--unix", 0);
-      if (local.fd == -1 || http_start (&local, NULL, NULL) == -1)
+      if (local.fd == -1 || images_register (&local) == -1
+          || http_start (&local, NULL, NULL) == -1)
         goto out;
       if (opt.unix_name[0] == '@')
         {
@@ -626,11 +685,25 @@ main (int argc, char *argv[])
   if (opt.control)
     {
       control.fd = bind_unix (opt.control, "--control", 0600);
-      if (control.fd == -1 || http_start (&control, NULL, NULL) == -1)
+      if (control.fd == -1 || control_register (&control) == -1
+          || http_start (&control, NULL, NULL) == -1)
         goto out;
     }
 
-  /* Every listener accepts connections now: tell whoever waits. */
+  /* Every listener accepts connections now: say where (with the bound
+   * port, not the one asked for), then tell whoever waits.
+   */
+  {
+    char where[700] = "";
+
+    if (opt.tcp)
+      append_address (where, sizeof where, tcp.transport, tcp.fd);
+    if (opt.unix_name)
+      append_address (where, sizeof where, "unix", local.fd);
+    if (opt.control)
+      append_address (where, sizeof where, "control", control.fd);
+    log_msg ("ready (version %s):%s", PACKAGE_VERSION, where);
+  }
   if (opt.port_file)
     {
       snprintf (buf, sizeof buf, "%d\n", port);
@@ -643,10 +716,6 @@ main (int argc, char *argv[])
       if (write_file_atomic (opt.pid_file, buf) == -1)
         goto out;
     }
-  log_debug ("ready%s%s%s%s%s%s", opt.tcp ? " tcp=" : "",
-             opt.tcp ? opt.tcp : "", opt.unix_name ? " unix=" : "",
-             opt.unix_name ? opt.unix_name : "", opt.control ? " control=" : "",
-             opt.control ? opt.control : "");
 
   do
     {

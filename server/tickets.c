@@ -260,7 +260,8 @@ tickets_add (struct ticket *t)
   ssize_t i;
 
   pthread_mutex_lock (&lock);
-  t->expires = now () + t->timeout;
+  t->access_time = now ();
+  t->expires = t->access_time + t->timeout;
   t->in_store = true;
   i = find_locked (t->id);
   if (i >= 0)
@@ -316,7 +317,8 @@ tickets_release (struct ticket *t)
 {
   pthread_mutex_lock (&lock);
   t->busy--;
-  t->expires = now () + t->timeout;
+  t->access_time = now ();
+  t->expires = t->access_time + t->timeout;
   unref_locked (t);
   pthread_mutex_unlock (&lock);
 }
@@ -437,11 +439,22 @@ tickets_describe (const char *id, size_t *len)
       gen_key_bool (g, "dirty", t->dirty);
       if (t->transfer_id)
         gen_key_str (g, "transfer_id", t->transfer_id);
+      else
+        {
+          /* imageio's name for a transfer the manager did not name. */
+          char tid[32];
+
+          snprintf (tid, sizeof tid, "(ticket/%.18s)", t->id);
+          gen_key_str (g, "transfer_id", tid);
+        }
       if (t->filename)
         gen_key_str (g, "filename", t->filename);
-      gen_key_int (g, "expires", (long long)(t->expires - t_now + 0.5));
+      gen_key_int (g, "expires", (long long)t->expires);
       gen_key_bool (g, "active", t->busy > 0);
+      gen_key_bool (g, "canceled", false);
       gen_key_int (g, "connections", t->refs - 1 - t->busy);
+      gen_key_int (g, "idle_time",
+                   t->busy > 0 ? 0 : (long long)(t_now - t->access_time));
       yajl_gen_map_close (g);
     }
   pthread_mutex_unlock (&lock);

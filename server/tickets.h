@@ -30,7 +30,8 @@ struct ticket
   char *transfer_id, *filename; /* may be NULL */
 
   /* Store-owned, protected by the store lock. */
-  double expires; /* monotonic seconds */
+  double expires;     /* monotonic seconds */
+  double access_time; /* monotonic seconds: added or last request ended */
   unsigned refs;
   unsigned busy;
   bool in_store;
@@ -71,7 +72,14 @@ int tickets_remove (const char *id);
 int tickets_extend (const char *id, uint64_t timeout);
 
 /* JSON description of a live ticket (malloc'd, *LEN bytes, ends in a
- * newline), or NULL if missing.
+ * newline), or NULL if missing: the ticket's fields plus what imageio
+ * reports: active (a request is running), canceled (always false: DELETE
+ * of a busy ticket answers 409 instead), connections (connections whose
+ * backend serves it), expires (the CLOCK_MONOTONIC reading, in whole
+ * seconds, at which it expires), idle_time (seconds since the last request
+ * ended; 0 while active) and transfer_id ("(ticket/" and the id's first 18
+ * characters ")" unless given).  It holds the whole ticket id: it is the
+ * manager's own data, never for a log.
  */
 char *tickets_describe (const char *id, size_t *len);
 

@@ -75,8 +75,10 @@ printf '%s\n' "$plugindir/nbdkit-imageio-plugin.so" \
 diff -u "$tmpdir/want-plugin" <(list_files "$plugin_deb") ||
   fail "nbdkit-plugin-imageio: unexpected file list"
 list_files "$server_deb" > "$tmpdir/got-server"
-grep -qxE '/usr/s?bin/imageio-server' "$tmpdir/got-server" && [ "$(wc -l < "$tmpdir/got-server")" -eq 1 ] ||
-  { cat "$tmpdir/got-server" >&2; fail "imageio-server: unexpected file list"; }
+printf '%s\n' /usr/bin/imageio-server /usr/share/man/man8/imageio-server.8.gz \
+  > "$tmpdir/want-server"
+diff -u "$tmpdir/want-server" "$tmpdir/got-server" ||
+  fail "imageio-server: unexpected file list"
 for deb in "$plugin_deb" "$server_deb"; do
   dpkg-deb -c "$deb" > "$tmpdir/contents"
   grep -q "/usr/share/doc/.*/copyright$" "$tmpdir/contents" || fail "$deb: no copyright file"

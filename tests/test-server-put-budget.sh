@@ -39,6 +39,7 @@ run ()
 small=$(run --put-memory 4)
 big=$(run)
 echo "peak RSS: --put-memory 4: $small KiB, default: $big KiB" >&2
-# 7 buffers of 4 MiB more under the default; leave room for noise.
-[ $(( big - small )) -ge $(( 16 * 1024 )) ] ||
+# Up to 7 buffers of 4 MiB more under the default when the uploads
+# overlap; at least 2 more even when the scheduler serializes some of them.
+[ $(( big - small )) -ge $(( 8 * 1024 )) ] ||
   fail "peak RSS $small KiB with --put-memory 4 vs $big KiB by default: no bound visible"

@@ -491,7 +491,7 @@ expect_runs (const struct extent_map *m, const uint64_t (*want)[3], size_t n)
 
 #define RUNS(m, ...)                                                    \
   do {                                                                  \
-    static const uint64_t w_[][3] = { __VA_ARGS__ };                    \
+    const uint64_t w_[][3] = { __VA_ARGS__ };                           \
     expect_runs ((m), w_, sizeof w_ / sizeof w_[0]);                    \
   } while (0)
 
