@@ -17,6 +17,7 @@
 
 #include <libnbd.h>
 
+#include "clock.h"
 #include "backend.h"
 #include "tickets.h"
 
@@ -376,15 +377,6 @@ list_cb (void *user_data, const char *name)
   return 0;
 }
 
-static int64_t
-now_ms (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* nbd_connect_unix with a deadline: connects and runs the handshake (up to
  * option negotiation in opt mode).  Sets *TIMED_OUT when the deadline
  * passed.
@@ -392,13 +384,13 @@ now_ms (void)
 static int
 connect_bounded (struct nbd_handle *h, const char *socket, bool *timed_out)
 {
-  int64_t deadline = now_ms () + CONNECT_TIMEOUT_MS;
+  int64_t deadline = clock_now_ms () + CONNECT_TIMEOUT_MS;
 
   if (nbd_aio_connect_unix (h, socket) == -1)
     return -1;
   while (nbd_aio_is_connecting (h) == 1)
     {
-      int64_t left = deadline - now_ms ();
+      int64_t left = deadline - clock_now_ms ();
 
       if (left <= 0)
         {

@@ -8,7 +8,9 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "clock.h"
 #include "conn-limits.h"
+#include "locks.h"
 #include "log.h"
 
 /* How often the watchdog looks at the deadlines. */
@@ -35,15 +37,6 @@ static size_t put_used;
 static bool stopping, started;
 static pthread_t watchdog;
 
-static double
-now (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 void
 limits_configure (const struct limits *l)
 {
@@ -60,11 +53,11 @@ static void *
 watchdog_main (void *arg)
 {
   (void)arg;
-  pthread_mutex_lock (&lock);
+  LOCK_FOR_SCOPE (&lock);
   while (!stopping)
     {
       struct timespec ts;
-      double t = now ();
+      double t = clock_now_s ();
 
       for (struct limits_conn *lc = head; lc; lc = lc->next)
         if (lc->deadline > 0 && t > lc->deadline && !lc->cut)
@@ -84,7 +77,6 @@ watchdog_main (void *arg)
         }
       pthread_cond_timedwait (&wake, &lock, &ts);
     }
-  pthread_mutex_unlock (&lock);
   return NULL;
 }
 
@@ -107,10 +99,11 @@ limits_stop (void)
 {
   if (!started)
     return;
-  pthread_mutex_lock (&lock);
-  stopping = true;
-  pthread_cond_signal (&wake);
-  pthread_mutex_unlock (&lock);
+  {
+    LOCK_FOR_SCOPE (&lock);
+    stopping = true;
+    pthread_cond_signal (&wake);
+  }
   pthread_join (watchdog, NULL);
   started = false;
 }
@@ -118,20 +111,16 @@ limits_stop (void)
 bool
 limits_accept_ok (void)
 {
-  bool ok;
-
-  pthread_mutex_lock (&lock);
-  ok = nr_conns < cfg.max_connections;
-  pthread_mutex_unlock (&lock);
-  return ok;
+  LOCK_FOR_SCOPE (&lock);
+  return nr_conns < cfg.max_connections;
 }
 
 void
 limits_conn_start (struct limits_conn *lc, int fd)
 {
-  pthread_mutex_lock (&lock);
+  LOCK_FOR_SCOPE (&lock);
   lc->fd = fd;
-  lc->deadline = now () + cfg.head_timeout;
+  lc->deadline = clock_now_s () + cfg.head_timeout;
   lc->cut = false;
   lc->prev = NULL;
   lc->next = head;
@@ -139,13 +128,12 @@ limits_conn_start (struct limits_conn *lc, int fd)
     head->prev = lc;
   head = lc;
   nr_conns++;
-  pthread_mutex_unlock (&lock);
 }
 
 void
 limits_conn_end (struct limits_conn *lc)
 {
-  pthread_mutex_lock (&lock);
+  LOCK_FOR_SCOPE (&lock);
   if (lc->prev)
     lc->prev->next = lc->next;
   else
@@ -154,53 +142,42 @@ limits_conn_end (struct limits_conn *lc)
     lc->next->prev = lc->prev;
   lc->prev = lc->next = NULL;
   nr_conns--;
-  pthread_mutex_unlock (&lock);
 }
 
 void
 limits_conn_busy (struct limits_conn *lc)
 {
-  pthread_mutex_lock (&lock);
+  LOCK_FOR_SCOPE (&lock);
   lc->deadline = 0;
-  pthread_mutex_unlock (&lock);
 }
 
 void
 limits_conn_wait (struct limits_conn *lc, double seconds)
 {
-  pthread_mutex_lock (&lock);
-  lc->deadline = now () + seconds;
-  pthread_mutex_unlock (&lock);
+  LOCK_FOR_SCOPE (&lock);
+  lc->deadline = clock_now_s () + seconds;
 }
 
 bool
 limits_conn_was_cut (struct limits_conn *lc)
 {
-  bool cut;
-
-  pthread_mutex_lock (&lock);
-  cut = lc->cut;
-  pthread_mutex_unlock (&lock);
-  return cut;
+  LOCK_FOR_SCOPE (&lock);
+  return lc->cut;
 }
 
 bool
 limits_put_reserve (size_t bytes)
 {
-  bool ok;
-
-  pthread_mutex_lock (&lock);
-  ok = put_used + bytes <= cfg.put_memory;
-  if (ok)
-    put_used += bytes;
-  pthread_mutex_unlock (&lock);
-  return ok;
+  LOCK_FOR_SCOPE (&lock);
+  if (put_used + bytes > cfg.put_memory)
+    return false;
+  put_used += bytes;
+  return true;
 }
 
 void
 limits_put_release (size_t bytes)
 {
-  pthread_mutex_lock (&lock);
+  LOCK_FOR_SCOPE (&lock);
   put_used -= bytes;
-  pthread_mutex_unlock (&lock);
 }

@@ -29,7 +29,9 @@
 #include "http.h"
 #include "images.h"
 #include "log.h"
+#include "parse-uint.h"
 #include "tickets.h"
+#include "unix-path.h"
 
 #define MAX_FILE (1024 * 1024)
 #define MAX_TICKET_FILES 64
@@ -457,13 +459,9 @@ static int
 parse_uint (const char *name, const char *arg, unsigned long min,
             unsigned long max, unsigned long *out)
 {
-  char *end;
-  unsigned long v;
+  uint64_t v;
 
-  errno = 0;
-  v = strtoul (arg, &end, 10);
-  if (errno || end == arg || *end != '\0' || arg[0] == '-' || v < min
-      || v > max)
+  if (parse_uint64 (arg, strlen (arg), max, &v) != 0 || v < min)
     {
       log_msg ("--%s %s: expecting a number in %lu..%lu", name, arg, min, max);
       return -1;
@@ -674,7 +672,7 @@ main (int argc, char *argv[])
       if (opt.unix_name[0] == '@')
         {
           /* OPTIONS shows the abstract name with its leading NUL. */
-          char name[110] = "";
+          char name[UNIX_PATH_MAX] = "";
 
           snprintf (name + 1, sizeof name - 1, "%s", opt.unix_name + 1);
           images_set_unix_socket (name, strlen (opt.unix_name));

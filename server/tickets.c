@@ -9,6 +9,7 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+#include "clock.h"
 #include "tickets.h"
 #include "validate.h"
 
@@ -19,15 +20,6 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ticket **store;
 static size_t nr_store, cap_store;
-
-static double
-now (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void
 ticket_free (struct ticket *t)
@@ -245,7 +237,7 @@ find_live_locked (const char *id, enum ticket_error *why)
   *why = TICKET_MISSING;
   if (i == -1)
     return -1;
-  if (store[i]->busy == 0 && now () > store[i]->expires)
+  if (store[i]->busy == 0 && clock_now_s () > store[i]->expires)
     {
       drop_locked (i);
       *why = TICKET_EXPIRED;
@@ -260,7 +252,7 @@ tickets_add (struct ticket *t)
   ssize_t i;
 
   pthread_mutex_lock (&lock);
-  t->access_time = now ();
+  t->access_time = clock_now_s ();
   t->expires = t->access_time + t->timeout;
   t->in_store = true;
   i = find_locked (t->id);
@@ -306,7 +298,7 @@ tickets_acquire (const char *id, enum ticket_error *why)
       t = store[i];
       t->busy++;
       t->refs++;
-      t->expires = now () + t->timeout;
+      t->expires = clock_now_s () + t->timeout;
     }
   pthread_mutex_unlock (&lock);
   return t;
@@ -317,7 +309,7 @@ tickets_release (struct ticket *t)
 {
   pthread_mutex_lock (&lock);
   t->busy--;
-  t->access_time = now ();
+  t->access_time = clock_now_s ();
   t->expires = t->access_time + t->timeout;
   unref_locked (t);
   pthread_mutex_unlock (&lock);
@@ -369,7 +361,7 @@ tickets_extend (const char *id, uint64_t timeout)
   if (i >= 0)
     {
       store[i]->timeout = timeout;
-      store[i]->expires = now () + timeout;
+      store[i]->expires = clock_now_s () + timeout;
     }
   pthread_mutex_unlock (&lock);
   return i >= 0 ? 0 : -1;
@@ -411,7 +403,7 @@ tickets_describe (const char *id, size_t *len)
   size_t outlen;
   char *ret = NULL;
   ssize_t i;
-  double t_now = now ();
+  double t_now = clock_now_s ();
 
   g = yajl_gen_alloc (NULL);
   if (g == NULL)
