@@ -491,25 +491,59 @@ fit_fd_limit (struct limits *lim)
     }
 }
 
-int
-main (int argc, char *argv[])
+/* The limits, from their defaults and the options. */
+static struct limits lim = {
+  .max_connections = LIMITS_DEFAULT_MAX_CONNECTIONS,
+  .max_per_ip = LIMITS_DEFAULT_MAX_PER_IP,
+  .head_timeout = LIMITS_DEFAULT_HEAD_TIMEOUT,
+  .idle_timeout = LIMITS_DEFAULT_IDLE_TIMEOUT,
+  .put_memory = (size_t)LIMITS_DEFAULT_PUT_MEMORY_MIB * 1024 * 1024,
+};
+
+/* One of the --max-*, --*-timeout and --put-memory options into lim. */
+static int
+parse_limit (int c, const char *arg)
 {
-  struct listener tcp = { .fd = -1 }, local = { .transport = "unix", .fd = -1 },
-                  control
-                  = { .transport = "control", .control = true, .fd = -1 };
-  char *cert = NULL, *key = NULL;
-  char buf[64];
-  sigset_t sigs;
-  int c, sig, port = 0, status = EXIT_FAILURE;
-  bool bad = false;
   unsigned long v;
-  struct limits lim = {
-    .max_connections = LIMITS_DEFAULT_MAX_CONNECTIONS,
-    .max_per_ip = LIMITS_DEFAULT_MAX_PER_IP,
-    .head_timeout = LIMITS_DEFAULT_HEAD_TIMEOUT,
-    .idle_timeout = LIMITS_DEFAULT_IDLE_TIMEOUT,
-    .put_memory = (size_t)LIMITS_DEFAULT_PUT_MEMORY_MIB * 1024 * 1024,
-  };
+
+  switch (c)
+    {
+    case OPT_MAX_CONNECTIONS:
+      if (parse_uint ("max-connections", arg, 1, 65536, &v) == -1)
+        return -1;
+      lim.max_connections = v;
+      return 0;
+    case OPT_MAX_PER_IP:
+      if (parse_uint ("max-per-ip", arg, 1, 65536, &v) == -1)
+        return -1;
+      lim.max_per_ip = v;
+      return 0;
+    case OPT_HEAD_TIMEOUT:
+      if (parse_uint ("head-timeout", arg, 1, 3600, &v) == -1)
+        return -1;
+      lim.head_timeout = v;
+      return 0;
+    case OPT_IDLE_TIMEOUT:
+      if (parse_uint ("idle-timeout", arg, 1, 3600, &v) == -1)
+        return -1;
+      lim.idle_timeout = v;
+      return 0;
+    default: /* OPT_PUT_MEMORY */
+      if (parse_uint ("put-memory", arg, 0, 1024 * 1024, &v) == -1)
+        return -1;
+      lim.put_memory = (size_t)v * 1024 * 1024;
+      return 0;
+    }
+}
+
+/* Reads the options into opt and lim; exits on a bad one (or after
+ * --help and --version).
+ */
+static void
+parse_args (int argc, char *argv[])
+{
+  unsigned long v;
+  int c;
 
   while ((c = getopt_long (argc, argv, "vVh", long_options, NULL)) != -1)
     switch (c)
@@ -561,29 +595,12 @@ main (int argc, char *argv[])
           exit (EXIT_FAILURE);
         break;
       case OPT_MAX_CONNECTIONS:
-        if (parse_uint ("max-connections", optarg, 1, 65536, &v) == -1)
-          exit (EXIT_FAILURE);
-        lim.max_connections = v;
-        break;
       case OPT_MAX_PER_IP:
-        if (parse_uint ("max-per-ip", optarg, 1, 65536, &v) == -1)
-          exit (EXIT_FAILURE);
-        lim.max_per_ip = v;
-        break;
       case OPT_HEAD_TIMEOUT:
-        if (parse_uint ("head-timeout", optarg, 1, 3600, &v) == -1)
-          exit (EXIT_FAILURE);
-        lim.head_timeout = v;
-        break;
       case OPT_IDLE_TIMEOUT:
-        if (parse_uint ("idle-timeout", optarg, 1, 3600, &v) == -1)
-          exit (EXIT_FAILURE);
-        lim.idle_timeout = v;
-        break;
       case OPT_PUT_MEMORY:
-        if (parse_uint ("put-memory", optarg, 0, 1024 * 1024, &v) == -1)
+        if (parse_limit (c, optarg) == -1)
           exit (EXIT_FAILURE);
-        lim.put_memory = (size_t)v * 1024 * 1024;
         break;
       case OPT_FAULT:
         if (faults_parse (optarg) == -1)
@@ -605,13 +622,23 @@ main (int argc, char *argv[])
   if (optind < argc)
     {
       log_msg ("unexpected argument '%s' (see --help)", argv[optind]);
-      goto out;
+      exit (EXIT_FAILURE);
     }
+}
+
+/* Checks what the options mean together, adds the tickets, reads the TLS
+ * files.  Returns 0 or -1 (logged).
+ */
+static int
+check_args (char **cert, char **key)
+{
+  bool bad = false;
+
   for (size_t i = 0; i < opt.nr_ticket_files; i++)
     if (add_ticket_file (opt.ticket_files[i]) == -1)
       bad = true;
   if (bad)
-    goto out;
+    return -1;
   if (opt.control && opt.control[0] == '@')
     {
       /* An abstract socket has no owner or mode: any local user could
@@ -620,47 +647,49 @@ main (int argc, char *argv[])
       log_msg ("--control %s: the control service needs a path, not an "
                "abstract name",
                opt.control);
-      goto out;
+      return -1;
     }
   fit_fd_limit (&lim);
   limits_configure (&lim);
   if (opt.tcp == NULL && opt.unix_name == NULL)
     {
       log_msg ("at least one of --tcp and --unix is required (see --help)");
-      goto out;
+      return -1;
     }
   if (opt.tcp && !opt.no_tls && (opt.tls_cert == NULL || opt.tls_key == NULL))
     {
       log_msg ("--tcp needs --tls-cert and --tls-key, or --no-tls");
-      goto out;
+      return -1;
     }
   if (opt.tcp && !opt.no_tls)
     {
-      cert = read_file (opt.tls_cert, NULL);
-      key = read_file (opt.tls_key, NULL);
-      if (cert == NULL || key == NULL)
-        goto out;
+      *cert = read_file (opt.tls_cert, NULL);
+      *key = read_file (opt.tls_key, NULL);
+      if (*cert == NULL || *key == NULL)
+        return -1;
     }
+  return 0;
+}
 
-  /* Signals go to the main thread only: block them before any thread
-   * starts, then wait for them below.
-   */
-  signal (SIGPIPE, SIG_IGN);
-  sigemptyset (&sigs);
-  sigaddset (&sigs, SIGINT);
-  sigaddset (&sigs, SIGTERM);
-  sigaddset (&sigs, SIGHUP);
-  pthread_sigmask (SIG_BLOCK, &sigs, NULL);
-  if (limits_start () == -1)
-    goto out;
+/* The three listeners; fd -1 when not started. */
+static struct listener tcp = { .fd = -1 };
+static struct listener local = { .transport = "unix", .fd = -1 };
+static struct listener control
+    = { .transport = "control", .control = true, .fd = -1 };
 
+/* Binds and starts every listener asked for; *PORT gets the TCP port
+ * bound.  Returns 0 or -1 (logged).
+ */
+static int
+start_listeners (const char *cert, const char *key, int *port)
+{
   if (opt.tcp)
     {
       tcp.transport = opt.no_tls ? "tcp" : "tls";
-      tcp.fd = bind_tcp (opt.tcp, &port);
+      tcp.fd = bind_tcp (opt.tcp, port);
       if (tcp.fd == -1 || images_register (&tcp) == -1
           || http_start (&tcp, key, cert) == -1)
-        goto out;
+        return -1;
     }
   if (opt.unix_name)
     {
@@ -668,7 +697,7 @@ main (int argc, char *argv[])
       local.fd = bind_unix (opt.unix_name, "--unix", 0);
       if (local.fd == -1 || images_register (&local) == -1
           || http_start (&local, NULL, NULL) == -1)
-        goto out;
+        return -1;
       if (opt.unix_name[0] == '@')
         {
           /* OPTIONS shows the abstract name with its leading NUL. */
@@ -685,35 +714,64 @@ main (int argc, char *argv[])
       control.fd = bind_unix (opt.control, "--control", 0600);
       if (control.fd == -1 || control_register (&control) == -1
           || http_start (&control, NULL, NULL) == -1)
-        goto out;
+        return -1;
     }
+  return 0;
+}
 
-  /* Every listener accepts connections now: say where (with the bound
-   * port, not the one asked for), then tell whoever waits.
-   */
-  {
-    char where[700] = "";
+/* Every listener accepts connections now: says where (with the bound port,
+ * not the one asked for), then tells whoever waits (port and pid files).
+ */
+static int
+announce (int port)
+{
+  char where[700] = "", buf[64];
 
-    if (opt.tcp)
-      append_address (where, sizeof where, tcp.transport, tcp.fd);
-    if (opt.unix_name)
-      append_address (where, sizeof where, "unix", local.fd);
-    if (opt.control)
-      append_address (where, sizeof where, "control", control.fd);
-    log_msg ("ready (version %s):%s", PACKAGE_VERSION, where);
-  }
+  if (opt.tcp)
+    append_address (where, sizeof where, tcp.transport, tcp.fd);
+  if (opt.unix_name)
+    append_address (where, sizeof where, "unix", local.fd);
+  if (opt.control)
+    append_address (where, sizeof where, "control", control.fd);
+  log_msg ("ready (version %s):%s", PACKAGE_VERSION, where);
   if (opt.port_file)
     {
       snprintf (buf, sizeof buf, "%d\n", port);
       if (write_file_atomic (opt.port_file, buf) == -1)
-        goto out;
+        return -1;
     }
   if (opt.pid_file)
     {
       snprintf (buf, sizeof buf, "%d\n", (int)getpid ());
       if (write_file_atomic (opt.pid_file, buf) == -1)
-        goto out;
+        return -1;
     }
+  return 0;
+}
+
+int
+main (int argc, char *argv[])
+{
+  char *cert = NULL, *key = NULL;
+  sigset_t sigs;
+  int sig, port = 0, status = EXIT_FAILURE;
+
+  parse_args (argc, argv);
+  if (check_args (&cert, &key) == -1)
+    goto out;
+
+  /* Signals go to the main thread only: block them before any thread
+   * starts, then wait for them below.
+   */
+  signal (SIGPIPE, SIG_IGN);
+  sigemptyset (&sigs);
+  sigaddset (&sigs, SIGINT);
+  sigaddset (&sigs, SIGTERM);
+  sigaddset (&sigs, SIGHUP);
+  pthread_sigmask (SIG_BLOCK, &sigs, NULL);
+  if (limits_start () == -1 || start_listeners (cert, key, &port) == -1
+      || announce (port) == -1)
+    goto out;
 
   do
     {

@@ -106,42 +106,38 @@ parse_ops (yajl_val root, struct ticket *t, char *err, size_t errlen)
     t->can_read = true;
   return 0;
 }
-
-struct ticket *
-ticket_parse (const char *json, size_t len, const char *want_id, char *err,
-              size_t errlen)
+/* Parses TEXT (NUL-terminated) as a JSON object; NULL with the reason. */
+static yajl_val
+parse_object (const char *text, char *err, size_t errlen)
 {
-  char *text = NULL, yerr[128];
-  yajl_val root = NULL;
-  struct ticket *t = NULL;
-  const char *uuid, *url, *transfer_id, *filename;
-  int64_t size, timeout, inactivity;
+  char yerr[128];
+  yajl_val root = yajl_tree_parse (text, yerr, sizeof yerr);
 
-  text = strndup (json, len);
-  if (text == NULL || strlen (text) != len)
-    {
-      snprintf (err, errlen, "Invalid ticket: %s",
-                text ? "NUL byte in JSON" : strerror (errno));
-      goto err;
-    }
-  root = yajl_tree_parse (text, yerr, sizeof yerr);
   if (root == NULL)
     {
       yerr[strcspn (yerr, "\n")] = '\0';
       snprintf (err, errlen, "Invalid ticket JSON: %s", yerr);
-      goto err;
+      return NULL;
     }
   if (!YAJL_IS_OBJECT (root))
     {
       snprintf (err, errlen, "Invalid ticket: expecting a JSON object");
-      goto err;
+      yajl_tree_free (root);
+      return NULL;
     }
-  t = calloc (1, sizeof *t);
-  if (t == NULL)
-    {
-      snprintf (err, errlen, "%s", strerror (errno));
-      goto err;
-    }
+  return root;
+}
+
+/* Fills T from the ticket object ROOT (WANT_ID: the id the URL names, or
+ * NULL).  Returns 0 or -1 with the reason in ERR.
+ */
+static int
+fill_ticket (struct ticket *t, yajl_val root, const char *want_id,
+             char *err, size_t errlen)
+{
+  const char *uuid, *url, *transfer_id, *filename;
+  int64_t size, timeout, inactivity;
+
   if (validate_string (root, "uuid", true, &uuid, err, errlen) == -1
       || validate_int (root, "size", true, 0, 0, &size, err, errlen) == -1
       || validate_string (root, "url", true, &url, err, errlen) == -1
@@ -159,16 +155,16 @@ ticket_parse (const char *json, size_t len, const char *want_id, char *err,
              == -1
       || validate_string (root, "filename", false, &filename, err, errlen)
              == -1)
-    goto err;
+    return -1;
   if (!uuid_ok (uuid))
     {
       snprintf (err, errlen, "Invalid ticket: bad uuid");
-      goto err;
+      return -1;
     }
   if (want_id != NULL && strcmp (uuid, want_id) != 0)
     {
       snprintf (err, errlen, "Invalid ticket: uuid does not match the URL");
-      goto err;
+      return -1;
     }
   t->size = size;
   t->timeout = timeout;
@@ -181,8 +177,36 @@ ticket_parse (const char *json, size_t len, const char *want_id, char *err,
       || (filename && !t->filename))
     {
       snprintf (err, errlen, "%s", strerror (ENOMEM));
+      return -1;
+    }
+  return 0;
+}
+
+struct ticket *
+ticket_parse (const char *json, size_t len, const char *want_id, char *err,
+              size_t errlen)
+{
+  char *text = strndup (json, len);
+  yajl_val root = NULL;
+  struct ticket *t = NULL;
+
+  if (text == NULL || strlen (text) != len)
+    {
+      snprintf (err, errlen, "Invalid ticket: %s",
+                text ? "NUL byte in JSON" : strerror (errno));
       goto err;
     }
+  root = parse_object (text, err, errlen);
+  if (root == NULL)
+    goto err;
+  t = calloc (1, sizeof *t);
+  if (t == NULL)
+    {
+      snprintf (err, errlen, "%s", strerror (errno));
+      goto err;
+    }
+  if (fill_ticket (t, root, want_id, err, errlen) == -1)
+    goto err;
   t->refs = 1;
   yajl_tree_free (root);
   free (text);
