@@ -117,6 +117,11 @@ imageio_dump_plugin (void)
           "zero_elision\n");
 }
 
+/* The image size OPTIONS reported (beyond imageio: our server does), or
+ * -1; set by probe_options.
+ */
+static int64_t options_size = -1;
+
 /* Sends OPTIONS on C and fills server.  Returns 0 or -1 (logged). */
 static int
 probe_options (struct http_conn *c, const char *where)
@@ -171,6 +176,9 @@ probe_options (struct http_conn *c, const char *where)
   server.has_extents = opts.has_extents;
   server.max_readers = opts.max_readers;
   server.max_writers = opts.max_writers;
+  options_size = opts.size;
+  if (opts.size_error[0])
+    nbdkit_debug ("imageio: OPTIONS: ignoring %s", opts.size_error);
   /* Without an Allow header, trust the features: zero means writable. */
   if (resp.allow[0] != '\0')
     server.can_write = strcasestr (resp.allow, "PUT") != NULL;
@@ -293,9 +301,11 @@ make_target (const char *suffix)
  * keeps serving reads and writes while a big document arrives.
  */
 static int
-fetch_extents (void *opaque, http_body_fn sink, void *sink_opaque,
-               char *errbuf, size_t errlen)
+fetch_extents (void *opaque, uint64_t offset, uint64_t length,
+               http_body_fn sink, void *sink_opaque, char *errbuf,
+               size_t errlen)
 {
+  char *target = NULL;
   struct http_request req = {
     .method = "GET", .target = target_extents,
     .body_fn = sink, .opaque = sink_opaque,
@@ -306,14 +316,29 @@ fetch_extents (void *opaque, http_body_fn sink, void *sink_opaque,
   enum http_result r;
 
   (void) opaque;
+  if (length > 0)
+    {
+      /* A window (beyond imageio): extents.c detects from the answer
+       * whether the server honoured it.
+       */
+      if (asprintf (&target, "%s?start=%" PRIu64 "&length=%" PRIu64,
+                    target_extents, offset, length) == -1)
+        {
+          snprintf (errbuf, errlen, "out of memory");
+          return -1;
+        }
+      req.target = target;
+    }
   c = http_conn_new (server.ep);
   if (c == NULL)
     {
+      free (target);
       snprintf (errbuf, errlen, "out of memory");
       return -1;
     }
   r = http_request (c, &req, &resp, errbuf, errlen);
   http_conn_free (c);
+  free (target);
   if (r != HTTP_OK)
     return r == HTTP_ERR_TIMEOUT ? -2 : -1;
   if (resp.status != 200)
@@ -359,7 +384,10 @@ imageio_get_ready (void)
     }
   if (probe_options (c, shown) == -1)
     goto err;
-  size = probe_size (c, config.size == -1);
+  /* A server that reports the size in OPTIONS needs no probe. */
+  if (options_size >= 0)
+    nbdkit_debug ("imageio: size %" PRIi64 " from OPTIONS", options_size);
+  size = options_size >= 0 ? options_size : probe_size (c, config.size == -1);
   if (config.size == -1)
     {
       if (size == -1)

@@ -59,14 +59,15 @@ static enum script script;
 static int sink_refused;        /* the sink returned -1 */
 
 static int
-fetch (void *opaque, http_body_fn sink, void *sink_opaque, char *errbuf,
-       size_t errlen)
+fetch (void *opaque, uint64_t offset, uint64_t length, http_body_fn sink,
+       void *sink_opaque, char *errbuf, size_t errlen)
 {
   static char spaces[4096];
   char doc[256];
   int n;
 
   (void) opaque;
+  CHECK (offset == 0 && length == 0);   /* one window: the whole list */
   switch (script) {
   case TRICKLE:
     /* A valid start, then white space for ever, 4 KiB a millisecond (each
