@@ -994,10 +994,10 @@ extents_parser_finish (struct extents_parser *p, char *errbuf, size_t errlen)
       && p->expected < p->export_size && p->expected >= p->win_len)
     extent_map_resize (p->map, p->win_len);
   if (!p->failed && extent_map_finish (p->map, &why) == -1) {
-    if (p->windowed && extent_map_size (p->map) < p->export_size - p->base)
+    if (p->windowed && p->base == p->win_start)
       ext_fail (p, "document ends at %" PRIu64 ", before the end %" PRIu64
                 " of the range asked for", p->expected,
-                p->base + extent_map_size (p->map));
+                p->win_start + p->win_len);
     else
       ext_fail (p, "document ends at %" PRIu64 ", before the image end %"
                 PRIu64, p->expected, p->export_size);
