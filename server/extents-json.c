@@ -79,7 +79,7 @@ fetch_batch (struct extents_stream *xs)
   xs->batch.len = 0;
   xs->batch_i = 0;
   if (xs->b->ops->extents (xs->b, xs->ctx, xs->next, xs->end - xs->next,
-                          &xs->batch)
+                           &xs->batch)
       == -1)
     return -1;
   if (xs->batch.len == 0)
@@ -203,8 +203,8 @@ prepare_fault (struct extents_stream *xs)
 }
 
 struct extents_stream *
-extents_stream_new (struct backend *b, enum extents_context ctx,
-                    uint64_t start, uint64_t length, char *err, size_t errlen)
+extents_stream_new (struct backend *b, enum extents_context ctx, uint64_t start,
+                    uint64_t length, char *err, size_t errlen)
 {
   struct extents_stream *xs = calloc (1, sizeof *xs);
 

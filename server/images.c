@@ -688,13 +688,15 @@ handle_extents (struct request *r, const char *id)
   if (startarg && range_parse_u64 (startarg, strlen (startarg), &start) == -1)
     return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
                             "Invalid start: '%.40s' (expecting an integer "
-                            ">= 0)", startarg);
+                            ">= 0)",
+                            startarg);
   if (lenarg
       && (range_parse_u64 (lenarg, strlen (lenarg), &length) == -1
           || length == 0))
     return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
                             "Invalid length: '%.40s' (expecting an integer "
-                            "> 0)", lenarg);
+                            "> 0)",
+                            lenarg);
   if ((startarg || lenarg)
       && (start >= t->size || (lenarg && length > t->size - start)))
     return out_of_range (r, t->size, false, OUT_OF_RANGE);
