@@ -114,7 +114,7 @@ imageio_dump_plugin (void)
   printf ("imageio_openssl_version=%s\n", OPENSSL_VERSION_TEXT);
   printf ("imageio_yajl_version=%d\n", YAJL_VERSION);
   printf ("imageio_features=tls unix_socket abstract_socket extents "
-          "zero_elision\n");
+          "zero_elision partial_extents options_size\n");
 }
 
 /* The image size OPTIONS reported (beyond imageio: our server does), or
