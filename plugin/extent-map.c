@@ -215,6 +215,25 @@ extent_map_append (struct extent_map *m, uint64_t start, uint64_t length,
   return 0;
 }
 
+void
+extent_map_resize (struct extent_map *m, uint64_t size)
+{
+  assert (!m->finished);
+  while (m->nblocks > 0) {
+    struct block *b = m->blocks[m->nblocks - 1];
+
+    if (b->start[b->n - 1] < size)
+      break;
+    b->n--;
+    m->count--;
+    if (b->n == 0) {
+      m->nblocks--;
+      drop_block (m, b);
+    }
+  }
+  m->size = size;
+}
+
 int
 extent_map_finish (struct extent_map *m, const char **why)
 {

@@ -31,6 +31,12 @@ void extent_map_free (struct extent_map *m);
  */
 int extent_map_append (struct extent_map *m, uint64_t start, uint64_t length,
                        uint32_t type, const char **why);
+/* While building: makes the map SIZE bytes long, dropping what was
+ * appended at or past SIZE (the last extent is clipped).  For a document
+ * that turns out to describe less than first thought (a window of the
+ * image rather than all of it).
+ */
+void extent_map_resize (struct extent_map *m, uint64_t size);
 /* Ends building; fails unless the extents cover [0, SIZE). */
 int extent_map_finish (struct extent_map *m, const char **why);
 

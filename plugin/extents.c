@@ -1,9 +1,20 @@
 /* The plugin's cached allocation map (see extents.h).
  *
- * imageio only serves the whole image's extent list, so it is downloaded
- * once, on the first extents request, streamed into an extent map, and
- * then kept exact locally: a write makes its range data, a zero makes it
- * zero, a failed write makes it data (always safe).
+ * imageio serves only the whole image's extent list; our server (and any
+ * server that implements imageio's proposal, its issue #83) also serves
+ * the extents of a range, GET extents?start=S&length=L.  The image is cut
+ * into windows of WIN_SIZE bytes (a multiple of 2 MiB), each fetched on
+ * its own the first time a request needs it, streamed into an extent map
+ * of its own, and then kept exact locally: a write makes its range data, a
+ * zero makes it zero, a failed write makes it data (always safe).
+ *
+ * Support is detected without a flag: the first download asks for a
+ * window (none when one window covers the image).  A server that honours
+ * the parameters answers from the window's start; one that ignores them
+ * (imageio) answers the whole list from offset 0, which is then kept as
+ * one window covering the image (mode WHOLE, the behaviour of old) and no
+ * window is asked for again.  A window at offset 0 is told from a whole
+ * list by where the document ends.
  *
  * Holes around an update: qcow2 allocates whole clusters (64 KiB by
  * default, up to 2 MiB), so a write inside a hole allocates the rest of
@@ -13,22 +24,41 @@
  * Not knowing the cluster size, every update also turns the holes in the
  * rest of the 2 MiB-aligned blocks it touches into "zero" (never data,
  * never hole): conservative, and still exact about what reads as zeroes.
+ * Windows start at multiples of 2 MiB, so no such block spans two.
  *
- * State machine (STATE):
- *   UNKNOWN  --first extents_ensure-->  FETCHING  --good doc-->  READY
- *                                           |--bad doc / no doc-->  FALLBACK
- *   READY  --out of memory on an update-->  FALLBACK
+ * Modes (MODE):
+ *   UNKNOWN --first good document--> WINDOWED (a window came back)
+ *                                  | WHOLE (the whole list came back)
+ *   any --bad doc / no doc / out of memory on an update--> FALLBACK
  * FALLBACK reports the whole image as data (one nbdkit_error says why);
- * it never tries again.  The download has its own deadline (TIMEOUT,
- * extents_timeout=): the HTTP client waits for it instead of timeout=, since
- * a daemon may think for minutes before the first byte of a big image's
- * list, and the sink cuts a body still arriving when it has passed, so a
- * block status request can never hang.
+ * it never tries again.  Each download has its own deadline (TIMEOUT,
+ * extents_timeout=): the HTTP client waits for it instead of timeout=,
+ * since a daemon may think for minutes before the first byte of a big
+ * image's list, and the sink cuts a body still arriving when it has
+ * passed, so a block status request can never hang.
+ *
+ * Windows (WSTATE): ABSENT --needed--> FETCHING --good doc--> PRESENT
+ * --dropped--> ABSENT.  One download runs at a time; a request for a
+ * window another thread is fetching waits for it.  A query past the middle
+ * of a window starts fetching the next one in the background (one
+ * prefetch thread at a time), so a sequential reader rarely waits.
+ * Memory: the windows kept hold at most EXTENTS_MEMORY_BUDGET bytes of
+ * maps (and at most -D imageio.extents_max_windows windows when set);
+ * past that the least recently queried windows are dropped (freed, back
+ * to ABSENT) and fetched again if a request needs them again.  The
+ * window just fetched is always kept, so one window larger than the
+ * budget still works.  The whole list (mode WHOLE) is never dropped: it
+ * cannot be fetched again in parts.
+ *
+ * Exact under updates: writes and zeroes done while a window downloads
+ * are queued and applied, in order, to the parsed map before it is
+ * published (all of them while the mode is UNKNOWN, since the answer may
+ * turn out to be the whole list).  An update to an ABSENT window changes
+ * nothing: it was acknowledged before any later download of the window
+ * started, so the server's answer holds it.
  *
  * Contract: extents_init before anything else, from one thread; afterwards
- * every function is thread-safe.  Only extents requests wait for the fetch;
- * writes and zeroes done meanwhile are queued and applied, in order, to the
- * parsed map before it is published, so the map never misses one.
+ * every function is thread-safe.  Only extents requests wait for a fetch.
  */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -45,6 +75,7 @@
 #include "extents.h"
 #include "json.h"
 #include "locks.h"
+
 
 /* Largest extents document accepted: 256 MiB is about 4,000,000 extents at
  * imageio's ~65 bytes each, far more fragmentation than a real disk has;
@@ -63,11 +94,38 @@
  * past it the map could not be kept exact, so we fall back.
  */
 #define EXTENTS_MAX_PENDING (1024 * 1024)
+/* The window: 1 GiB of image.  Measured (bench/results-windowed.md): on a
+ * 1,000,000-extent image (4 GiB, an extent per 4 KiB) the first answer
+ * comes after one window's download, so its time grows with the window's
+ * extents, while the full map costs a request per window on top of the
+ * same bytes; 1 GiB is also the server's block status chunk (one NBD
+ * request per window).  -D imageio.extents_window_mib=N overrides it.
+ */
+#define EXTENTS_WINDOW (1024ULL * 1024 * 1024)
+/* Most windows of an image: a larger image gets larger windows, so the
+ * per-window arrays stay below a few MiB.
+ */
+#define EXTENTS_MAX_WINDOWS (64 * 1024)
+/* Bytes of maps kept for the windows before the least recently used are
+ * dropped: about 2,800,000 extents at worst (24 bytes each).
+ */
+#define EXTENTS_MEMORY_BUDGET (64ULL * 1024 * 1024)
 
-/* -D imageio.extents=1: fetch time, size and count, and every update. */
+/* -D imageio.extents=1: fetch time, size and count, dropped windows, and
+ * every update.
+ */
 NBDKIT_DLL_PUBLIC int imageio_debug_extents = 0;
+/* -D imageio.extents_window_mib=N: windows of N MiB (rounded up to 2 MiB)
+ * instead of EXTENTS_WINDOW; for tests and measurements.
+ */
+NBDKIT_DLL_PUBLIC int imageio_debug_extents_window_mib = 0;
+/* -D imageio.extents_max_windows=N: keep at most N windows (0: only the
+ * memory budget limits them); for tests.
+ */
+NBDKIT_DLL_PUBLIC int imageio_debug_extents_max_windows = 0;
 
-enum extents_state { UNKNOWN, FETCHING, READY, FALLBACK };
+enum extents_mode { M_UNKNOWN, M_WINDOWED, M_WHOLE, M_FALLBACK };
+enum window_state { W_ABSENT, W_FETCHING, W_PRESENT };
 
 struct update
 {
@@ -82,24 +140,41 @@ static extents_fetch_fn fetch_fn;
 static void *fetch_opaque;
 static bool initialized;
 
-/* state_lock protects STATE and the PENDING queue; STATE_COND is signalled
- * when STATE leaves FETCHING.  Held only briefly, never across the
- * download.
+/* state_lock protects MODE, WIN_SIZE, NWIN, WSTATE, WUSED, TICK, the
+ * download slot (FETCH_BUSY, FETCH_WIN) and the PENDING queue;
+ * STATE_COND is signalled when a download ends.  Held briefly (never
+ * across a download).  MODE, WIN_SIZE and NWIN change only while
+ * map_lock is held for writing too, so either lock lets a thread read
+ * them.
  */
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t state_cond;
-static enum extents_state state = UNKNOWN;
+static enum extents_mode mode = M_UNKNOWN;
+static uint64_t win_size;       /* bytes; changes only UNKNOWN -> WHOLE */
+static uint64_t nwin;           /* windows of the image */
+static uint8_t *wstate;         /* enum window_state per window */
+static uint64_t *wused;         /* TICK of the last query, per window */
+static uint64_t tick;
+static bool fetch_busy;         /* a download runs */
+static uint64_t fetch_win;      /* ... of this window */
 static struct update *pending;
 static size_t npending, pending_cap;
 static bool pending_overflow;
 
-/* map_lock protects MAP (the pointer and the map's contents): queries and
- * is-zero checks take it shared, updates exclusive.  MAP is non-NULL only
- * while it is exact (STATE == READY).  Lock order: state_lock, then
- * map_lock; never the other way round.
+/* map_lock protects WMAP (the pointers and the maps' contents): queries
+ * and is-zero checks take it shared, updates exclusive.  WMAP[W] is
+ * non-NULL exactly while window W is PRESENT (in mode WHOLE, WMAP[0]
+ * covers the image).  Lock order: prefetch_lock, state_lock, map_lock;
+ * never the other way round.
  */
 static pthread_rwlock_t map_lock = PTHREAD_RWLOCK_INITIALIZER;
-static struct extent_map *map;
+static struct extent_map **wmap;
+
+/* prefetch_lock protects the background fetch thread's fields. */
+static pthread_mutex_t prefetch_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t prefetch_thread;
+static bool prefetch_started;   /* PREFETCH_THREAD must be joined */
+static bool prefetch_done;      /* ... and has finished */
 
 static double
 now_seconds (void)
@@ -114,6 +189,8 @@ void
 extents_init (uint64_t size, unsigned timeout, extents_fetch_fn fetch,
               void *opaque)
 {
+  uint64_t ws = EXTENTS_WINDOW;
+
   image_size = size;
   fetch_timeout = timeout;
   fetch_fn = fetch;
@@ -128,28 +205,75 @@ extents_init (uint64_t size, unsigned timeout, extents_fetch_fn fetch,
     pthread_condattr_destroy (&attr);
     initialized = true;
   }
-  state = UNKNOWN;
+  if (imageio_debug_extents_window_mib > 0)
+    ws = (uint64_t) imageio_debug_extents_window_mib << 20;
+  ws = (ws + CLUSTER_MAX - 1) / CLUSTER_MAX * CLUSTER_MAX;
+  while (size / ws >= EXTENTS_MAX_WINDOWS)
+    ws *= 2;
+  mode = M_UNKNOWN;
+  win_size = ws;
+  nwin = size / ws + (size % ws != 0);
+  tick = 0;
+  fetch_busy = false;
+  wstate = calloc (nwin ? nwin : 1, sizeof *wstate);
+  wused = calloc (nwin ? nwin : 1, sizeof *wused);
+  wmap = calloc (nwin ? nwin : 1, sizeof *wmap);
+  if (wstate == NULL || wused == NULL || wmap == NULL) {
+    nbdkit_error ("extents: out of memory for %" PRIu64 " windows; "
+                  "reporting the whole image as data", nwin);
+    mode = M_FALLBACK;
+  }
+}
+
+/* Frees every window's map (map_lock held for writing). */
+static void
+free_windows (void)
+{
+  uint64_t w;
+
+  for (w = 0; wmap && w < nwin; w++) {
+    extent_map_free (wmap[w]);
+    wmap[w] = NULL;
+    if (wstate && wstate[w] == W_PRESENT)
+      wstate[w] = W_ABSENT;
+  }
 }
 
 void
 extents_cleanup (void)
 {
+  bool join;
+
+  /* Joined without the lock: the thread takes it as it ends. */
   {
-    WRLOCK_FOR_SCOPE (&map_lock);
-    extent_map_free (map);
-    map = NULL;
+    LOCK_FOR_SCOPE (&prefetch_lock);
+    join = prefetch_started;
+    prefetch_started = prefetch_done = false;
   }
+  if (join)
+    pthread_join (prefetch_thread, NULL);
   {
     LOCK_FOR_SCOPE (&state_lock);
+    {
+      WRLOCK_FOR_SCOPE (&map_lock);
+      free_windows ();
+      free (wmap);
+      wmap = NULL;
+    }
+    free (wstate);
+    free (wused);
+    wstate = NULL;
+    wused = NULL;
+    nwin = 0;
     free (pending);
     pending = NULL;
     npending = pending_cap = 0;
     pending_overflow = false;
-    state = UNKNOWN;
+    mode = M_UNKNOWN;
   }
 }
 
-/* Queues an update made while the document downloads (state_lock held).
+/* Queues an update made while a document downloads (state_lock held).
  * A contiguous update of the same type extends the previous one, so a
  * sequential copy queues a single entry (the merged update clears the same
  * holes around it as the two did).
@@ -183,6 +307,68 @@ queue_update (uint64_t offset, uint64_t length, uint32_t type)
   npending++;
 }
 
+/* Applies the part of an update (in image offsets) that falls in map M,
+ * whose offset 0 is BASE in the image.  Returns 0 or -1 (ENOMEM).
+ */
+static int
+apply_update (struct extent_map *m, uint64_t base, uint64_t offset,
+              uint64_t length, uint32_t type)
+{
+  uint64_t end = length > UINT64_MAX - offset ? UINT64_MAX : offset + length;
+  uint64_t mend = base + extent_map_size (m);
+
+  if (offset < base)
+    offset = base;
+  if (end > mend)
+    end = mend;
+  if (offset >= end)
+    return 0;
+  return extent_map_set_allocating (m, offset - base, end - offset, type,
+                                    CLUSTER_MAX);
+}
+
+/* The bytes of window W (state_lock held): [*START, *START + *LEN). */
+static void
+window_range (uint64_t w, uint64_t *start, uint64_t *len)
+{
+  *start = w * win_size;
+  *len = image_size - *start < win_size ? image_size - *start : win_size;
+}
+
+/* Drops the least recently queried windows but KEEP while the maps kept
+ * exceed the budget (state_lock and map_lock held).
+ */
+static void
+drop_windows (uint64_t keep)
+{
+  for (;;) {
+    uint64_t w, total = 0, present = 0, victim = UINT64_MAX;
+
+    for (w = 0; w < nwin; w++) {
+      if (wmap[w] == NULL)
+        continue;
+      present++;
+      total += extent_map_memory (wmap[w]);
+      if (w != keep && (victim == UINT64_MAX || wused[w] < wused[victim]))
+        victim = w;
+    }
+    if (victim == UINT64_MAX
+        || (total <= EXTENTS_MEMORY_BUDGET
+            && (imageio_debug_extents_max_windows <= 0
+                || present <= (uint64_t) imageio_debug_extents_max_windows)))
+      return;
+    if (imageio_debug_extents)
+      nbdkit_debug ("extents: dropped window %" PRIu64 " (%" PRIu64
+                    " extents, %" PRIu64 " bytes of map; %" PRIu64
+                    " windows, %" PRIu64 " bytes kept before)", victim,
+                    extent_map_count (wmap[victim]),
+                    extent_map_memory (wmap[victim]), present, total);
+    extent_map_free (wmap[victim]);
+    wmap[victim] = NULL;
+    wstate[victim] = W_ABSENT;
+  }
+}
+
 /* Counts the bytes of the document on their way to the parser, and stops
  * a body that is still arriving at the deadline.
  */
@@ -207,25 +393,37 @@ fetch_sink_fn (void *opaque, const void *data, size_t len)
   return extents_parser_feed (s->parser, data, len);
 }
 
-/* Downloads and parses the document (no lock held: it can take seconds),
- * then applies the queued updates and publishes READY, or FALLBACK with
- * one error.  Called by the one thread that moved STATE to FETCHING.
+/* Downloads and parses window W (no lock held: it can take seconds), then
+ * applies the queued updates and publishes it (or the whole list), or
+ * falls back with one error.  Called by the one thread that took the
+ * download slot (FETCH_BUSY) for W; gives the slot back.
  */
 static void
-fetch_and_publish (void)
+fetch_and_publish (uint64_t w)
 {
   double t0 = now_seconds (), t1;
   struct fetch_sink sink = { .deadline = t0 + fetch_timeout };
   struct extent_map *m = NULL;
   char errbuf[256], reason[400] = "";
   size_t applied = 0, i;
-  uint64_t count = 0;
+  uint64_t count = 0, wstart, wlen, base = 0;
+  bool whole_asked, whole = false;
+  const char *became = NULL;
   int fetched;
 
-  sink.parser = extents_parser_new (image_size, EXTENTS_MAX_DOC_BYTES);
+  {
+    LOCK_FOR_SCOPE (&state_lock);
+    window_range (w, &wstart, &wlen);
+  }
+  whole_asked = wstart == 0 && wlen == image_size;
+  sink.parser = whole_asked
+    ? extents_parser_new (image_size, EXTENTS_MAX_DOC_BYTES)
+    : extents_parser_new_window (image_size, wstart, wlen,
+                                 EXTENTS_MAX_DOC_BYTES);
   if (sink.parser == NULL)
     snprintf (reason, sizeof reason, "out of memory");
-  else if ((fetched = fetch_fn (fetch_opaque, fetch_sink_fn, &sink, errbuf,
+  else if ((fetched = fetch_fn (fetch_opaque, wstart, whole_asked ? 0 : wlen,
+                                fetch_sink_fn, &sink, errbuf,
                                 sizeof errbuf)) < 0) {
     /* A download aborted by the parser failed because of the document. */
     const char *perr = extents_parser_error (sink.parser);
@@ -247,6 +445,10 @@ fetch_and_publish (void)
     if (m == NULL)
       snprintf (reason, sizeof reason, "invalid document from server: %s",
                 errbuf);
+    else {
+      base = extents_parser_base (sink.parser);
+      whole = base == 0 && extent_map_size (m) == image_size;
+    }
   }
   extents_parser_free (sink.parser);
   t1 = now_seconds ();
@@ -260,11 +462,17 @@ fetch_and_publish (void)
       extent_map_free (m);
       m = NULL;
     }
+    if (m && whole && !whole_asked && mode == M_WINDOWED) {
+      /* Windows of old and a whole list now: not one server's answers. */
+      snprintf (reason, sizeof reason, "the server answered the whole list "
+                "after serving partial extents");
+      extent_map_free (m);
+      m = NULL;
+    }
     for (i = 0; m && i < npending; i++) {
       applied++;
-      if (extent_map_set_allocating (m, pending[i].offset,
-                                     pending[i].length, pending[i].type,
-                                     CLUSTER_MAX) == -1) {
+      if (apply_update (m, base, pending[i].offset, pending[i].length,
+                        pending[i].type) == -1) {
         snprintf (reason, sizeof reason, "out of memory updating the map");
         extent_map_free (m);
         m = NULL;
@@ -275,49 +483,191 @@ fetch_and_publish (void)
     npending = pending_cap = 0;
     pending_overflow = false;
 
-    if (m) {
-      WRLOCK_FOR_SCOPE (&map_lock);
-      count = extent_map_count (m);   /* M is shared from now on */
-      map = m;
-      state = READY;
+    if (mode == M_FALLBACK) {
+      /* An update ran out of memory meanwhile: nothing to publish into. */
+      extent_map_free (m);
+      m = NULL;
+      reason[0] = '\0';
     }
-    else
-      state = FALLBACK;
+    else if (m) {
+      WRLOCK_FOR_SCOPE (&map_lock);
+
+      count = extent_map_count (m);   /* M is shared from now on */
+      wstate[w] = W_ABSENT;
+      if (whole) {
+        if (mode == M_UNKNOWN && !whole_asked)
+          became = "the server answered the whole list (it does not serve "
+            "partial extents): one map for the image";
+        win_size = image_size;
+        nwin = 1;
+        w = 0;
+        mode = M_WHOLE;
+      }
+      else if (mode == M_UNKNOWN) {
+        mode = M_WINDOWED;
+        became = "the server serves partial extents: fetching windows";
+      }
+      wmap[w] = m;
+      wstate[w] = W_PRESENT;
+      wused[w] = ++tick;
+      if (mode == M_WINDOWED)
+        drop_windows (w);
+    }
+    else {
+      WRLOCK_FOR_SCOPE (&map_lock);
+
+      free_windows ();
+      wstate[w] = W_ABSENT;
+      mode = M_FALLBACK;
+    }
+    if (m == NULL && wstate[w] == W_FETCHING)
+      wstate[w] = W_ABSENT;
+    fetch_busy = false;
     pthread_cond_broadcast (&state_cond);
   }
 
-  if (m == NULL)
+  if (m == NULL && reason[0])
     nbdkit_error ("extents: %s; reporting the whole image as data", reason);
+  if (became)
+    nbdkit_debug ("extents: %s", became);
   if (imageio_debug_extents)
-    nbdkit_debug ("extents: fetched %" PRIu64 " bytes in %.3f s: %s, "
-                  "%" PRIu64 " extents, %zu queued updates applied",
-                  sink.bytes, t1 - t0, m ? "ok" : "fallback",
-                  count, applied);
+    nbdkit_debug ("extents: window %" PRIu64 " (offset %" PRIu64 " length %"
+                  PRIu64 "%s): fetched %" PRIu64 " bytes in %.3f s: %s, %"
+                  PRIu64 " extents, %zu queued updates applied",
+                  w, wstart, wlen, whole_asked ? ", the whole image" : "",
+                  sink.bytes, t1 - t0, m ? (whole ? "whole list" : "window")
+                  : "fallback", count, applied);
+}
+
+/* Makes the window holding OFFSET known: fetches it (the download slot
+ * free) or waits for the download running.  Returns true with *W, *BASE
+ * and *STEP (the window's index, its first byte, the window size) while it
+ * is present (it may be dropped again once state_lock is released: the
+ * caller checks WMAP), false when there is no map to answer from.
+ */
+static bool
+ensure_window (uint64_t offset, uint64_t *w, uint64_t *base, uint64_t *step)
+{
+  struct timespec deadline;
+  bool have_deadline = false;
+
+  pthread_mutex_lock (&state_lock);
+  for (;;) {
+    uint64_t k;
+
+    if (mode == M_FALLBACK || nwin == 0) {
+      pthread_mutex_unlock (&state_lock);
+      return false;
+    }
+    k = offset / win_size;
+    if (k >= nwin)
+      k = nwin - 1;
+    if (wstate[k] == W_PRESENT) {
+      wused[k] = ++tick;
+      *w = k;
+      *base = k * win_size;
+      *step = win_size;
+      pthread_mutex_unlock (&state_lock);
+      return true;
+    }
+    if (!fetch_busy) {
+      fetch_busy = true;
+      fetch_win = k;
+      wstate[k] = W_FETCHING;
+      pthread_mutex_unlock (&state_lock);
+      fetch_and_publish (k);
+      pthread_mutex_lock (&state_lock);
+      continue;
+    }
+    if (!have_deadline) {
+      clock_gettime (CLOCK_MONOTONIC, &deadline);
+      deadline.tv_sec += EXTENTS_WAIT_SECONDS;
+      have_deadline = true;
+    }
+    if (pthread_cond_timedwait (&state_cond, &state_lock, &deadline)
+        == ETIMEDOUT) {
+      nbdkit_debug ("extents: still downloading after %d s, answering "
+                    "without the map", EXTENTS_WAIT_SECONDS);
+      pthread_mutex_unlock (&state_lock);
+      return false;
+    }
+  }
 }
 
 void
 extents_ensure (void)
 {
-  struct timespec deadline;
+  uint64_t w, base, step;
 
-  pthread_mutex_lock (&state_lock);
-  if (state == UNKNOWN) {
-    state = FETCHING;
-    pthread_mutex_unlock (&state_lock);
-    fetch_and_publish ();
+  ensure_window (0, &w, &base, &step);
+}
+
+static void *
+prefetch_main (void *arg)
+{
+  uint64_t offset = *(uint64_t *) arg, w, base, step;
+
+  free (arg);
+  ensure_window (offset, &w, &base, &step);
+  {
+    LOCK_FOR_SCOPE (&prefetch_lock);
+    prefetch_done = true;
+  }
+  return NULL;
+}
+
+/* Starts fetching the window holding OFFSET in the background, unless it
+ * is known or being fetched, or the prefetch thread is busy.  Never waits.
+ */
+static void
+prefetch (uint64_t offset)
+{
+  uint64_t *arg;
+
+  LOCK_FOR_SCOPE (&prefetch_lock);
+  if (prefetch_started && !prefetch_done)
+    return;
+  {
+    LOCK_FOR_SCOPE (&state_lock);
+    uint64_t k;
+
+    if (mode == M_FALLBACK || mode == M_WHOLE || nwin == 0
+        || offset >= image_size)
+      return;
+    k = offset / win_size;
+    if (wstate[k] != W_ABSENT || (fetch_busy && mode == M_UNKNOWN))
+      return;
+  }
+  if (prefetch_started)
+    pthread_join (prefetch_thread, NULL);
+  prefetch_started = prefetch_done = false;
+  arg = malloc (sizeof *arg);
+  if (arg == NULL)
+    return;
+  *arg = offset;
+  if (pthread_create (&prefetch_thread, NULL, prefetch_main, arg) != 0) {
+    free (arg);
     return;
   }
-  clock_gettime (CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += EXTENTS_WAIT_SECONDS;
-  while (state == FETCHING) {
-    if (pthread_cond_timedwait (&state_cond, &state_lock, &deadline)
-        == ETIMEDOUT) {
-      nbdkit_debug ("extents: still downloading after %d s, answering "
-                    "without the map", EXTENTS_WAIT_SECONDS);
-      break;
-    }
-  }
-  pthread_mutex_unlock (&state_lock);
+  prefetch_started = true;
+}
+
+/* Reports extents found in window maps with image offsets. */
+struct shifted
+{
+  int (*add) (void *opaque, uint64_t offset, uint64_t length, uint32_t type);
+  void *opaque;
+  uint64_t base;
+  uint64_t next;                /* end of the last extent reported */
+};
+
+static int
+shifted_add (void *opaque, uint64_t start, uint64_t length, uint32_t type)
+{
+  struct shifted *s = opaque;
+
+  s->next = s->base + start + length;
+  return s->add (s->opaque, s->base + start, length, type);
 }
 
 int
@@ -326,63 +676,98 @@ extents_query (uint64_t offset, uint32_t count, bool req_one,
                            uint64_t length, uint32_t type),
                void *opaque)
 {
-  extents_ensure ();
-  {
-    RDLOCK_FOR_SCOPE (&map_lock);
+  uint64_t w, base, step, limit, next_window = 0;
+  int tries;
 
-    if (map)
-      return extent_map_query (map, offset, count, req_one, add, opaque);
-  }
-  /* No exact map: all data, which is always true. */
   if (offset >= image_size)
     return 0;
-  return add (opaque, offset,
-              count < image_size - offset ? count : image_size - offset,
-              0);
+  limit = count < image_size - offset ? offset + count : image_size;
+  for (tries = 0; tries < 3; tries++) {
+    bool ahead = false;
+    int r = 0;
+
+    if (!ensure_window (offset, &w, &base, &step))
+      break;
+    {
+      RDLOCK_FOR_SCOPE (&map_lock);
+      struct shifted s = { add, opaque, base, offset };
+
+      if (wmap[w] == NULL)
+        continue;               /* dropped meanwhile: fetch it again */
+      /* This window, then the next ones while they are known. */
+      for (;;) {
+        r = extent_map_query (wmap[w], s.next - s.base, limit - s.next,
+                              req_one, shifted_add, &s);
+        if (r == -1 || req_one || s.next >= limit || w + 1 >= nwin
+            || wmap[w + 1] == NULL)
+          break;
+        w++;
+        s.base += step;
+      }
+      /* A reader past the middle of the last window it reached will
+       * want the next one.
+       */
+      ahead = r == 0 && mode == M_WINDOWED && w + 1 < nwin
+        && wmap[w + 1] == NULL && s.next - s.base >= step / 2;
+      next_window = s.base + step;
+    }
+    if (ahead)
+      prefetch (next_window);
+    return r;
+  }
+  /* No exact map: all data, which is always true. */
+  return add (opaque, offset, limit - offset, 0);
 }
 
-/* Applies one update according to STATE. */
+/* Applies one update according to the windows' states. */
 static void
 update (const char *what, uint64_t offset, uint64_t length, uint32_t type)
 {
-  enum extents_state st;
+  const char *how = "";
   bool failed = false;
+  uint64_t end;
 
-  if (length == 0)
+  if (length == 0 || offset >= image_size)
     return;
+  end = length > image_size - offset ? image_size : offset + length;
   {
     LOCK_FOR_SCOPE (&state_lock);
 
-    st = state;
-    if (st == FETCHING)
-      queue_update (offset, length, type);
+    if (mode == M_FALLBACK)
+      how = " (no map)";
+    else {
+      uint64_t fs, fl, w;
+
+      if (fetch_busy) {
+        window_range (fetch_win, &fs, &fl);
+        /* While the mode is unknown, the answer may be the whole list. */
+        if (mode == M_UNKNOWN || (offset < fs + fl && end > fs)) {
+          queue_update (offset, end - offset, type);
+          how = " (queued)";
+        }
+      }
+      {
+        WRLOCK_FOR_SCOPE (&map_lock);
+
+        for (w = offset / win_size; !failed && w < nwin && w * win_size < end;
+             w++)
+          if (wmap[w]
+              && apply_update (wmap[w], w * win_size, offset, end - offset,
+                               type) == -1) {
+            /* The map misses this update: it is no longer exact. */
+            free_windows ();
+            mode = M_FALLBACK;
+            failed = true;
+          }
+      }
+    }
   }
   if (imageio_debug_extents)
     nbdkit_debug ("extents: %s offset %" PRIu64 " length %" PRIu64 "%s",
-                  what, offset, length,
-                  st == FETCHING ? " (queued)" : st == READY ? "" :
-                  " (no map)");
-  if (st != READY)
-    return;
-  {
-    WRLOCK_FOR_SCOPE (&map_lock);
-
-    if (map && extent_map_set_allocating (map, offset, length, type,
-                                          CLUSTER_MAX) == -1) {
-      /* The map misses this update: it is no longer exact. */
-      extent_map_free (map);
-      map = NULL;
-      failed = true;
-    }
-  }
-  if (failed) {
-    {
-      LOCK_FOR_SCOPE (&state_lock);
-      state = FALLBACK;
-    }
+                  what, offset, length, how);
+  if (failed)
     nbdkit_error ("extents: out of memory updating the map; reporting the "
                   "whole image as data");
-  }
 }
 
 void
@@ -406,15 +791,42 @@ extents_failed (uint64_t offset, uint64_t length)
 bool
 extents_reads_as_zero (uint64_t offset, uint64_t length)
 {
-  RDLOCK_FOR_SCOPE (&map_lock);
+  uint64_t end, w, missing = UINT64_MAX;
+  bool zero = true;
 
-  return map != NULL && extent_map_is_zero (map, offset, length);
+  if (offset >= image_size || length > image_size - offset)
+    return false;               /* bytes past the image never read as 0 */
+  end = offset + length;
+  {
+    LOCK_FOR_SCOPE (&state_lock);
+    RDLOCK_FOR_SCOPE (&map_lock);
+
+    if (mode == M_FALLBACK || mode == M_UNKNOWN || nwin == 0)
+      return false;
+    for (w = offset / win_size; zero && w < nwin && w * win_size < end; w++) {
+      uint64_t base = w * win_size, s, e;
+
+      s = offset > base ? offset : base;
+      if (wmap[w] == NULL) {
+        missing = s;
+        zero = false;
+        break;
+      }
+      e = base + extent_map_size (wmap[w]);
+      if (e > end)
+        e = end;
+      zero = extent_map_is_zero (wmap[w], s - base, e - s);
+    }
+  }
+  if (missing != UINT64_MAX)
+    prefetch (missing);
+  return zero;
 }
 
 bool
 extents_known (void)
 {
-  RDLOCK_FOR_SCOPE (&map_lock);
+  LOCK_FOR_SCOPE (&state_lock);
 
-  return map != NULL;
+  return mode == M_WINDOWED || mode == M_WHOLE;
 }

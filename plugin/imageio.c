@@ -127,8 +127,13 @@ imageio_dump_plugin (void)
   printf ("imageio_openssl_version=%s\n", OPENSSL_VERSION_TEXT);
   printf ("imageio_yajl_version=%d\n", YAJL_VERSION);
   printf ("imageio_features=tls unix_socket abstract_socket extents "
-          "zero_elision\n");
+          "zero_elision partial_extents options_size\n");
 }
+
+/* The image size OPTIONS reported (beyond imageio: our server does), or
+ * -1; set by probe_options.
+ */
+static int64_t options_size = -1;
 
 /* Sends OPTIONS on C and fills server.  Returns 0 or -1 (logged). */
 static int
@@ -184,6 +189,9 @@ probe_options (struct http_conn *c, const char *where)
   server.has_extents = opts.has_extents;
   server.max_readers = opts.max_readers;
   server.max_writers = opts.max_writers;
+  options_size = opts.size;
+  if (opts.size_error[0])
+    nbdkit_debug ("imageio: OPTIONS: ignoring %s", opts.size_error);
   /* Without an Allow header, trust the features: zero means writable. */
   if (resp.allow[0] != '\0')
     server.can_write = strcasestr (resp.allow, "PUT") != NULL;
@@ -306,9 +314,11 @@ make_target (const char *suffix)
  * keeps serving reads and writes while a big document arrives.
  */
 static int
-fetch_extents (void *opaque, http_body_fn sink, void *sink_opaque,
-               char *errbuf, size_t errlen)
+fetch_extents (void *opaque, uint64_t offset, uint64_t length,
+               http_body_fn sink, void *sink_opaque, char *errbuf,
+               size_t errlen)
 {
+  char *target = NULL;
   struct http_request req = {
     .method = "GET", .target = target_extents,
     .body_fn = sink, .opaque = sink_opaque,
@@ -319,14 +329,29 @@ fetch_extents (void *opaque, http_body_fn sink, void *sink_opaque,
   enum http_result r;
 
   (void) opaque;
+  if (length > 0)
+    {
+      /* A window (beyond imageio): extents.c detects from the answer
+       * whether the server honoured it.
+       */
+      if (asprintf (&target, "%s?start=%" PRIu64 "&length=%" PRIu64,
+                    target_extents, offset, length) == -1)
+        {
+          snprintf (errbuf, errlen, "out of memory");
+          return -1;
+        }
+      req.target = target;
+    }
   c = http_conn_new (server.ep);
   if (c == NULL)
     {
+      free (target);
       snprintf (errbuf, errlen, "out of memory");
       return -1;
     }
   r = http_request (c, &req, &resp, errbuf, errlen);
   http_conn_free (c);
+  free (target);
   if (r != HTTP_OK)
     return r == HTTP_ERR_TIMEOUT ? -2 : -1;
   if (resp.status != 200)
@@ -351,8 +376,12 @@ static enum http_result send_entry (struct http_conn *c,
 static int
 learn_size (struct http_conn *c)
 {
-  int64_t size = probe_size (c, config.size == -1);
+  int64_t size;
 
+  /* A server that reports the size in OPTIONS needs no probe. */
+  if (options_size >= 0)
+    nbdkit_debug ("imageio: size %" PRIi64 " from OPTIONS", options_size);
+  size = options_size >= 0 ? options_size : probe_size (c, config.size == -1);
   if (config.size == -1)
     {
       if (size == -1)

@@ -118,7 +118,7 @@ yajl_short_error (yajl_handle h, const unsigned char *text, size_t len,
 /* ---------------------------------------------------------------- OPTIONS */
 
 enum opt_key { OK_OTHER, OK_FEATURES, OK_MAX_READERS, OK_MAX_WRITERS,
-               OK_UNIX_SOCKET };
+               OK_UNIX_SOCKET, OK_SIZE };
 
 struct opt_state
 {
@@ -149,8 +149,24 @@ opt_key_name (enum opt_key k)
   case OK_MAX_READERS: return "max_readers";
   case OK_MAX_WRITERS: return "max_writers";
   case OK_UNIX_SOCKET: return "unix_socket";
+  case OK_SIZE: return "size";
   default: return "?";
   }
+}
+
+/* "size" is ours, not imageio's: a value we cannot use is noted and
+ * ignored (the plugin then asks for the size as with any imageio), not a
+ * reason to refuse the server.
+ */
+static int
+opt_bad_size (struct opt_state *s, const char *kind, int len,
+              const char *text)
+{
+  s->opts->size = -1;
+  snprintf (s->opts->size_error, sizeof s->opts->size_error,
+            "size: %s%.*s, expected an integer in 0..%" PRIi64,
+            kind, len, text, INT64_MAX);
+  return 1;
 }
 
 /* The value of S->key has the wrong type KIND. */
@@ -158,6 +174,9 @@ static int
 opt_wrong_type (struct opt_state *s, const char *kind)
 {
   const char *want;
+
+  if (s->key == OK_SIZE)
+    return opt_bad_size (s, kind, 0, "");
 
   switch (s->key) {
   case OK_FEATURES: want = "an array of strings"; break;
@@ -223,6 +242,13 @@ opt_number (void *ctx, const char *num, size_t len)
 
   if (r != 2)
     return r;
+  if (s->key == OK_SIZE) {
+    if (parse_uint (num, len, INT64_MAX, &v, &what) == -1)
+      return opt_bad_size (s, "", (int) (len > 32 ? 32 : len), num);
+    s->opts->size = v;
+    s->opts->size_error[0] = '\0';
+    return 1;
+  }
   if (s->key != OK_MAX_READERS && s->key != OK_MAX_WRITERS)
     return opt_wrong_type (s, "a number");
   if (parse_uint (num, len, INT_MAX, &v, &what) == -1)
@@ -302,6 +328,8 @@ opt_start_map (void *ctx)
   }
   if (r != 2)
     return r;
+  if (s->key == OK_SIZE)
+    s->skip = 1;                /* ignored with its contents */
   return opt_wrong_type (s, "an object");
 }
 
@@ -321,6 +349,8 @@ opt_map_key (void *ctx, const unsigned char *key, size_t len)
     s->key = OK_MAX_WRITERS;
   else if (IS ("unix_socket"))
     s->key = OK_UNIX_SOCKET;
+  else if (IS ("size"))
+    s->key = OK_SIZE;
   else
     s->key = OK_OTHER;
 #undef IS
@@ -359,6 +389,8 @@ opt_start_array (void *ctx)
   }
   if (r != 2)
     return r;
+  if (s->key == OK_SIZE)
+    s->skip = 1;                /* ignored with its contents */
   if (s->key != OK_FEATURES)
     return opt_wrong_type (s, "an array");
   s->depth = 2;
@@ -398,6 +430,7 @@ json_parse_options (const char *body, size_t len,
   yajl_status st;
 
   memset (opts, 0, sizeof *opts);
+  opts->size = -1;
   if (len > OPTIONS_MAX_BYTES) {
     snprintf (errbuf, errlen, "OPTIONS body of %zu bytes is larger than %d",
               len, OPTIONS_MAX_BYTES);
@@ -422,6 +455,7 @@ json_parse_options (const char *body, size_t len,
   yajl_free (h);
   if (st != yajl_status_ok) {
     memset (opts, 0, sizeof *opts);
+    opts->size = -1;
     return -1;
   }
   return 0;
@@ -445,6 +479,12 @@ struct extents_parser
   bool in_string, escape;
   uint32_t run;                 /* bytes of the current token so far */
   uint64_t expected;            /* where the next extent must start */
+  /* A window request (extents_parser_new_window): what was asked, and
+   * where the map's offset 0 lies in the export (decided by the first
+   * extent: WIN_START, or 0 for a whole list).
+   */
+  bool windowed;
+  uint64_t win_start, win_len, base;
   int depth;                    /* 0 outside, 1 in the array, 2 in an item */
   int skip;                     /* > 0 inside an ignored nested value */
   bool done;                    /* the array was closed */
@@ -654,6 +694,23 @@ ext_end_map (void *ctx)
     return ext_fail (p, "extent %" PRIu64 " has no \"length\"", p->index);
   if (!p->has_zero)
     return ext_fail (p, "extent %" PRIu64 " has no \"zero\"", p->index);
+  if (p->index == 0 && p->windowed && p->start == 0 && p->win_start > 0) {
+    /* The server ignored start=: the whole list follows. */
+    p->base = p->expected = 0;
+  }
+  else if (p->index == 0 && p->windowed && p->win_start > 0
+           && p->start < p->win_start && p->length > p->win_start - p->start) {
+    /* A server that does not clip the first extent to start=. */
+    p->length -= p->win_start - p->start;
+    p->start = p->win_start;
+    extent_map_resize (p->map, p->win_len);
+  }
+  else if (p->index == 0 && p->windowed && p->start == p->win_start
+           && p->win_start > 0)
+    /* The window asked for: the map covers it alone.  (A window at 0
+     * is told from a whole list only by where the document ends.)
+     */
+    extent_map_resize (p->map, p->win_len);
   if (p->start != p->expected)
     return ext_fail (p, "extent %" PRIu64 " starts at %" PRIu64 ", expected %"
                      PRIu64 " (%s)", p->index, p->start, p->expected,
@@ -672,7 +729,8 @@ ext_end_map (void *ctx)
     type = EXTENT_TYPE_HOLE_ZERO;
   else
     type = EXTENT_TYPE_ZERO;
-  if (extent_map_append (p->map, p->start, p->length, type, &why) == -1)
+  if (extent_map_append (p->map, p->start - p->base, p->length, type,
+                         &why) == -1)
     return ext_fail (p, "extent %" PRIu64 ": %s", p->index, why);
   p->expected = p->start + p->length;
   p->index++;
@@ -740,6 +798,31 @@ extents_parser_new (uint64_t export_size, uint64_t max_doc_bytes)
     return NULL;
   }
   return p;
+}
+
+struct extents_parser *
+extents_parser_new_window (uint64_t export_size, uint64_t win_start,
+                           uint64_t win_len, uint64_t max_doc_bytes)
+{
+  struct extents_parser *p = extents_parser_new (export_size, max_doc_bytes);
+
+  if (p == NULL)
+    return NULL;
+  if (win_start >= export_size || win_len == 0
+      || win_len > export_size - win_start) {
+    extents_parser_free (p);
+    return NULL;
+  }
+  p->windowed = true;
+  p->win_start = p->base = p->expected = win_start;
+  p->win_len = win_len;
+  return p;
+}
+
+uint64_t
+extents_parser_base (const struct extents_parser *p)
+{
+  return p->base;
 }
 
 /* Records yajl's own error (not a callback's) with the byte offset. */
@@ -891,9 +974,21 @@ extents_parser_finish (struct extents_parser *p, char *errbuf, size_t errlen)
   }
   if (!p->failed && !p->done)
     ext_fail (p, "document is incomplete");
-  if (!p->failed && extent_map_finish (p->map, &why) == -1)
-    ext_fail (p, "document ends at %" PRIu64 ", before the image end %"
-              PRIu64, p->expected, p->export_size);
+  /* A window at 0 that ends before the export does is the window (a
+   * whole list would run to the export's end).
+   */
+  if (!p->failed && p->windowed && p->base == 0 && p->win_start == 0
+      && p->expected < p->export_size && p->expected >= p->win_len)
+    extent_map_resize (p->map, p->win_len);
+  if (!p->failed && extent_map_finish (p->map, &why) == -1) {
+    if (p->windowed && p->base == p->win_start)
+      ext_fail (p, "document ends at %" PRIu64 ", before the end %" PRIu64
+                " of the range asked for", p->expected,
+                p->win_start + p->win_len);
+    else
+      ext_fail (p, "document ends at %" PRIu64 ", before the image end %"
+                PRIu64, p->expected, p->export_size);
+  }
   if (p->failed) {
     snprintf (errbuf, errlen, "%s", p->reason);
     return NULL;

@@ -18,6 +18,13 @@ struct imageio_options
   int max_readers, max_writers;   /* 0 when absent */
   char unix_socket[UNIX_PATH_MAX]; /* may start with NUL (abstract) */
   size_t unix_socket_len;         /* 0 when absent or null */
+  /* "size" (beyond imageio; its issue #67): the image size, or -1 when
+   * absent or unusable; a value that is not an integer in 0..INT64_MAX
+   * does not fail the document (the size is then asked otherwise) and
+   * SIZE_ERROR says why it was not used.
+   */
+  int64_t size;
+  char size_error[96];
 };
 
 /* Parses the JSON body of OPTIONS.  Unknown keys are ignored.  Returns 0, or
@@ -37,6 +44,22 @@ int json_parse_options (const char *body, size_t len,
 struct extents_parser;
 struct extents_parser *extents_parser_new (uint64_t export_size,
                                            uint64_t max_doc_bytes);
+/* As extents_parser_new, for the answer to a request for the window
+ * [WIN_START, WIN_START+WIN_LEN) of the export (start= and length=,
+ * beyond imageio): the document may describe that window (its first
+ * extent starts at WIN_START; the last one may run past the window's end
+ * and is clipped) or, from a server that ignores the parameters, be the
+ * whole list (starting at 0, covering the export).  The map's offsets are
+ * relative to extents_parser_base, and its size is what it describes.
+ */
+struct extents_parser *extents_parser_new_window (uint64_t export_size,
+                                                  uint64_t win_start,
+                                                  uint64_t win_len,
+                                                  uint64_t max_doc_bytes);
+/* After a successful extents_parser_finish: the offset in the export of
+ * the map's offset 0 (WIN_START for a window, 0 for the whole list).
+ */
+uint64_t extents_parser_base (const struct extents_parser *p);
 /* Feeds the next LEN bytes of the document.  Returns 0 or -1 (the
  * reason is kept for extents_parser_finish).
  */

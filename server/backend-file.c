@@ -141,9 +141,12 @@ file_can_dirty (struct backend *b)
 
 static int
 file_extents (struct backend *b, enum extents_context ctx, uint64_t offset,
-              struct extent_vec *out)
+              uint64_t length, struct extent_vec *out)
 {
   struct extent e = { .start = offset, .length = FB (b)->size - offset };
+
+  if (e.length > length)
+    e.length = length;
 
   (void)ctx;
   if (extent_vec_push (out, e) == -1)

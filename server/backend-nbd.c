@@ -229,19 +229,25 @@ cursor_skip_empty (struct cursor *c)
 
 static int
 nbdb_extents (struct backend *b, enum extents_context ctx, uint64_t offset,
-              struct extent_vec *out)
+              uint64_t length, struct extent_vec *out)
 {
   struct nbd_backend *nb = NB (b);
   struct status_lists sl = { .nb = nb };
   struct cursor cur[2];
   struct cursor *c_base = NULL, *c_depth = NULL, *c_dirty = NULL;
   size_t nc = 0;
-  uint64_t len = nb->size - offset, pos = offset;
+  uint64_t len = nb->size - offset, pos = offset, limit;
   size_t before = out->len;
   int r = -1;
 
+  if (len > length)
+    len = length;
   if (len > STATUS_CHUNK)
     len = STATUS_CHUNK;
+  /* A server may describe more than was asked: what lies past the
+   * caller's range is not reported.
+   */
+  limit = offset + len;
   if (ctx == EXTENTS_DIRTY && nb->dirty_ctx == NULL)
     {
       snprintf (b->err, sizeof b->err, "no dirty bitmap");
@@ -251,6 +257,8 @@ nbdb_extents (struct backend *b, enum extents_context ctx, uint64_t offset,
     {
       struct extent e = { .start = offset, .length = nb->size - offset };
 
+      if (e.length > length)
+        e.length = length;
       if (extent_vec_push (out, e) == -1)
         goto nomem;
       return 0;
@@ -279,9 +287,9 @@ nbdb_extents (struct backend *b, enum extents_context ctx, uint64_t offset,
       c_depth = &cur[nc++];
     }
 
-  while (pos < nb->size)
+  while (pos < limit)
     {
-      uint64_t step = nb->size - pos;
+      uint64_t step = limit - pos;
       struct extent e = { .start = pos };
       bool more = true;
 

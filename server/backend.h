@@ -52,10 +52,12 @@ struct backend_ops
   /* Whether a dirty bitmap is available. */
   bool (*can_dirty) (struct backend *b);
   /* Appends extents starting at OFFSET (< export size) covering at least
-   * one byte, in order, contiguous.  May stop anywhere before the end.
+   * one byte, in order, contiguous, none past OFFSET+LENGTH (LENGTH > 0;
+   * the caller's range: the backend asks only for it).  May stop anywhere
+   * before that end.
    */
   int (*extents) (struct backend *b, enum extents_context ctx, uint64_t offset,
-                  struct extent_vec *out);
+                  uint64_t length, struct extent_vec *out);
   void (*close) (struct backend *b);
 };
 

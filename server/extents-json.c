@@ -21,7 +21,7 @@ struct extents_stream
 {
   struct backend *b;
   enum extents_context ctx;
-  uint64_t end;            /* export size: the list covers [0, end) */
+  uint64_t end;            /* the list covers [start, end) */
   uint64_t next;           /* where the next backend chunk starts */
   struct extent_vec batch; /* current backend chunk */
   size_t batch_i;
@@ -78,7 +78,9 @@ fetch_batch (struct extents_stream *xs)
 {
   xs->batch.len = 0;
   xs->batch_i = 0;
-  if (xs->b->ops->extents (xs->b, xs->ctx, xs->next, &xs->batch) == -1)
+  if (xs->b->ops->extents (xs->b, xs->ctx, xs->next, xs->end - xs->next,
+                           &xs->batch)
+      == -1)
     return -1;
   if (xs->batch.len == 0)
     goto bad;
@@ -201,8 +203,8 @@ prepare_fault (struct extents_stream *xs)
 }
 
 struct extents_stream *
-extents_stream_new (struct backend *b, enum extents_context ctx, char *err,
-                    size_t errlen)
+extents_stream_new (struct backend *b, enum extents_context ctx, uint64_t start,
+                    uint64_t length, char *err, size_t errlen)
 {
   struct extents_stream *xs = calloc (1, sizeof *xs);
 
@@ -210,7 +212,8 @@ extents_stream_new (struct backend *b, enum extents_context ctx, char *err,
     goto nomem;
   xs->b = b;
   xs->ctx = ctx;
-  xs->end = b->ops->export_size (b);
+  xs->next = start;
+  xs->end = start + length;
   xs->fault = faults_get ()->extents;
   xs->g = yajl_gen_alloc (NULL);
   if (xs->g == NULL)
@@ -225,7 +228,7 @@ extents_stream_new (struct backend *b, enum extents_context ctx, char *err,
       return xs;
     }
   /* Fetch the first chunk now, so a failure is a 500, not a cut body. */
-  if (xs->end > 0 && fetch_batch (xs) == -1)
+  if (xs->end > xs->next && fetch_batch (xs) == -1)
     goto fail;
   return xs;
 

@@ -19,9 +19,15 @@
 
 struct extents_stream;
 
+/* The document describes [START, START+LENGTH) of the export (the caller
+ * checked that it lies inside; 0 and the export size for the whole list):
+ * the backend is asked about that range only, and the first and last
+ * extents are clipped to it.
+ */
 struct extents_stream *extents_stream_new (struct backend *b,
-                                           enum extents_context ctx, char *err,
-                                           size_t errlen);
+                                           enum extents_context ctx,
+                                           uint64_t start, uint64_t length,
+                                           char *err, size_t errlen);
 /* Returns bytes written to BUF (<= MAX), 0 never; -1 at the end of the
  * document, -2 on error (the reason in the log).
  */

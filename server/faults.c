@@ -203,6 +203,8 @@ faults_parse (const char *spec)
         goto bad;
       settings.extents = (enum extents_fault)i;
     }
+  else if (KEY ("extents-whole") && !eq)
+    settings.extents_whole = true;
   else if (KEY ("extents-delay") && eq)
     {
       if (parse_uint (val, 600000, &v) == -1)
@@ -691,10 +693,10 @@ tracked_can_dirty (struct backend *b)
 
 static int
 tracked_extents (struct backend *b, enum extents_context ctx, uint64_t offset,
-                 struct extent_vec *out)
+                 uint64_t length, struct extent_vec *out)
 {
   struct tracked *tb = TR (b);
-  int r = tb->inner->ops->extents (tb->inner, ctx, offset, out);
+  int r = tb->inner->ops->extents (tb->inner, ctx, offset, length, out);
 
   if (r == -1)
     memcpy (b->err, tb->inner->err, sizeof b->err);
@@ -890,6 +892,8 @@ faults_usage (void)
       "                       unsorted gap overlap short garbage negative "
       "badflag\n"
       "  extents-delay=MS     sleep MS ms before answering GET extents\n"
+      "  extents-whole        GET extents ignores start= and length= and\n"
+      "                       answers the whole list (as imageio does)\n"
       "  drop=N               close the connection without answering the\n"
       "                       Nth image request (counted from 1 over all\n"
       "                       connections, OPTIONS included)\n"

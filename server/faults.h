@@ -37,6 +37,7 @@ struct faults
   bool no_extents;              /* no "extents" feature, GET extents 404 */
   enum extents_fault extents;   /* corrupt the extents document */
   unsigned extents_delay_ms;    /* sleep before answering GET extents */
+  bool extents_whole;           /* ignore start=/length= (as imageio) */
   int max_readers, max_writers; /* -1: the backend's own values */
 };
 

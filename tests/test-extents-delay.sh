@@ -4,7 +4,8 @@
 # status waits for it, reads, writes and zeroes on another connection keep
 # completing quickly (each well under 1.5 s, many of them during the
 # download).  Writes and zeroes made during the download are in the map
-# once it arrives: the final map equals a model, and so does the data.
+# once it arrives: the final map equals a model (up to holes reported as
+# zero next to updates), and so does the data.
 source "$(dirname "$0")/functions.sh"
 requires nbdkit nbdsh qemu-img qemu-io qemu-nbd timeout
 
@@ -44,8 +45,11 @@ def merge(rs):
                 out.append([a, b, t])
     return out
 
+touched = set()      # 2 MiB blocks a write or zero touched
+
 def set_type(s, e, t):
     global runs
+    touched.update(range(s >> 21, ((e - 1) >> 21) + 1))
     out = [[a, min(b, s), ty] for a, b, ty in runs if a < s] + [[s, e, t]]
     out += [[max(a, e), b, ty] for a, b, ty in runs if b > e]
     runs = merge(out)
@@ -125,9 +129,23 @@ assert worst[1] - worst[0] < 1.5, "%s took %.2f s" % (worst[2], worst[1] - worst
 
 # The map includes every write and zero, also those made while it was
 # downloading.
-final = block_status(h)
-assert final == runs, "final map\n  got:  %s\n  want: %s" % (final[:30], runs[:30])
-assert block_status(h2) == runs, "final map on connection 2 differs"
+def same_map(got, what):
+    """GOT equals the model, except that a hole in a 2 MiB block a write
+    or zero touched may be reported as zero (the plugin's conservative
+    rule: qcow2 may have allocated it), as the server's document, made at
+    the end of the download, still shows the holes next to the clusters
+    written during it."""
+    cuts = sorted({a for a, b, t in got} | {a for a, b, t in runs} | {size})
+    def at(rs, x):
+        return next(t for a, b, t in rs if a <= x < b)
+    for a, b in zip(cuts, cuts[1:]):
+        g, w = at(got, a), at(runs, a)
+        for blk in range(a >> 21, ((b - 1) >> 21) + 1):
+            assert g == w or (g == 2 and w == 3 and blk in touched), \
+                "%s: %d-%d: plugin type %d, model %d" % (what, a, b, g, w)
+
+same_map(block_status(h), "final map")
+same_map(block_status(h2), "final map on connection 2")
 assert h.pread(size, 0) == bytes(data), "read back differs from the model"
 open(os.environ["WANT"], "wb").write(data)
 h2.shutdown()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The export size: learned from the server (the ticket size) without size=;
+# The export size: learned from the server (the ticket size, from OPTIONS:
+# no probe) without size=;
 # a smaller size= is used as given and works; a larger one stops nbdkit at
 # start-up with a message.
 source "$(dirname "$0")/functions.sh"
@@ -17,6 +18,9 @@ url=http://127.0.0.1:$server_port/images/$t
 got=$(timeout 30 nbdkit -U - "$IMAGEIO_PLUGIN" url="$url" --run 'nbdinfo --size "$uri"') ||
   fail "nbdinfo --size failed"
 [ "$got" = "$tsize" ] || fail "size without size=: $got, expected the ticket size $tsize"
+# Our server reports the size in OPTIONS: no one-byte GET to probe it.
+[ "$(count_log 'method=GET .*op=read offset=0 length=1 ')" -eq 0 ] ||
+  fail "the size was probed although OPTIONS reported it"
 
 small=$(( 4 * 1024 * 1024 + 512 ))
 export out=$tmpdir/out.raw

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The plugin under valgrind: nbdkit serves an upload (during which the
 # server fails twice, so unflushed writes are sent again), a download with
-# extents, a write and flush, over TLS; then stops on SIGTERM.  Any memory
+# extents (in 2 MiB windows, at most 3 kept: fetched on demand and ahead,
+# dropped), a write and flush, over TLS; then stops on SIGTERM.  Any memory
 # error or definite leak fails the test (valgrind's exit status 99).
 source "$(dirname "$0")/functions.sh"
 requires valgrind nbdkit nbdcopy nbdinfo nbdsh qemu-img qemu-nbd timeout
@@ -56,7 +57,8 @@ uri="nbd+unix:///?socket=$sock"
 NBDKIT_VALGRIND=1 valgrind --error-exitcode=99 --leak-check=full \
   --errors-for-leak-kinds=definite --show-leak-kinds=definite \
   --num-callers=30 --log-file="$vlog" --suppressions="$tmpdir/nbdkit.supp" \
-  nbdkit -f -U "$sock" -P "$pidf" "$IMAGEIO_PLUGIN" \
+  nbdkit -f -U "$sock" -P "$pidf" \
+  -D imageio.extents_window_mib=2 -D imageio.extents_max_windows=3 "$IMAGEIO_PLUGIN" \
   url="https://127.0.0.1:$server_port/images/$t" cafile="$tmpdir/pki/ca.pem" \
   </dev/null >"$tmpdir/nbdkit.log" 2>&1 &
 vpid=$!

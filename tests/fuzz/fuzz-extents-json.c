@@ -1,9 +1,9 @@
 /* libFuzzer target for the streaming extents parser in plugin/json.c.
  *
  * Input: byte 0 picks how the document is cut into pieces (and a tiny size
- * limit when its top bit is set), bytes 1-2 the image size (in 512-byte
- * units plus a remainder, so sizes are not aligned), the rest is the
- * document.  A returned map must cover the image exactly, start at 0, be
+ * limit when its top bit is set, a window request when bit 6 is), bytes
+ * 1-2 the image size (in 512-byte units plus a remainder, so sizes are not
+ * aligned), the rest is the document.  A returned map must cover the image exactly, start at 0, be
  * contiguous and merged, and survive a few updates (plain and allocating).
  */
 #include <stdbool.h>
@@ -57,7 +57,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
   struct extents_parser *p;
   struct extent_map *m;
-  uint64_t export_size, max_doc;
+  uint64_t export_size, max_doc, win_start = 0, win_len = 0, base;
+  bool windowed = false;
   size_t chunk, off;
   char err[256];
 
@@ -69,7 +70,19 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   data += 3;
   size -= 3;
 
-  p = extents_parser_new (export_size, max_doc);
+  /* Bit 6 of byte 0: a window request, its start and length taken from
+   * byte 2 (in 512-byte units, clipped to the image).
+   */
+  if ((data[-3] & 0x40) && export_size > 0) {
+    win_start = (uint64_t) (data[-1] >> 4) * 512 % export_size;
+    win_len = (uint64_t) ((data[-1] & 15) + 1) * 512;
+    if (win_len > export_size - win_start)
+      win_len = export_size - win_start;
+    windowed = true;
+    p = extents_parser_new_window (export_size, win_start, win_len, max_doc);
+  }
+  else
+    p = extents_parser_new (export_size, max_doc);
   if (p == NULL)
     return 0;
   if (chunk == 0)
@@ -84,12 +97,20 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     }
   }
   m = extents_parser_finish (p, err, sizeof err);
+  base = m ? extents_parser_base (p) : 0;
   extents_parser_free (p);
   if (m == NULL) {
     if (err[0] == '\0' || memchr (err, '\n', strnlen (err, sizeof err)))
       abort ();                 /* one line, never empty */
     return 0;
   }
+  /* A window answer describes exactly the window; anything else is the
+   * whole image.
+   */
+  if (windowed && !(base == 0 && extent_map_size (m) == export_size)
+      && !(base == win_start && extent_map_size (m) == win_len))
+    abort ();
+  export_size = extent_map_size (m);
   check_map (m, export_size);
   /* A few updates taken from the input keep it valid. */
   for (off = 0; off + 4 <= size && off < 64; off += 4) {

@@ -577,6 +577,47 @@ test_allocating (void)
   extent_map_free (m);
 }
 
+/* extent_map_resize while building: a shrink drops the entries at or
+ * past the new size (across block boundaries), and the map then behaves
+ * as one built for that size.
+ */
+static void
+test_resize (void)
+{
+  struct extent_map *m = extent_map_new (1 << 30);
+  struct got g = { 0 };
+  const char *why;
+  uint64_t i;
+
+  CHECK (m);
+  /* 2000 extents of 512 bytes (several blocks), alternating. */
+  for (i = 0; i < 2000; i++)
+    CHECK (extent_map_append (m, i * 512, 512, i % 2 ? EXTENT_TYPE_ZERO
+                              : EXTENT_TYPE_DATA, &why) == 0);
+  extent_map_resize (m, 700 * 512 + 100);       /* inside extent 700 */
+  CHECK (extent_map_size (m) == 700 * 512 + 100);
+  CHECK (extent_map_count (m) == 701);
+  CHECK (extent_map_finish (m, &why) == 0);
+  CHECK (extent_map_query (m, 0, UINT64_MAX, false, collect, &g) == 0);
+  CHECK (g.n == 701 && g.start[700] == 700 * 512 && g.len[700] == 100);
+  got_free (&g);
+  /* Updates still work, to the new end only. */
+  CHECK (extent_map_set (m, 1000, 1 << 20, EXTENT_TYPE_HOLE_ZERO) == 0);
+  CHECK (extent_map_count (m) == 3);   /* data, zero, hole */
+  CHECK (extent_map_is_zero (m, 1000, 700 * 512 + 100 - 1000));
+  extent_map_free (m);
+
+  /* Shrinking before anything is appended, then appending past the end. */
+  m = extent_map_new (1 << 20);
+  CHECK (m);
+  extent_map_resize (m, 4096);
+  CHECK (extent_map_append (m, 0, 8192, EXTENT_TYPE_ZERO, &why) == 0);
+  CHECK (extent_map_append (m, 8192, 512, EXTENT_TYPE_DATA, &why) == 0);
+  CHECK (extent_map_finish (m, &why) == 0);
+  CHECK (extent_map_count (m) == 1 && extent_map_size (m) == 4096);
+  extent_map_free (m);
+}
+
 int
 main (void)
 {
@@ -586,6 +627,7 @@ main (void)
   rng_state = 0x9E3779B97F4A7C15ULL ^ seed;
   printf ("seed %u\n", seed);
   test_edges ();
+  test_resize ();
   test_allocating ();
   test_random ();
   test_timing ();

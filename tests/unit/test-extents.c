@@ -2,8 +2,14 @@
  * extents_timeout deadline cuts a body that keeps arriving, with one error
  * and the whole image as data; a refused document and a failed download
  * fall back the same way; updates made during the download are queued and
- * applied with the holes around them turned into zero.  nbdkit_error and
- * nbdkit_debug are stubs that count and print.  Aborts on failure.
+ * applied with the holes around them turned into zero.  Windows (a fake
+ * server with start=/length=): a query fetches only its window, updates
+ * during a window's download are applied to it and not to windows not
+ * fetched, windows past the limit are dropped and fetched again, a reader
+ * past a window's middle and zero elision get the next window fetched in
+ * the background, and a server that ignores the parameters is asked once.
+ * nbdkit_error and nbdkit_debug are stubs that count and print.  Aborts on
+ * failure.
  */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
@@ -59,14 +65,15 @@ static enum script script;
 static int sink_refused;        /* the sink returned -1 */
 
 static int
-fetch (void *opaque, http_body_fn sink, void *sink_opaque, char *errbuf,
-       size_t errlen)
+fetch (void *opaque, uint64_t offset, uint64_t length, http_body_fn sink,
+       void *sink_opaque, char *errbuf, size_t errlen)
 {
   static char spaces[4096];
   char doc[256];
   int n;
 
   (void) opaque;
+  CHECK (offset == 0 && length == 0);   /* one window: the whole list */
   switch (script) {
   case TRICKLE:
     /* A valid start, then white space for ever, 4 KiB a millisecond (each
@@ -153,6 +160,197 @@ run (enum script s, uint64_t size, unsigned timeout, struct exts *x)
   return now () - t0;
 }
 
+/* ------------------------------------------------------------- windows */
+
+extern int imageio_debug_extents_window_mib;
+extern int imageio_debug_extents_max_windows;
+
+/* A server with a fixed layout: in every 8 MiB, 1 MiB of data then 7 MiB
+ * of hole.  IGNORE: it ignores start=/length= (answers the whole list).
+ * Counts the downloads and remembers the last window asked for; an update
+ * may be made in the middle of a download (UPDATE_AT: the window whose
+ * download does it).
+ */
+static bool win_ignore;
+static int win_fetches;
+static uint64_t win_last_offset, win_last_length;
+static int update_at = -1;
+
+static int
+win_fetch (void *opaque, uint64_t offset, uint64_t length, http_body_fn sink,
+           void *sink_opaque, char *errbuf, size_t errlen)
+{
+  uint64_t size = 64 * MIB, pos, end;
+  char doc[256];
+  int n;
+
+  (void) opaque; (void) errbuf; (void) errlen;
+  __atomic_add_fetch (&win_fetches, 1, __ATOMIC_SEQ_CST);
+  win_last_offset = offset;
+  win_last_length = length;
+  if (win_ignore || length == 0) {
+    offset = 0;
+    length = size;
+  }
+  end = offset + length;
+  CHECK (sink (sink_opaque, "[", 1) == 0);
+  for (pos = offset; pos < end; ) {
+    uint64_t blk = pos / (8 * MIB) * (8 * MIB);
+    bool data = pos < blk + MIB;
+    uint64_t e = data ? blk + MIB : blk + 8 * MIB;
+
+    if (e > end)
+      e = end;
+    n = snprintf (doc, sizeof doc, "%s{\"start\": %" PRIu64 ", \"length\": %"
+                  PRIu64 ", \"zero\": %s, \"hole\": %s}",
+                  pos == offset ? "" : ", ", pos, e - pos,
+                  data ? "false" : "true", data ? "false" : "true");
+    CHECK (sink (sink_opaque, doc, n) == 0);
+    pos = e;
+    if (update_at >= 0 && offset == (uint64_t) update_at * 8 * MIB
+        && pos >= offset + MIB) {
+      /* Made while the window downloads: in this window and in one not
+       * fetched (window 7).
+       */
+      extents_written (offset + 4 * MIB, 4096);
+      extents_written (56 * MIB + 2 * MIB, 4096);
+      update_at = -1;
+    }
+  }
+  CHECK (sink (sink_opaque, "]", 1) == 0);
+  return 0;
+}
+
+/* Waits (2 s at most) until N downloads were made, and a little more
+ * for the one running to be published.
+ */
+static void
+wait_fetches (int n)
+{
+  for (int k = 0; k < 2000 && __atomic_load_n (&win_fetches, __ATOMIC_SEQ_CST)
+         < n; k++)
+    usleep (1000);
+  usleep (20000);
+}
+
+/* The type reported at OFFSET (one extent). */
+static uint32_t
+type_at (uint64_t offset, uint64_t *end)
+{
+  struct exts x = { 0 };
+
+  CHECK (extents_query (offset, 4096, true, collect, &x) == 0);
+  CHECK (x.n == 1 && x.e[0].start == offset);
+  if (end)
+    *end = x.e[0].start + x.e[0].length;
+  return x.e[0].type;
+}
+
+static void
+test_windows (void)
+{
+  struct exts x = { 0 };
+  uint64_t end;
+  int i;
+
+  imageio_debug_extents_window_mib = 8;
+  imageio_debug_extents_max_windows = 2;
+  errors = 0;
+
+  /* A query fetches only its window, and answers from it at once. */
+  win_ignore = false;
+  win_fetches = 0;
+  extents_init (64 * MIB, 10, win_fetch, NULL);
+  CHECK (type_at (20 * MIB, &end) == 3 && end == 24 * MIB);
+  CHECK (win_fetches == 1 && win_last_offset == 16 * MIB
+         && win_last_length == 8 * MIB);
+  CHECK (extents_known ());
+  CHECK (type_at (16 * MIB + 100, &end) == 0 && end == 17 * MIB);
+  CHECK (win_fetches == 1);
+
+  /* Updates during a window's download: the one inside it is applied (the
+   * holes of its 2 MiB block become zero); the one in a window not fetched
+   * changes nothing (the server's answer will hold it: here it does not,
+   * which shows the plugin did not touch it).
+   */
+  update_at = 3;
+  CHECK (type_at (28 * MIB, &end) == 0 && end == 28 * MIB + 4096);
+  CHECK (win_fetches == 2 && win_last_offset == 24 * MIB);
+  CHECK (type_at (28 * MIB + 4096, &end) == 2 && end == 30 * MIB);
+  CHECK (type_at (30 * MIB, NULL) == 3);
+  CHECK (type_at (58 * MIB, &end) == 3 && end == 64 * MIB);
+  CHECK (win_fetches == 3);
+  /* A write into a known window applies at once. */
+  extents_written (60 * MIB, 512);
+  CHECK (type_at (60 * MIB, NULL) == 0);
+  CHECK (type_at (60 * MIB + 512, &end) == 2 && end == 62 * MIB);
+
+  /* At most 2 windows kept: windows 2 and 3 were dropped, so asking again
+   * downloads again.
+   */
+  i = win_fetches;
+  CHECK (type_at (16 * MIB, NULL) == 0);
+  CHECK (win_fetches == i + 1);
+  /* A query spanning windows stops at the end of what is known (and,
+   * having reached the end of its window, has the next one fetched).
+   */
+  memset (&x, 0, sizeof x);
+  CHECK (extents_query (23 * MIB, 4 * MIB, false, collect, &x) == 0);
+  CHECK (x.n == 1 && x.e[0].start == 23 * MIB && x.e[0].length == MIB);
+  wait_fetches (i + 2);
+  CHECK (win_fetches == i + 2 && win_last_offset == 24 * MIB);
+  /* Now known: the same query runs on into window 3 (and, past its
+   * middle, has window 4 fetched).  Window 3 came from the server again:
+   * its answer is the truth now (this fake server never holds writes).
+   */
+  memset (&x, 0, sizeof x);
+  CHECK (extents_query (23 * MIB, 4 * MIB, false, collect, &x) == 0);
+  CHECK (x.n == 3 && x.e[1].start == 24 * MIB && x.e[1].type == 0
+         && x.e[2].start == 25 * MIB && x.e[2].length == 7 * MIB);
+  wait_fetches (i + 3);
+  CHECK (win_fetches == i + 3 && win_last_offset == 32 * MIB);
+
+  /* A reader past the middle of a window gets the next one fetched in the
+   * background.
+   */
+  i = win_fetches;
+  CHECK (type_at (45 * MIB, NULL) == 3);              /* window 5, fetched */
+  CHECK (win_fetches == i + 1);
+  wait_fetches (i + 2);
+  printf ("prefetch: %d fetches (before %d), last offset %" PRIu64 "\n",
+          win_fetches, i, win_last_offset);
+  CHECK (win_fetches == i + 2 && win_last_offset == 48 * MIB);
+  /* Zero elision asks for the window too, without waiting. */
+  i = win_fetches;
+  CHECK (!extents_reads_as_zero (2 * MIB, 4096));     /* window 0: absent */
+  wait_fetches (i + 1);
+  CHECK (win_fetches == i + 1 && win_last_offset == 0);
+  for (int k = 0; k < 2000 && !extents_reads_as_zero (2 * MIB, 4096); k++)
+    usleep (1000);
+  CHECK (extents_reads_as_zero (2 * MIB, 4096));
+  CHECK (!extents_reads_as_zero (0, 4096));
+  CHECK (errors == 0);
+  extents_cleanup ();
+
+  /* A server that ignores the parameters: the whole list from the first
+   * window request, and no request after it.
+   */
+  win_ignore = true;
+  win_fetches = 0;
+  extents_init (64 * MIB, 10, win_fetch, NULL);
+  CHECK (type_at (20 * MIB, &end) == 3 && end == 24 * MIB);
+  CHECK (win_fetches == 1 && win_last_length == 8 * MIB);
+  memset (&x, 0, sizeof x);
+  CHECK (extents_query (0, 64 * MIB - 1, false, collect, &x) == 0);
+  CHECK (x.n == 16 && x.e[15].start == 57 * MIB);
+  CHECK (type_at (60 * MIB, NULL) == 3);
+  CHECK (win_fetches == 1 && errors == 0);
+  extents_cleanup ();
+
+  imageio_debug_extents_window_mib = 0;
+  imageio_debug_extents_max_windows = 0;
+}
+
 int
 main (void)
 {
@@ -226,6 +424,7 @@ main (void)
   CHECK (x.n == 1 && x.e[0].type == 0);
   extents_cleanup ();
 
+  test_windows ();
   printf ("ok\n");
   return 0;
 }

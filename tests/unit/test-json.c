@@ -625,10 +625,181 @@ test_extents_hostile (void)
   }
 }
 
+/* "size" in OPTIONS (beyond imageio): used when it is an integer in
+ * 0..INT64_MAX, ignored with a reason otherwise, never a failure.
+ */
+static void
+test_options_size (void)
+{
+  static const struct { const char *value; int64_t want; const char *why; }
+  cases[] = {
+    { "53687091200", 53687091200LL, NULL },
+    { "0", 0, NULL },
+    { "9223372036854775807", INT64_MAX, NULL },
+    { "9223372036854775808", -1, "size: 9223372036854775808, expected" },
+    { "-1", -1, "size: -1, expected" },
+    { "1.5", -1, "size: 1.5, expected" },
+    { "1e9", -1, "size: 1e9, expected" },
+    { "\"1024\"", -1, "size: a string, expected" },
+    { "null", -1, "size: null, expected" },
+    { "true", -1, "size: a boolean, expected" },
+    { "{\"features\": [\"zero\"], \"size\": 1}", -1, "size: an object" },
+    { "[1, {\"max_readers\": -5}]", -1, "size: an array" },
+  };
+  struct imageio_options o;
+  char body[256], err[256];
+  size_t i;
+
+  for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    snprintf (body, sizeof body, "{\"features\": [\"extents\"], \"size\": %s, "
+              "\"max_readers\": 4}", cases[i].value);
+    CHECK (opts (body, &o, err) == 0);
+    printf ("size %s: %" PRIi64 " %s\n", cases[i].value, o.size,
+            o.size_error);
+    CHECK (o.size == cases[i].want);
+    /* The rest of the document is read as usual (nested values skipped). */
+    CHECK (o.has_extents && !o.has_zero && o.max_readers == 4);
+    if (cases[i].why)
+      CHECK (strstr (o.size_error, cases[i].why) != NULL);
+    else
+      CHECK (o.size_error[0] == '\0');
+  }
+  /* Absent: -1 without a reason; a later good value wins. */
+  CHECK (opts ("{\"features\": []}", &o, err) == 0);
+  CHECK (o.size == -1 && o.size_error[0] == '\0');
+  CHECK (opts ("{\"size\": \"x\", \"size\": 4096}", &o, err) == 0);
+  CHECK (o.size == 4096 && o.size_error[0] == '\0');
+  /* A failed document leaves no size behind. */
+  CHECK (opts ("{\"size\": 4096, \"max_readers\": \"x\"}", &o, err) == -1);
+  CHECK (o.size == -1);
+}
+
+/* Windowed parsing: the window asked for, the whole list from a server
+ * that ignored the parameters, a window at 0 told from a whole list by its
+ * end, an unclipped first extent, and the errors.
+ */
+static struct extent_map *
+parse_window (const char *doc, uint64_t size, uint64_t ws, uint64_t wl,
+              size_t chunk, uint64_t *base, char *err)
+{
+  struct extents_parser *p = extents_parser_new_window (size, ws, wl, 1 << 20);
+  struct extent_map *m;
+  size_t len = strlen (doc), off = 0;
+
+  CHECK (p);
+  if (chunk == 0)
+    chunk = len;
+  while (off < len) {
+    size_t n = len - off < chunk ? len - off : chunk;
+
+    if (extents_parser_feed (p, doc + off, n) == -1)
+      break;
+    off += n;
+  }
+  m = extents_parser_finish (p, err, 256);
+  if (m)
+    *base = extents_parser_base (p);
+  else
+    printf ("window error: %s\n", err);
+  extents_parser_free (p);
+  return m;
+}
+
+static void
+test_extents_window (void)
+{
+  /* Image of 16 KiB: data 0-4K, zero+hole 4K-12K, data 12K-16K. */
+  const char *whole =
+    "[{\"start\": 0, \"length\": 4096, \"zero\": false, \"hole\": false},"
+    " {\"start\": 4096, \"length\": 8192, \"zero\": true, \"hole\": true},"
+    " {\"start\": 12288, \"length\": 4096, \"zero\": false}]";
+  struct extent_map *m;
+  struct exts x;
+  uint64_t base;
+  char err[256];
+  size_t chunk;
+
+  CHECK (extents_parser_new_window (16384, 16384, 1, 1 << 20) == NULL);
+  CHECK (extents_parser_new_window (16384, 0, 0, 1 << 20) == NULL);
+  CHECK (extents_parser_new_window (16384, 8192, 8193, 1 << 20) == NULL);
+  for (chunk = 0; chunk <= 1; chunk++) {
+    /* The window [6K, 14K), clipped by the server. */
+    m = parse_window ("[{\"start\": 6144, \"length\": 6144, \"zero\": true, "
+                      "\"hole\": true}, {\"start\": 12288, \"length\": 2048,"
+                      " \"zero\": false}]", 16384, 6144, 8192, chunk, &base,
+                      err);
+    CHECK (m && base == 6144 && extent_map_size (m) == 8192);
+    memset (&x, 0, sizeof x);
+    CHECK (extent_map_query (m, 0, 8192, false, collect, &x) == 0);
+    CHECK (x.n == 2 && x.e[0].start == 0 && x.e[0].length == 6144
+           && x.e[0].type == 3 && x.e[1].start == 6144
+           && x.e[1].length == 2048 && x.e[1].type == 0);
+    extent_map_free (m);
+
+    /* A server that does not clip: the first and last extents run past. */
+    m = parse_window (whole, 16384, 8192, 2048, chunk, &base, err);
+    CHECK (m && base == 0 && extent_map_size (m) == 16384);    /* whole! */
+    extent_map_free (m);
+    m = parse_window ("[{\"start\": 4096, \"length\": 8192, \"zero\": true, "
+                      "\"hole\": true}, {\"start\": 12288, \"length\": 4096,"
+                      " \"zero\": false}]", 16384, 6144, 8192, chunk, &base,
+                      err);
+    CHECK (m && base == 6144 && extent_map_size (m) == 8192);
+    memset (&x, 0, sizeof x);
+    CHECK (extent_map_query (m, 0, 8192, false, collect, &x) == 0);
+    CHECK (x.n == 2 && x.e[0].length == 6144 && x.e[1].length == 2048);
+    extent_map_free (m);
+
+    /* The whole list from a server that ignored start=. */
+    m = parse_window (whole, 16384, 8192, 4096, chunk, &base, err);
+    CHECK (m && base == 0 && extent_map_size (m) == 16384);
+    extent_map_free (m);
+
+    /* A window at 0: told by where the document ends. */
+    m = parse_window ("[{\"start\": 0, \"length\": 4096, \"zero\": false},"
+                      " {\"start\": 4096, \"length\": 4096, \"zero\": true}]",
+                      16384, 0, 8192, chunk, &base, err);
+    CHECK (m && base == 0 && extent_map_size (m) == 8192);
+    extent_map_free (m);
+    m = parse_window (whole, 16384, 0, 8192, chunk, &base, err);
+    CHECK (m && base == 0 && extent_map_size (m) == 16384);
+    extent_map_free (m);
+    /* ... and one running past the window but not to the end: clipped. */
+    m = parse_window ("[{\"start\": 0, \"length\": 4096, \"zero\": false},"
+                      " {\"start\": 4096, \"length\": 8192, \"zero\": true}]",
+                      16384, 0, 6144, chunk, &base, err);
+    CHECK (m && base == 0 && extent_map_size (m) == 6144);
+    memset (&x, 0, sizeof x);
+    CHECK (extent_map_query (m, 0, 6144, false, collect, &x) == 0);
+    CHECK (x.n == 2 && x.e[1].start == 4096 && x.e[1].length == 2048);
+    extent_map_free (m);
+
+    /* Errors: short of the window, starting elsewhere, a gap. */
+    CHECK (parse_window ("[{\"start\": 6144, \"length\": 1024, \"zero\": "
+                         "true}]", 16384, 6144, 8192, chunk, &base, err)
+           == NULL);
+    CHECK (strstr (err, "document ends at 7168, before the end 14336 of the "
+                   "range asked for") != NULL);
+    CHECK (parse_window ("[{\"start\": 8192, \"length\": 8192, \"zero\": "
+                         "true}]", 16384, 6144, 8192, chunk, &base, err)
+           == NULL);
+    CHECK (strstr (err, "extent 0 starts at 8192, expected 6144") != NULL);
+    CHECK (parse_window ("[{\"start\": 0, \"length\": 4096, \"zero\": "
+                         "true}]", 16384, 0, 8192, chunk, &base, err) == NULL);
+    CHECK (strstr (err, "before the end 8192 of the range asked for") != NULL);
+    CHECK (parse_window ("[{\"start\": 0, \"length\": 4096, \"zero\": "
+                         "true}]", 16384, 8192, 8192, chunk, &base, err)
+           == NULL);
+    CHECK (strstr (err, "before the image end 16384") != NULL);
+  }
+}
+
 int
 main (void)
 {
   test_options ();
+  test_options_size ();
+  test_extents_window ();
   test_extents_good ();
   test_extents_bad ();
   test_extents_large ();
