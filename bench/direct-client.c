@@ -80,10 +80,10 @@ struct worker
   pthread_t tid;
   CURL *curl;
   char *buf;
-  uint64_t want;        /* bytes expected in the current GET body */
-  uint64_t got;         /* bytes of it received */
-  size_t sent;          /* bytes of the current PUT body handed to curl */
-  size_t put_len;       /* length of the current PUT body */
+  uint64_t want;  /* bytes expected in the current GET body */
+  uint64_t got;   /* bytes of it received */
+  size_t sent;    /* bytes of the current PUT body handed to curl */
+  size_t put_len; /* length of the current PUT body */
   char errbody[ERRBODY_MAX + 1];
   size_t errlen;
   uint64_t data_bytes, zero_bytes, requests;
@@ -281,21 +281,21 @@ do_put (struct worker *w, const struct item *it)
   int r;
 
   n = pread (file_fd, w->buf, it->length, it->offset);
-  if (n != (ssize_t) it->length)
+  if (n != (ssize_t)it->length)
     {
       fail_item ("read source", it, n < 0 ? strerror (errno) : "short read");
       return -1;
     }
-  snprintf (range, sizeof range, "Content-Range: bytes %" PRIu64 "-%" PRIu64
-            "/*", it->offset, it->offset + it->length - 1);
+  snprintf (range, sizeof range,
+            "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/*", it->offset,
+            it->offset + it->length - 1);
   h = curl_slist_append (h, range);
   h = curl_slist_append (h, "Expect:");
   h = curl_slist_append (h, "Content-Type: application/octet-stream");
   curl_easy_setopt (w->curl, CURLOPT_HTTPHEADER, h);
   curl_easy_setopt (w->curl, CURLOPT_CUSTOMREQUEST, NULL);
   curl_easy_setopt (w->curl, CURLOPT_UPLOAD, 1L);
-  curl_easy_setopt (w->curl, CURLOPT_INFILESIZE_LARGE,
-                    (curl_off_t) it->length);
+  curl_easy_setopt (w->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)it->length);
   w->put_len = it->length;
   w->sent = 0;
   w->want = w->got = 0;
@@ -321,14 +321,14 @@ do_patch (struct worker *w, const char *what, const struct item *it,
   curl_easy_setopt (w->curl, CURLOPT_UPLOAD, 0L);
   curl_easy_setopt (w->curl, CURLOPT_POSTFIELDS, body);
   curl_easy_setopt (w->curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                    (curl_off_t) strlen (body));
+                    (curl_off_t)strlen (body));
   curl_easy_setopt (w->curl, CURLOPT_CUSTOMREQUEST, "PATCH");
   w->want = w->got = 0;
   r = perform (w, what, it, 200);
   curl_easy_setopt (w->curl, CURLOPT_HTTPHEADER, NULL);
   curl_easy_setopt (w->curl, CURLOPT_CUSTOMREQUEST, NULL);
   curl_easy_setopt (w->curl, CURLOPT_POSTFIELDS, NULL);
-  curl_easy_setopt (w->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) -1);
+  curl_easy_setopt (w->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
   curl_slist_free_all (h);
   return r;
 }
@@ -340,7 +340,8 @@ do_zero (struct worker *w, const struct item *it)
 
   snprintf (body, sizeof body,
             "{\"op\": \"zero\", \"offset\": %" PRIu64 ", \"size\": %" PRIu64
-            ", \"flush\": false}", it->offset, it->length);
+            ", \"flush\": false}",
+            it->offset, it->length);
   if (do_patch (w, "PATCH zero", it, body) == -1)
     return -1;
   w->zero_bytes += it->length;
@@ -381,7 +382,7 @@ do_get (struct worker *w, const struct item *it)
     return -1;
   if (!opt_null_output
       && pwrite (file_fd, w->buf, it->length, it->offset)
-             != (ssize_t) it->length)
+             != (ssize_t)it->length)
     {
       fail_item ("write output", it, strerror (errno));
       return -1;
@@ -464,14 +465,14 @@ plan_upload (uint64_t size)
 
       if (data == -1 && errno != ENXIO)
         data = pos; /* no SEEK_DATA here: treat the rest as data */
-      else if (data == -1 || (uint64_t) data >= size)
+      else if (data == -1 || (uint64_t)data >= size)
         data = size; /* ENXIO: only a hole is left */
-      if ((uint64_t) data > pos)
+      if ((uint64_t)data > pos)
         add_items (pos, data - pos, true, ZERO_MAX);
-      if ((uint64_t) data >= size)
+      if ((uint64_t)data >= size)
         break;
       hole = lseek (file_fd, data, SEEK_HOLE);
-      if (hole == -1 || (uint64_t) hole > size)
+      if (hole == -1 || (uint64_t)hole > size)
         hole = size;
       add_items (data, hole - data, false, opt_request_size);
       pos = hole;
@@ -491,7 +492,7 @@ on_probe_header (char *ptr, size_t size, size_t nmemb, void *opaque)
   size_t n = size * nmemb;
   char line[256];
   const char *slash;
-  (void) opaque;
+  (void)opaque;
 
   if (n >= sizeof line)
     return n;
@@ -581,7 +582,7 @@ plan_download_extents (struct worker *w, uint64_t size)
 
   q = strchr (opt_url, '?');
   snprintf (url, sizeof url, "%.*s/extents",
-            (int) (q ? (size_t) (q - opt_url) : strlen (opt_url)), opt_url);
+            (int)(q ? (size_t)(q - opt_url) : strlen (opt_url)), opt_url);
   curl_easy_setopt (w->curl, CURLOPT_URL, url);
   curl_easy_setopt (w->curl, CURLOPT_HTTPGET, 1L);
   curl_easy_setopt (w->curl, CURLOPT_WRITEFUNCTION, on_doc);
@@ -593,8 +594,8 @@ plan_download_extents (struct worker *w, uint64_t size)
   curl_easy_setopt (w->curl, CURLOPT_WRITEDATA, w);
   if (r != CURLE_OK || code != 200 || d.p == NULL)
     {
-      snprintf (errbuf, sizeof errbuf, "%s, status %ld",
-                curl_easy_strerror (r), code);
+      snprintf (errbuf, sizeof errbuf, "%s, status %ld", curl_easy_strerror (r),
+                code);
       fail_item ("GET extents", NULL, errbuf);
       free (d.p);
       return -1;
@@ -624,9 +625,9 @@ plan_download_extents (struct worker *w, uint64_t size)
         }
       start = YAJL_GET_INTEGER (s);
       len = YAJL_GET_INTEGER (l);
-      if (start < 0 || len < 0 || (uint64_t) start >= size)
+      if (start < 0 || len < 0 || (uint64_t)start >= size)
         continue;
-      if ((uint64_t) (start + len) > size)
+      if ((uint64_t)(start + len) > size)
         len = size - start;
       if (!YAJL_IS_TRUE (z))
         add_items (start, len, false, opt_request_size);
@@ -649,12 +650,11 @@ now (void)
 static void
 usage (FILE *f)
 {
-  fprintf (f,
-           "usage: direct-client [--unix PATH|@NAME] --url URL [--cafile F] "
-           "[--insecure]\n"
-           "       [--connections N] [--request-size N] [--extents] "
-           "[--timeout S]\n"
-           "       upload|download FILE    (download FILE may be null:)\n");
+  fprintf (f, "usage: direct-client [--unix PATH|@NAME] --url URL [--cafile F] "
+              "[--insecure]\n"
+              "       [--connections N] [--request-size N] [--extents] "
+              "[--timeout S]\n"
+              "       upload|download FILE    (download FILE may be null:)\n");
 }
 
 static uint64_t
@@ -669,9 +669,18 @@ parse_size (const char *s, const char *what)
     {
       switch (*end)
         {
-        case 'k': case 'K': v <<= 10; end++; break;
-        case 'm': case 'M': v <<= 20; end++; break;
-        default: break;
+        case 'k':
+        case 'K':
+          v <<= 10;
+          end++;
+          break;
+        case 'm':
+        case 'M':
+          v <<= 20;
+          end++;
+          break;
+        default:
+          break;
         }
     }
   if (errno != 0 || end == s || *end != '\0' || v == 0)
@@ -685,8 +694,17 @@ parse_size (const char *s, const char *what)
 int
 main (int argc, char *argv[])
 {
-  enum { OPT_UNIX = 256, OPT_URL, OPT_CAFILE, OPT_INSECURE, OPT_CONN,
-         OPT_REQ, OPT_EXTENTS, OPT_TIMEOUT };
+  enum
+  {
+    OPT_UNIX = 256,
+    OPT_URL,
+    OPT_CAFILE,
+    OPT_INSECURE,
+    OPT_CONN,
+    OPT_REQ,
+    OPT_EXTENTS,
+    OPT_TIMEOUT
+  };
   static const struct option longopts[] = {
     { "unix", required_argument, NULL, OPT_UNIX },
     { "url", required_argument, NULL, OPT_URL },
@@ -711,10 +729,18 @@ main (int argc, char *argv[])
   while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1)
     switch (c)
       {
-      case OPT_UNIX: opt_unix = optarg; break;
-      case OPT_URL: opt_url = optarg; break;
-      case OPT_CAFILE: opt_cafile = optarg; break;
-      case OPT_INSECURE: opt_insecure = true; break;
+      case OPT_UNIX:
+        opt_unix = optarg;
+        break;
+      case OPT_URL:
+        opt_url = optarg;
+        break;
+      case OPT_CAFILE:
+        opt_cafile = optarg;
+        break;
+      case OPT_INSECURE:
+        opt_insecure = true;
+        break;
       case OPT_CONN:
         opt_connections = parse_size (optarg, "--connections");
         if (opt_connections > 64)
@@ -728,12 +754,18 @@ main (int argc, char *argv[])
             exit (EXIT_FAILURE);
           }
         break;
-      case OPT_EXTENTS: opt_extents = true; break;
+      case OPT_EXTENTS:
+        opt_extents = true;
+        break;
       case OPT_TIMEOUT:
         opt_timeout = parse_size (optarg, "--timeout");
         break;
-      case 'h': usage (stdout); exit (EXIT_SUCCESS);
-      default: usage (stderr); exit (EXIT_FAILURE);
+      case 'h':
+        usage (stdout);
+        exit (EXIT_SUCCESS);
+      default:
+        usage (stderr);
+        exit (EXIT_FAILURE);
       }
   if (argc - optind != 2 || opt_url == NULL)
     {
@@ -848,8 +880,8 @@ main (int argc, char *argv[])
           " zero_bytes=%" PRIu64 " requests=%" PRIu64
           " connections_opened=%ld seconds=%.3f MBps=%.1f MiBps=%.1f"
           " cpu_user=%.3f cpu_sys=%.3f\n",
-          opt_upload ? "upload" : "download", size, data, zero, reqs,
-          connects, secs, size / secs / 1e6, size / secs / 1048576.0,
+          opt_upload ? "upload" : "download", size, data, zero, reqs, connects,
+          secs, size / secs / 1e6, size / secs / 1048576.0,
           ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
           ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
   return EXIT_SUCCESS;

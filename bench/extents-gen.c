@@ -38,19 +38,21 @@ generate (uint64_t n)
 {
   uint64_t i, pos = 0, x = 88172645463325252ULL;
 
-  for (i = 0; i < n; i++) {
-    uint64_t len;
-    int zero = i % 2;
+  for (i = 0; i < n; i++)
+    {
+      uint64_t len;
+      int zero = i % 2;
 
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    len = 4096 * (1 + x % 256);
-    printf ("%s{\"start\": %" PRIu64 ", \"length\": %" PRIu64
-            ", \"zero\": %s, \"hole\": %s}", i == 0 ? "[" : ", ", pos, len,
-            zero ? "true" : "false", zero ? "true" : "false");
-    pos += len;
-  }
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      len = 4096 * (1 + x % 256);
+      printf ("%s{\"start\": %" PRIu64 ", \"length\": %" PRIu64
+              ", \"zero\": %s, \"hole\": %s}",
+              i == 0 ? "[" : ", ", pos, len, zero ? "true" : "false",
+              zero ? "true" : "false");
+      pos += len;
+    }
   printf (n ? "]\n" : "[]\n");
   fprintf (stderr, "size %" PRIu64 "\n", pos);
   return ferror (stdout) ? 1 : 0;
@@ -62,55 +64,63 @@ repeat (int c, uint64_t n)
   static char buf[65536];
 
   memset (buf, c, sizeof buf);
-  while (n > 0) {
-    size_t k = n < sizeof buf ? n : sizeof buf;
+  while (n > 0)
+    {
+      size_t k = n < sizeof buf ? n : sizeof buf;
 
-    fwrite (buf, 1, k, stdout);
-    n -= k;
-  }
+      fwrite (buf, 1, k, stdout);
+      n -= k;
+    }
 }
 
 static int
 hostile (const char *shape, uint64_t bytes)
 {
-  if (strcmp (shape, "number") == 0) {
-    printf ("[{\"start\": 0, \"length\": ");
-    repeat ('1', bytes);
-    printf (", \"zero\": false}]\n");
-  }
-  else if (strcmp (shape, "string") == 0) {
-    printf ("[{\"start\": 0, \"x\": \"");
-    repeat ('a', bytes);
-    printf ("\", \"length\": 512, \"zero\": false}]\n");
-  }
-  else if (strcmp (shape, "key") == 0) {
-    printf ("[{\"");
-    repeat ('k', bytes);
-    printf ("\": 0, \"start\": 0, \"length\": 512, \"zero\": false}]\n");
-  }
-  else if (strcmp (shape, "nest") == 0) {
-    printf ("[{\"x\": ");
-    repeat ('[', bytes);
-    repeat (']', bytes);
-    printf (", \"start\": 0, \"length\": 512, \"zero\": false}]\n");
-  }
-  else if (strcmp (shape, "entries") == 0) {
-    uint64_t i, n = bytes / 40;
+  if (strcmp (shape, "number") == 0)
+    {
+      printf ("[{\"start\": 0, \"length\": ");
+      repeat ('1', bytes);
+      printf (", \"zero\": false}]\n");
+    }
+  else if (strcmp (shape, "string") == 0)
+    {
+      printf ("[{\"start\": 0, \"x\": \"");
+      repeat ('a', bytes);
+      printf ("\", \"length\": 512, \"zero\": false}]\n");
+    }
+  else if (strcmp (shape, "key") == 0)
+    {
+      printf ("[{\"");
+      repeat ('k', bytes);
+      printf ("\": 0, \"start\": 0, \"length\": 512, \"zero\": false}]\n");
+    }
+  else if (strcmp (shape, "nest") == 0)
+    {
+      printf ("[{\"x\": ");
+      repeat ('[', bytes);
+      repeat (']', bytes);
+      printf (", \"start\": 0, \"length\": 512, \"zero\": false}]\n");
+    }
+  else if (strcmp (shape, "entries") == 0)
+    {
+      uint64_t i, n = bytes / 40;
 
-    for (i = 0; i < n; i++)
-      printf ("%s{\"start\":%" PRIu64 ",\"length\":512,\"zero\":false}",
-              i ? "," : "[", i * 512);
-    printf ("]\n");
-  }
-  else if (strcmp (shape, "space") == 0) {
-    printf ("[{\"start\": 0, \"length\": 512, \"zero\": false}");
-    repeat (' ', bytes);
-    printf ("]\n");
-  }
-  else {
-    fprintf (stderr, "unknown shape %s\n", shape);
-    return 2;
-  }
+      for (i = 0; i < n; i++)
+        printf ("%s{\"start\":%" PRIu64 ",\"length\":512,\"zero\":false}",
+                i ? "," : "[", i * 512);
+      printf ("]\n");
+    }
+  else if (strcmp (shape, "space") == 0)
+    {
+      printf ("[{\"start\": 0, \"length\": 512, \"zero\": false}");
+      repeat (' ', bytes);
+      printf ("]\n");
+    }
+  else
+    {
+      fprintf (stderr, "unknown shape %s\n", shape);
+      return 2;
+    }
   return ferror (stdout) ? 1 : 0;
 }
 
@@ -125,24 +135,27 @@ parse (uint64_t size)
   ssize_t r;
   clock_t c0 = clock ();
 
-  if (p == NULL) {
-    fprintf (stderr, "out of memory\n");
-    return 1;
-  }
-  while ((r = read (0, buf, sizeof buf)) > 0) {
-    bytes += r;
-    if (extents_parser_feed (p, buf, r) == -1)
-      break;
-  }
+  if (p == NULL)
+    {
+      fprintf (stderr, "out of memory\n");
+      return 1;
+    }
+  while ((r = read (0, buf, sizeof buf)) > 0)
+    {
+      bytes += r;
+      if (extents_parser_feed (p, buf, r) == -1)
+        break;
+    }
   m = extents_parser_finish (p, err, sizeof err);
   extents_parser_free (p);
-  if (m == NULL) {
-    printf ("rejected after %" PRIu64 " bytes, %.3f s CPU: %s\n", bytes,
-            (double) (clock () - c0) / CLOCKS_PER_SEC, err);
-    return 1;
-  }
+  if (m == NULL)
+    {
+      printf ("rejected after %" PRIu64 " bytes, %.3f s CPU: %s\n", bytes,
+              (double)(clock () - c0) / CLOCKS_PER_SEC, err);
+      return 1;
+    }
   printf ("%" PRIu64 " bytes, %" PRIu64 " extents, %.3f s CPU\n", bytes,
-          extent_map_count (m), (double) (clock () - c0) / CLOCKS_PER_SEC);
+          extent_map_count (m), (double)(clock () - c0) / CLOCKS_PER_SEC);
   extent_map_free (m);
   return 0;
 }
@@ -157,7 +170,7 @@ main (int argc, char **argv)
   if (argc == 3 && strcmp (argv[1], "--parse") == 0)
     return parse (strtoull (argv[2], NULL, 10));
   fprintf (stderr, "usage: extents-gen N > doc.json\n"
-           "       extents-gen --hostile SHAPE BYTES > doc.json\n"
-           "       extents-gen --parse SIZE < doc.json\n");
+                   "       extents-gen --hostile SHAPE BYTES > doc.json\n"
+                   "       extents-gen --parse SIZE < doc.json\n");
   return 2;
 }

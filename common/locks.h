@@ -62,14 +62,17 @@ rwlock_unlock_cleanup (pthread_rwlock_t **l)
 #define LOCKS_CONCAT(a, b) LOCKS_CONCAT_ (a, b)
 #define LOCKS_UNIQUE(name) LOCKS_CONCAT (name, __COUNTER__)
 
-#define LOCK_FOR_SCOPE(m)                                               \
-  __attribute__ ((cleanup (mutex_unlock_cleanup), unused))              \
-  pthread_mutex_t *LOCKS_UNIQUE (scope_lock_) = mutex_lock (m)
-#define RDLOCK_FOR_SCOPE(l)                                             \
-  __attribute__ ((cleanup (rwlock_unlock_cleanup), unused))             \
-  pthread_rwlock_t *LOCKS_UNIQUE (scope_lock_) = rwlock_rdlock (l)
-#define WRLOCK_FOR_SCOPE(l)                                             \
-  __attribute__ ((cleanup (rwlock_unlock_cleanup), unused))             \
-  pthread_rwlock_t *LOCKS_UNIQUE (scope_lock_) = rwlock_wrlock (l)
+#define LOCK_FOR_SCOPE(m)                                                      \
+  __attribute__ ((cleanup (mutex_unlock_cleanup), unused)) pthread_mutex_t *   \
+  LOCKS_UNIQUE (scope_lock_)                                                   \
+      = mutex_lock (m)
+#define RDLOCK_FOR_SCOPE(l)                                                    \
+  __attribute__ ((cleanup (rwlock_unlock_cleanup), unused)) pthread_rwlock_t * \
+  LOCKS_UNIQUE (scope_lock_)                                                   \
+      = rwlock_rdlock (l)
+#define WRLOCK_FOR_SCOPE(l)                                                    \
+  __attribute__ ((cleanup (rwlock_unlock_cleanup), unused)) pthread_rwlock_t * \
+  LOCKS_UNIQUE (scope_lock_)                                                   \
+      = rwlock_wrlock (l)
 
 #endif

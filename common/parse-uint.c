@@ -17,7 +17,7 @@ parse_uint64 (const char *s, size_t len, uint64_t max, uint64_t *out)
         return -1;
       d = s[i] - '0';
       if (too_large || max < d || v > (max - d) / 10)
-        too_large = 1;          /* keep checking that the rest are digits */
+        too_large = 1; /* keep checking that the rest are digits */
       else
         v = v * 10 + d;
     }

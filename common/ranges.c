@@ -37,8 +37,8 @@ digits (const char *p)
 }
 
 int
-range_parse_request (const char *value, uint64_t size,
-                     uint64_t *first, uint64_t *last, const char **why)
+range_parse_request (const char *value, uint64_t size, uint64_t *first,
+                     uint64_t *last, const char **why)
 {
   const char *p = skip_spaces (value);
   size_t n;
@@ -109,8 +109,8 @@ range_parse_request (const char *value, uint64_t size,
 }
 
 int
-range_parse_content_range (const char *value, uint64_t *first,
-                           uint64_t *last, uint64_t *total)
+range_parse_content_range (const char *value, uint64_t *first, uint64_t *last,
+                           uint64_t *total)
 {
   const char *p = skip_spaces (value);
   size_t n;
@@ -142,7 +142,7 @@ range_parse_content_range (const char *value, uint64_t *first,
     {
       t = UINT64_MAX;
       p++;
-      if (a == UINT64_MAX)   /* both unknown says nothing */
+      if (a == UINT64_MAX) /* both unknown says nothing */
         return -1;
     }
   else

@@ -21,14 +21,14 @@
  * 416 body (multiple ranges, other unit, suffix form, malformed, reversed,
  * out of allowed range).
  */
-int range_parse_request (const char *value, uint64_t size,
-                         uint64_t *first, uint64_t *last, const char **why);
+int range_parse_request (const char *value, uint64_t size, uint64_t *first,
+                         uint64_t *last, const char **why);
 
 /* Parses a "Content-Range" value "bytes FIRST-LAST/TOTAL" where TOTAL may
  * be "*".  Sets *FIRST, *LAST and *TOTAL (UINT64_MAX for "*").  The form
- * "bytes * / TOTAL" (no spaces) (unsatisfied range) sets *FIRST = *LAST = UINT64_MAX.
- * Returns 0, or -1 when malformed (including LAST < FIRST, or LAST >= TOTAL
- * when TOTAL is known).
+ * "bytes * / TOTAL" (no spaces) (unsatisfied range) sets *FIRST = *LAST =
+ * UINT64_MAX. Returns 0, or -1 when malformed (including LAST < FIRST, or LAST
+ * >= TOTAL when TOTAL is known).
  */
 int range_parse_content_range (const char *value, uint64_t *first,
                                uint64_t *last, uint64_t *total);

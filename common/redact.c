@@ -58,9 +58,10 @@ redact_url (const char *url, char *buf, size_t bufsz)
       snprintf (buf, bufsz, "%s", url);
       return buf;
     }
-  snprintf (tmp, sizeof tmp, "%.*s", (int) (len < REDACT_KEEP + 1 ? len : REDACT_KEEP + 1), secret);
+  snprintf (tmp, sizeof tmp, "%.*s",
+            (int)(len < REDACT_KEEP + 1 ? len : REDACT_KEEP + 1), secret);
   redact_ticket (tmp, shown);
-  snprintf (buf, bufsz, "%.*s%s%s", (int) (secret - url), url, shown,
+  snprintf (buf, bufsz, "%.*s%s%s", (int)(secret - url), url, shown,
             secret + len);
   return buf;
 }
@@ -71,7 +72,7 @@ redact_url (const char *url, char *buf, size_t bufsz)
 static bool
 is_id_char (char c)
 {
-  return isalnum ((unsigned char) c) || c == '-' || c == '_' || c == '.';
+  return isalnum ((unsigned char)c) || c == '-' || c == '_' || c == '.';
 }
 
 /* Length of the id that starts at P when it follows one of the words
@@ -86,7 +87,7 @@ quoted_id_len (const char *text, const char *p)
     {
       size_t n = strlen (before[i]);
 
-      if ((size_t) (p - text) >= n && strncasecmp (p - n, before[i], n) == 0)
+      if ((size_t)(p - text) >= n && strncasecmp (p - n, before[i], n) == 0)
         {
           size_t len = 0;
 
@@ -112,7 +113,8 @@ redact_text (const char *text, const char *secret, char *buf, size_t bufsz)
     {
       size_t len = 0, rest = strlen (p);
 
-      if (slen > REDACT_KEEP && strncmp (p, secret, slen < rest ? slen : rest) == 0
+      if (slen > REDACT_KEEP
+          && strncmp (p, secret, slen < rest ? slen : rest) == 0
           && (rest >= slen || rest > REDACT_KEEP))
         len = slen < rest ? slen : rest;
       else if (p == text || !is_id_char (p[-1]))
@@ -121,7 +123,7 @@ redact_text (const char *text, const char *secret, char *buf, size_t bufsz)
         {
           int w = snprintf (buf + out, bufsz - out, "%.*s...", REDACT_KEEP, p);
 
-          out += w < 0 ? 0 : (size_t) w;
+          out += w < 0 ? 0 : (size_t)w;
           if (out >= bufsz)
             out = bufsz - 1;
           p += len;

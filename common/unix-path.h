@@ -6,6 +6,6 @@
 
 #include <sys/un.h>
 
-#define UNIX_PATH_MAX (sizeof ((struct sockaddr_un *) 0)->sun_path)
+#define UNIX_PATH_MAX (sizeof ((struct sockaddr_un *)0)->sun_path)
 
 #endif

@@ -48,10 +48,15 @@ status_errno (int status)
 {
   switch (status)
     {
-    case 403: return EPERM;
-    case 413: case 416: return EINVAL;
-    case 507: return ENOSPC;
-    default: return EIO;
+    case 403:
+      return EPERM;
+    case 413:
+    case 416:
+      return EINVAL;
+    case 507:
+      return ENOSPC;
+    default:
+      return EIO;
     }
 }
 
@@ -79,11 +84,11 @@ errors_report (const char *what, enum http_result r,
     }
   errors_redact (resp->error_text, text, sizeof text);
   if (is_read_only_refusal (resp))
-    nbdkit_error ("%s: 403 %s: the ticket is read-only: %s", what,
-                  resp->reason, text);
+    nbdkit_error ("%s: 403 %s: the ticket is read-only: %s", what, resp->reason,
+                  text);
   else if (resp->status == 403)
-    nbdkit_error ("%s: 403 %s: ticket not found, expired or canceled: %s",
-                  what, resp->reason, text);
+    nbdkit_error ("%s: 403 %s: ticket not found, expired or canceled: %s", what,
+                  resp->reason, text);
   else
     nbdkit_error ("%s: %d %s: %s", what, resp->status, resp->reason, text);
   nbdkit_set_error (status_errno (resp->status));

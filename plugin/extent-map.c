@@ -34,7 +34,7 @@
 
 struct block
 {
-  uint32_t n;                   /* entries used */
+  uint32_t n; /* entries used */
   uint64_t start[BLOCK_MAX];
   uint8_t type[BLOCK_MAX];
 };
@@ -42,13 +42,13 @@ struct block
 struct extent_map
 {
   uint64_t size;
-  uint64_t end;                 /* building: end of the appended extents */
+  uint64_t end; /* building: end of the appended extents */
   bool finished;
-  uint64_t count;               /* entries in all blocks */
-  struct block **blocks;        /* the index: NBLOCKS blocks, none empty */
-  uint64_t *first;              /* first[i] == blocks[i]->start[0] */
+  uint64_t count;        /* entries in all blocks */
+  struct block **blocks; /* the index: NBLOCKS blocks, none empty */
+  uint64_t *first;       /* first[i] == blocks[i]->start[0] */
   size_t nblocks, cap;
-  struct block *spare;          /* reserved for the next split, or NULL */
+  struct block *spare; /* reserved for the next split, or NULL */
 };
 
 /* A position in the entry list: block BI, entry I (I == n means "after the
@@ -118,11 +118,12 @@ new_block (struct extent_map *m)
 
   if (b != NULL)
     m->spare = NULL;
-  else {
-    b = malloc (sizeof *b);
-    if (b == NULL)
-      return NULL;
-  }
+  else
+    {
+      b = malloc (sizeof *b);
+      if (b == NULL)
+        return NULL;
+    }
   b->n = 0;
   return b;
 }
@@ -143,16 +144,17 @@ push_entry (struct extent_map *m, uint64_t start, uint8_t type)
 {
   struct block *b = m->nblocks ? m->blocks[m->nblocks - 1] : NULL;
 
-  if (b == NULL || b->n == BLOCK_MAX) {
-    if (reserve_index (m, m->nblocks + 1) == -1)
-      return -1;
-    b = new_block (m);
-    if (b == NULL)
-      return -1;
-    m->blocks[m->nblocks] = b;
-    m->first[m->nblocks] = start;
-    m->nblocks++;
-  }
+  if (b == NULL || b->n == BLOCK_MAX)
+    {
+      if (reserve_index (m, m->nblocks + 1) == -1)
+        return -1;
+      b = new_block (m);
+      if (b == NULL)
+        return -1;
+      m->blocks[m->nblocks] = b;
+      m->first[m->nblocks] = start;
+      m->nblocks++;
+    }
   b->start[b->n] = start;
   b->type[b->n] = type;
   b->n++;
@@ -164,7 +166,7 @@ static bool
 valid_type (uint32_t type)
 {
   return type == EXTENT_TYPE_DATA || type == EXTENT_TYPE_ZERO
-    || type == EXTENT_TYPE_HOLE_ZERO;
+         || type == EXTENT_TYPE_HOLE_ZERO;
 }
 
 /* The type of the last entry, or -1 when there is none. */
@@ -183,35 +185,41 @@ int
 extent_map_append (struct extent_map *m, uint64_t start, uint64_t length,
                    uint32_t type, const char **why)
 {
-  if (m->finished) {
-    *why = "the map is already complete";
-    return -1;
-  }
-  if (start != m->end) {
-    *why = "extent does not start where the previous one ended";
-    return -1;
-  }
-  if (length == 0) {
-    *why = "extent has length 0";
-    return -1;
-  }
-  if (length > UINT64_MAX - start) {
-    *why = "extent ends past 2^64";
-    return -1;
-  }
-  if (!valid_type (type)) {
-    *why = "invalid extent type";
-    return -1;
-  }
+  if (m->finished)
+    {
+      *why = "the map is already complete";
+      return -1;
+    }
+  if (start != m->end)
+    {
+      *why = "extent does not start where the previous one ended";
+      return -1;
+    }
+  if (length == 0)
+    {
+      *why = "extent has length 0";
+      return -1;
+    }
+  if (length > UINT64_MAX - start)
+    {
+      *why = "extent ends past 2^64";
+      return -1;
+    }
+  if (!valid_type (type))
+    {
+      *why = "invalid extent type";
+      return -1;
+    }
   m->end = start + length;
-  if (start >= m->size)         /* past the image: clipped away */
+  if (start >= m->size) /* past the image: clipped away */
     return 0;
-  if (last_type (m) == (int) type)      /* merge with the previous one */
+  if (last_type (m) == (int)type) /* merge with the previous one */
     return 0;
-  if (push_entry (m, start, type) == -1) {
-    *why = "out of memory";
-    return -1;
-  }
+  if (push_entry (m, start, type) == -1)
+    {
+      *why = "out of memory";
+      return -1;
+    }
   return 0;
 }
 
@@ -219,28 +227,31 @@ void
 extent_map_resize (struct extent_map *m, uint64_t size)
 {
   assert (!m->finished);
-  while (m->nblocks > 0) {
-    struct block *b = m->blocks[m->nblocks - 1];
+  while (m->nblocks > 0)
+    {
+      struct block *b = m->blocks[m->nblocks - 1];
 
-    if (b->start[b->n - 1] < size)
-      break;
-    b->n--;
-    m->count--;
-    if (b->n == 0) {
-      m->nblocks--;
-      drop_block (m, b);
+      if (b->start[b->n - 1] < size)
+        break;
+      b->n--;
+      m->count--;
+      if (b->n == 0)
+        {
+          m->nblocks--;
+          drop_block (m, b);
+        }
     }
-  }
   m->size = size;
 }
 
 int
 extent_map_finish (struct extent_map *m, const char **why)
 {
-  if (m->end < m->size) {
-    *why = "the extents end before the end of the image";
-    return -1;
-  }
+  if (m->end < m->size)
+    {
+      *why = "the extents end before the end of the image";
+      return -1;
+    }
   m->finished = true;
   return 0;
 }
@@ -261,8 +272,8 @@ uint64_t
 extent_map_memory (const struct extent_map *m)
 {
   return sizeof *m
-    + (uint64_t) (m->nblocks + (m->spare != NULL)) * sizeof (struct block)
-    + (uint64_t) m->cap * (sizeof m->blocks[0] + sizeof m->first[0]);
+         + (uint64_t)(m->nblocks + (m->spare != NULL)) * sizeof (struct block)
+         + (uint64_t)m->cap * (sizeof m->blocks[0] + sizeof m->first[0]);
 }
 
 /* The position of the entry holding X (the last start <= X).  The map must
@@ -271,28 +282,30 @@ extent_map_memory (const struct extent_map *m)
 static struct pos
 find (const struct extent_map *m, uint64_t x)
 {
-  size_t lo = 0, hi = m->nblocks;       /* last block with first <= x */
+  size_t lo = 0, hi = m->nblocks; /* last block with first <= x */
   const struct block *b;
   uint32_t l, h;
   struct pos p;
 
-  while (hi - lo > 1) {
-    size_t mid = lo + (hi - lo) / 2;
-    if (m->first[mid] <= x)
-      lo = mid;
-    else
-      hi = mid;
-  }
+  while (hi - lo > 1)
+    {
+      size_t mid = lo + (hi - lo) / 2;
+      if (m->first[mid] <= x)
+        lo = mid;
+      else
+        hi = mid;
+    }
   b = m->blocks[lo];
   l = 0;
   h = b->n;
-  while (h - l > 1) {
-    uint32_t mid = l + (h - l) / 2;
-    if (b->start[mid] <= x)
-      l = mid;
-    else
-      h = mid;
-  }
+  while (h - l > 1)
+    {
+      uint32_t mid = l + (h - l) / 2;
+      if (b->start[mid] <= x)
+        l = mid;
+      else
+        h = mid;
+    }
   p.bi = lo;
   p.i = l;
   return p;
@@ -301,10 +314,11 @@ find (const struct extent_map *m, uint64_t x)
 static inline struct pos
 next_pos (const struct extent_map *m, struct pos p)
 {
-  if (++p.i >= m->blocks[p.bi]->n) {
-    p.bi++;
-    p.i = 0;
-  }
+  if (++p.i >= m->blocks[p.bi]->n)
+    {
+      p.bi++;
+      p.i = 0;
+    }
   return p;
 }
 
@@ -330,8 +344,8 @@ pos_end (const struct extent_map *m, struct pos p)
 }
 
 int
-extent_map_query (const struct extent_map *m, uint64_t offset,
-                  uint64_t count, bool one,
+extent_map_query (const struct extent_map *m, uint64_t offset, uint64_t count,
+                  bool one,
                   int (*fn) (void *opaque, uint64_t start, uint64_t length,
                              uint32_t type),
                   void *opaque)
@@ -344,16 +358,17 @@ extent_map_query (const struct extent_map *m, uint64_t offset,
   limit = count > m->size - offset ? m->size : offset + count;
   p = find (m, offset);
   from = offset;
-  for (;;) {
-    uint64_t end = pos_end (m, p);
+  for (;;)
+    {
+      uint64_t end = pos_end (m, p);
 
-    if (fn (opaque, from, end - from, pos_type (m, p)) == -1)
-      return -1;
-    if (one || end >= limit)
-      return 0;
-    p = next_pos (m, p);
-    from = end;
-  }
+      if (fn (opaque, from, end - from, pos_type (m, p)) == -1)
+        return -1;
+      if (one || end >= limit)
+        return 0;
+      p = next_pos (m, p);
+      from = end;
+    }
 }
 
 bool
@@ -366,16 +381,17 @@ extent_map_is_zero (const struct extent_map *m, uint64_t offset,
   if (length == 0)
     return true;
   if (offset >= m->size || length > m->size - offset || m->count == 0)
-    return false;               /* bytes past the image never read as 0 */
+    return false; /* bytes past the image never read as 0 */
   end = offset + length;
   p = find (m, offset);
-  for (;;) {
-    if (!(pos_type (m, p) & EXTENT_TYPE_ZERO))
-      return false;
-    if (pos_end (m, p) >= end)
-      return true;
-    p = next_pos (m, p);
-  }
+  for (;;)
+    {
+      if (!(pos_type (m, p) & EXTENT_TYPE_ZERO))
+        return false;
+      if (pos_end (m, p) >= end)
+        return true;
+      p = next_pos (m, p);
+    }
 }
 
 /* Removes block BI from the index (it must be empty). */
@@ -421,29 +437,32 @@ insert_at (struct extent_map *m, struct pos p, uint64_t start, uint8_t type)
 {
   struct block *b = m->blocks[p.bi];
 
-  if (b->n == BLOCK_MAX) {
-    struct block *c = m->spare;         /* reserved by extent_map_set */
-    uint32_t half = BLOCK_MAX / 2;
+  if (b->n == BLOCK_MAX)
+    {
+      struct block *c = m->spare; /* reserved by extent_map_set */
+      uint32_t half = BLOCK_MAX / 2;
 
-    assert (c != NULL);
-    m->spare = NULL;
-    memcpy (c->start, &b->start[half], (BLOCK_MAX - half) * sizeof b->start[0]);
-    memcpy (c->type, &b->type[half], BLOCK_MAX - half);
-    c->n = BLOCK_MAX - half;
-    b->n = half;
-    memmove (&m->blocks[p.bi + 2], &m->blocks[p.bi + 1],
-             (m->nblocks - p.bi - 1) * sizeof m->blocks[0]);
-    memmove (&m->first[p.bi + 2], &m->first[p.bi + 1],
-             (m->nblocks - p.bi - 1) * sizeof m->first[0]);
-    m->blocks[p.bi + 1] = c;
-    m->first[p.bi + 1] = c->start[0];
-    m->nblocks++;
-    if (p.i > half) {
-      p.bi++;
-      p.i -= half;
-      b = c;
+      assert (c != NULL);
+      m->spare = NULL;
+      memcpy (c->start, &b->start[half],
+              (BLOCK_MAX - half) * sizeof b->start[0]);
+      memcpy (c->type, &b->type[half], BLOCK_MAX - half);
+      c->n = BLOCK_MAX - half;
+      b->n = half;
+      memmove (&m->blocks[p.bi + 2], &m->blocks[p.bi + 1],
+               (m->nblocks - p.bi - 1) * sizeof m->blocks[0]);
+      memmove (&m->first[p.bi + 2], &m->first[p.bi + 1],
+               (m->nblocks - p.bi - 1) * sizeof m->first[0]);
+      m->blocks[p.bi + 1] = c;
+      m->first[p.bi + 1] = c->start[0];
+      m->nblocks++;
+      if (p.i > half)
+        {
+          p.bi++;
+          p.i -= half;
+          b = c;
+        }
     }
-  }
   memmove (&b->start[p.i + 1], &b->start[p.i],
            (b->n - p.i) * sizeof b->start[0]);
   memmove (&b->type[p.i + 1], &b->type[p.i], b->n - p.i);
@@ -464,45 +483,50 @@ remove_range (struct extent_map *m, struct pos p1, struct pos p2)
   struct block *b1 = m->blocks[p1.bi];
   size_t gone, k;
 
-  if (p1.bi == p2.bi) {
-    memmove (&b1->start[p1.i], &b1->start[p2.i],
-             (b1->n - p2.i) * sizeof b1->start[0]);
-    memmove (&b1->type[p1.i], &b1->type[p2.i], b1->n - p2.i);
-    b1->n -= p2.i - p1.i;
-    m->count -= p2.i - p1.i;
-    if (b1->n > 0)
-      m->first[p1.bi] = b1->start[0];
-    return;
-  }
+  if (p1.bi == p2.bi)
+    {
+      memmove (&b1->start[p1.i], &b1->start[p2.i],
+               (b1->n - p2.i) * sizeof b1->start[0]);
+      memmove (&b1->type[p1.i], &b1->type[p2.i], b1->n - p2.i);
+      b1->n -= p2.i - p1.i;
+      m->count -= p2.i - p1.i;
+      if (b1->n > 0)
+        m->first[p1.bi] = b1->start[0];
+      return;
+    }
 
   /* Truncate block p1.bi, free the blocks in between, cut the head of
    * block p2.bi (if it exists).
    */
   m->count -= b1->n - p1.i;
   b1->n = p1.i;
-  for (k = p1.bi + 1; k < p2.bi; k++) {
-    m->count -= m->blocks[k]->n;
-    m->blocks[k]->n = 0;
-    drop_block (m, m->blocks[k]);
-  }
+  for (k = p1.bi + 1; k < p2.bi; k++)
+    {
+      m->count -= m->blocks[k]->n;
+      m->blocks[k]->n = 0;
+      drop_block (m, m->blocks[k]);
+    }
   gone = p2.bi - p1.bi - 1;
-  if (gone > 0) {
-    memmove (&m->blocks[p1.bi + 1], &m->blocks[p2.bi],
-             (m->nblocks - p2.bi) * sizeof m->blocks[0]);
-    memmove (&m->first[p1.bi + 1], &m->first[p2.bi],
-             (m->nblocks - p2.bi) * sizeof m->first[0]);
-    m->nblocks -= gone;
-  }
-  if (p1.bi + 1 < m->nblocks && p2.i > 0) {
-    struct block *b2 = m->blocks[p1.bi + 1];
+  if (gone > 0)
+    {
+      memmove (&m->blocks[p1.bi + 1], &m->blocks[p2.bi],
+               (m->nblocks - p2.bi) * sizeof m->blocks[0]);
+      memmove (&m->first[p1.bi + 1], &m->first[p2.bi],
+               (m->nblocks - p2.bi) * sizeof m->first[0]);
+      m->nblocks -= gone;
+    }
+  if (p1.bi + 1 < m->nblocks && p2.i > 0)
+    {
+      struct block *b2 = m->blocks[p1.bi + 1];
 
-    memmove (b2->start, &b2->start[p2.i], (b2->n - p2.i) * sizeof b2->start[0]);
-    memmove (b2->type, &b2->type[p2.i], b2->n - p2.i);
-    b2->n -= p2.i;
-    m->count -= p2.i;
-    if (b2->n > 0)
-      m->first[p1.bi + 1] = b2->start[0];
-  }
+      memmove (b2->start, &b2->start[p2.i],
+               (b2->n - p2.i) * sizeof b2->start[0]);
+      memmove (b2->type, &b2->type[p2.i], b2->n - p2.i);
+      b2->n -= p2.i;
+      m->count -= p2.i;
+      if (b2->n > 0)
+        m->first[p1.bi + 1] = b2->start[0];
+    }
 }
 
 /* Set [OFFSET, END) to TYPE:
@@ -524,101 +548,114 @@ extent_map_set (struct extent_map *m, uint64_t offset, uint64_t length,
   struct pos p1, p2;
   size_t bi;
 
-  if (!valid_type (type)) {
-    errno = EINVAL;
-    return -1;
-  }
+  if (!valid_type (type))
+    {
+      errno = EINVAL;
+      return -1;
+    }
   if (length == 0 || offset >= m->size || m->count == 0)
     return 0;
   end = length > m->size - offset ? m->size : offset + length;
 
   /* Reserve what a split may need, so nothing below can fail. */
-  if (m->spare == NULL) {
-    m->spare = malloc (sizeof *m->spare);
-    if (m->spare == NULL)
-      return -1;
-  }
+  if (m->spare == NULL)
+    {
+      m->spare = malloc (sizeof *m->spare);
+      if (m->spare == NULL)
+        return -1;
+    }
   if (reserve_index (m, m->nblocks + 1) == -1)
     return -1;
 
   p1 = find (m, offset);
-  if (pos_start (m, p1) < offset) {
-    before = pos_type (m, p1);
-    p1 = next_pos (m, p1);
-  }
-  else if (offset > 0) {
-    /* p1 starts at OFFSET; the extent before it ends at OFFSET. */
-    struct pos q = find (m, offset - 1);
-    before = pos_type (m, q);
-  }
-  if (end < m->size) {
-    p2 = find (m, end);
-    after = pos_type (m, p2);
-    p2 = next_pos (m, p2);
-  }
-  else {
-    p2.bi = m->nblocks;
-    p2.i = 0;
-  }
+  if (pos_start (m, p1) < offset)
+    {
+      before = pos_type (m, p1);
+      p1 = next_pos (m, p1);
+    }
+  else if (offset > 0)
+    {
+      /* p1 starts at OFFSET; the extent before it ends at OFFSET. */
+      struct pos q = find (m, offset - 1);
+      before = pos_type (m, q);
+    }
+  if (end < m->size)
+    {
+      p2 = find (m, end);
+      after = pos_type (m, p2);
+      p2 = next_pos (m, p2);
+    }
+  else
+    {
+      p2.bi = m->nblocks;
+      p2.i = 0;
+    }
 
-  ins_start = before != (int) type;
-  ins_end = end < m->size && after != (int) type;
+  ins_start = before != (int)type;
+  ins_end = end < m->size && after != (int)type;
   /* P2 is never before P1 (END > OFFSET); equal means nothing to remove. */
   if (p1.bi != p2.bi || p1.i != p2.i)
     remove_range (m, p1, p2);
   else if (!ins_start && !ins_end)
-    return 0;                   /* the range already has TYPE */
+    return 0; /* the range already has TYPE */
 
   /* Normalize: an insert position past a block's end goes to the end of
    * that block; past the last block goes to the end of the last block.
    */
-  if (p1.bi >= m->nblocks) {
-    if (m->nblocks == 0) {
-      /* Everything was removed (OFFSET == 0, END == size): start afresh
-       * with the spare block.
-       */
-      m->blocks[0] = new_block (m);
-      m->first[0] = 0;
-      m->nblocks = 1;
-      p1.bi = 0;
-      p1.i = 0;
+  if (p1.bi >= m->nblocks)
+    {
+      if (m->nblocks == 0)
+        {
+          /* Everything was removed (OFFSET == 0, END == size): start afresh
+           * with the spare block.
+           */
+          m->blocks[0] = new_block (m);
+          m->first[0] = 0;
+          m->nblocks = 1;
+          p1.bi = 0;
+          p1.i = 0;
+        }
+      else
+        {
+          p1.bi = m->nblocks - 1;
+          p1.i = m->blocks[p1.bi]->n;
+        }
     }
-    else {
-      p1.bi = m->nblocks - 1;
+  if (m->blocks[p1.bi]->n == 0 && p1.bi > 0)
+    {
+      /* An emptied block: insert at the end of the previous one instead. */
+      remove_block (m, p1.bi);
+      p1.bi--;
       p1.i = m->blocks[p1.bi]->n;
     }
-  }
-  if (m->blocks[p1.bi]->n == 0 && p1.bi > 0) {
-    /* An emptied block: insert at the end of the previous one instead. */
-    remove_block (m, p1.bi);
-    p1.bi--;
-    p1.i = m->blocks[p1.bi]->n;
-  }
-  else if (p1.i == 0 && p1.bi > 0) {
-    /* Prefer appending to the previous block (keeps first[] untouched). */
-    p1.bi--;
-    p1.i = m->blocks[p1.bi]->n;
-  }
+  else if (p1.i == 0 && p1.bi > 0)
+    {
+      /* Prefer appending to the previous block (keeps first[] untouched). */
+      p1.bi--;
+      p1.i = m->blocks[p1.bi]->n;
+    }
 
   /* An insert splits a full block with the spare; after a split both
    * halves have room, so the second insert never needs another spare.
    */
   if (ins_start)
     p1 = insert_at (m, p1, offset, type);
-  if (ins_end) {
-    assert (m->blocks[p1.bi]->n < BLOCK_MAX || m->spare != NULL);
-    p1 = insert_at (m, p1, end, after);
-  }
+  if (ins_end)
+    {
+      assert (m->blocks[p1.bi]->n < BLOCK_MAX || m->spare != NULL);
+      p1 = insert_at (m, p1, end, after);
+    }
 
   /* Drop an empty block (possible when nothing was inserted), then merge
    * small neighbours around the change.
    */
   bi = p1.bi < m->nblocks ? p1.bi : m->nblocks - 1;
-  if (m->nblocks > 1 && m->blocks[bi]->n == 0) {
-    remove_block (m, bi);
-    if (bi > 0)
-      bi--;
-  }
+  if (m->nblocks > 1 && m->blocks[bi]->n == 0)
+    {
+      remove_block (m, bi);
+      if (bi > 0)
+        bi--;
+    }
   if (bi + 1 < m->nblocks && m->blocks[bi + 1]->n == 0)
     remove_block (m, bi + 1);
   while (bi > 0 && try_merge (m, bi - 1))
@@ -639,21 +676,23 @@ extent_map_unhole (struct extent_map *m, uint64_t offset, uint64_t length)
   end = length > m->size - offset ? m->size : offset + length;
   pos = offset;
   p = find (m, pos);
-  while (pos < end) {
-    uint64_t e = pos_end (m, p);
+  while (pos < end)
+    {
+      uint64_t e = pos_end (m, p);
 
-    if (e > end)
-      e = end;
-    if (pos_type (m, p) == EXTENT_TYPE_HOLE_ZERO) {
-      if (extent_map_set (m, pos, e - pos, EXTENT_TYPE_ZERO) == -1)
-        return -1;
-      if (e < end)              /* the set moved entries: look again */
-        p = find (m, e);
+      if (e > end)
+        e = end;
+      if (pos_type (m, p) == EXTENT_TYPE_HOLE_ZERO)
+        {
+          if (extent_map_set (m, pos, e - pos, EXTENT_TYPE_ZERO) == -1)
+            return -1;
+          if (e < end) /* the set moved entries: look again */
+            p = find (m, e);
+        }
+      else if (e < end)
+        p = next_pos (m, p);
+      pos = e;
     }
-    else if (e < end)
-      p = next_pos (m, p);
-    pos = e;
-  }
   return 0;
 }
 
@@ -668,7 +707,7 @@ extent_map_set_allocating (struct extent_map *m, uint64_t offset,
 
   assert (align > 0 && (align & (align - 1)) == 0);
   if (length == 0 || offset >= m->size)
-    return 0;                   /* nothing written, nothing allocated */
+    return 0; /* nothing written, nothing allocated */
   if (extent_map_set (m, offset, length, type) == -1
       || extent_map_unhole (m, lo, offset - lo) == -1
       || extent_map_unhole (m, end, hi - end) == -1)

@@ -14,8 +14,8 @@
 #include <stdint.h>
 
 #define EXTENT_TYPE_DATA 0
-#define EXTENT_TYPE_ZERO 2       /* NBDKIT_EXTENT_ZERO */
-#define EXTENT_TYPE_HOLE_ZERO 3  /* NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO */
+#define EXTENT_TYPE_ZERO 2      /* NBDKIT_EXTENT_ZERO */
+#define EXTENT_TYPE_HOLE_ZERO 3 /* NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO */
 
 struct extent_map;
 
@@ -69,8 +69,7 @@ int extent_map_set (struct extent_map *m, uint64_t offset, uint64_t length,
  * Returns 0, or -1 on ENOMEM (the map is then valid, but some of those
  * holes may remain).
  */
-int extent_map_unhole (struct extent_map *m, uint64_t offset,
-                       uint64_t length);
+int extent_map_unhole (struct extent_map *m, uint64_t offset, uint64_t length);
 
 /* What a write, zero or failed request does to a qcow2 image whose
  * clusters are at most ALIGN bytes (a power of 2): [OFFSET, OFFSET+LENGTH)
@@ -81,8 +80,7 @@ int extent_map_unhole (struct extent_map *m, uint64_t offset,
  * on ENOMEM (the map is then valid but may miss part of the update).
  */
 int extent_map_set_allocating (struct extent_map *m, uint64_t offset,
-                               uint64_t length, uint32_t type,
-                               uint64_t align);
+                               uint64_t length, uint32_t type, uint64_t align);
 
 /* True when all of [OFFSET, OFFSET+LENGTH) reads as zeroes. */
 bool extent_map_is_zero (const struct extent_map *m, uint64_t offset,

@@ -76,7 +76,6 @@
 #include "json.h"
 #include "locks.h"
 
-
 /* Largest extents document accepted: 256 MiB is about 4,000,000 extents at
  * imageio's ~65 bytes each, far more fragmentation than a real disk has;
  * it bounds what a broken or hostile server can make us parse.
@@ -124,8 +123,19 @@ NBDKIT_DLL_PUBLIC int imageio_debug_extents_window_mib = 0;
  */
 NBDKIT_DLL_PUBLIC int imageio_debug_extents_max_windows = 0;
 
-enum extents_mode { M_UNKNOWN, M_WINDOWED, M_WHOLE, M_FALLBACK };
-enum window_state { W_ABSENT, W_FETCHING, W_PRESENT };
+enum extents_mode
+{
+  M_UNKNOWN,
+  M_WINDOWED,
+  M_WHOLE,
+  M_FALLBACK
+};
+enum window_state
+{
+  W_ABSENT,
+  W_FETCHING,
+  W_PRESENT
+};
 
 struct update
 {
@@ -135,7 +145,7 @@ struct update
 
 /* Set by extents_init, read-only afterwards. */
 static uint64_t image_size;
-static unsigned fetch_timeout;  /* seconds */
+static unsigned fetch_timeout; /* seconds */
 static extents_fetch_fn fetch_fn;
 static void *fetch_opaque;
 static bool initialized;
@@ -150,13 +160,13 @@ static bool initialized;
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t state_cond;
 static enum extents_mode mode = M_UNKNOWN;
-static uint64_t win_size;       /* bytes; changes only UNKNOWN -> WHOLE */
-static uint64_t nwin;           /* windows of the image */
-static uint8_t *wstate;         /* enum window_state per window */
-static uint64_t *wused;         /* TICK of the last query, per window */
+static uint64_t win_size; /* bytes; changes only UNKNOWN -> WHOLE */
+static uint64_t nwin;     /* windows of the image */
+static uint8_t *wstate;   /* enum window_state per window */
+static uint64_t *wused;   /* TICK of the last query, per window */
 static uint64_t tick;
-static bool fetch_busy;         /* a download runs */
-static uint64_t fetch_win;      /* ... of this window */
+static bool fetch_busy;    /* a download runs */
+static uint64_t fetch_win; /* ... of this window */
 static struct update *pending;
 static size_t npending, pending_cap;
 static bool pending_overflow;
@@ -173,8 +183,8 @@ static struct extent_map **wmap;
 /* prefetch_lock protects the background fetch thread's fields. */
 static pthread_mutex_t prefetch_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_t prefetch_thread;
-static bool prefetch_started;   /* PREFETCH_THREAD must be joined */
-static bool prefetch_done;      /* ... and has finished */
+static bool prefetch_started; /* PREFETCH_THREAD must be joined */
+static bool prefetch_done;    /* ... and has finished */
 
 static double
 now_seconds (void)
@@ -195,18 +205,19 @@ extents_init (uint64_t size, unsigned timeout, extents_fetch_fn fetch,
   fetch_timeout = timeout;
   fetch_fn = fetch;
   fetch_opaque = opaque;
-  if (!initialized) {
-    /* Timed waits use the monotonic clock (immune to clock changes). */
-    pthread_condattr_t attr;
+  if (!initialized)
+    {
+      /* Timed waits use the monotonic clock (immune to clock changes). */
+      pthread_condattr_t attr;
 
-    pthread_condattr_init (&attr);
-    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
-    pthread_cond_init (&state_cond, &attr);
-    pthread_condattr_destroy (&attr);
-    initialized = true;
-  }
+      pthread_condattr_init (&attr);
+      pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
+      pthread_cond_init (&state_cond, &attr);
+      pthread_condattr_destroy (&attr);
+      initialized = true;
+    }
   if (imageio_debug_extents_window_mib > 0)
-    ws = (uint64_t) imageio_debug_extents_window_mib << 20;
+    ws = (uint64_t)imageio_debug_extents_window_mib << 20;
   ws = (ws + CLUSTER_MAX - 1) / CLUSTER_MAX * CLUSTER_MAX;
   while (size / ws >= EXTENTS_MAX_WINDOWS)
     ws *= 2;
@@ -218,11 +229,13 @@ extents_init (uint64_t size, unsigned timeout, extents_fetch_fn fetch,
   wstate = calloc (nwin ? nwin : 1, sizeof *wstate);
   wused = calloc (nwin ? nwin : 1, sizeof *wused);
   wmap = calloc (nwin ? nwin : 1, sizeof *wmap);
-  if (wstate == NULL || wused == NULL || wmap == NULL) {
-    nbdkit_error ("extents: out of memory for %" PRIu64 " windows; "
-                  "reporting the whole image as data", nwin);
-    mode = M_FALLBACK;
-  }
+  if (wstate == NULL || wused == NULL || wmap == NULL)
+    {
+      nbdkit_error ("extents: out of memory for %" PRIu64 " windows; "
+                    "reporting the whole image as data",
+                    nwin);
+      mode = M_FALLBACK;
+    }
 }
 
 /* Frees every window's map (map_lock held for writing). */
@@ -231,12 +244,13 @@ free_windows (void)
 {
   uint64_t w;
 
-  for (w = 0; wmap && w < nwin; w++) {
-    extent_map_free (wmap[w]);
-    wmap[w] = NULL;
-    if (wstate && wstate[w] == W_PRESENT)
-      wstate[w] = W_ABSENT;
-  }
+  for (w = 0; wmap && w < nwin; w++)
+    {
+      extent_map_free (wmap[w]);
+      wmap[w] = NULL;
+      if (wstate && wstate[w] == W_PRESENT)
+        wstate[w] = W_ABSENT;
+    }
 }
 
 void
@@ -285,22 +299,25 @@ queue_update (uint64_t offset, uint64_t length, uint32_t type)
 
   if (pending_overflow)
     return;
-  if (last && last->type == type && last->offset + last->length == offset) {
-    last->length += length;
-    return;
-  }
-  if (npending == pending_cap) {
-    size_t cap = pending_cap ? pending_cap * 2 : 64;
-    struct update *p;
-
-    if (cap > EXTENTS_MAX_PENDING
-        || (p = realloc (pending, cap * sizeof *p)) == NULL) {
-      pending_overflow = true;
+  if (last && last->type == type && last->offset + last->length == offset)
+    {
+      last->length += length;
       return;
     }
-    pending = p;
-    pending_cap = cap;
-  }
+  if (npending == pending_cap)
+    {
+      size_t cap = pending_cap ? pending_cap * 2 : 64;
+      struct update *p;
+
+      if (cap > EXTENTS_MAX_PENDING
+          || (p = realloc (pending, cap * sizeof *p)) == NULL)
+        {
+          pending_overflow = true;
+          return;
+        }
+      pending = p;
+      pending_cap = cap;
+    }
   pending[npending].offset = offset;
   pending[npending].length = length;
   pending[npending].type = type;
@@ -341,32 +358,34 @@ window_range (uint64_t w, uint64_t *start, uint64_t *len)
 static void
 drop_windows (uint64_t keep)
 {
-  for (;;) {
-    uint64_t w, total = 0, present = 0, victim = UINT64_MAX;
+  for (;;)
+    {
+      uint64_t w, total = 0, present = 0, victim = UINT64_MAX;
 
-    for (w = 0; w < nwin; w++) {
-      if (wmap[w] == NULL)
-        continue;
-      present++;
-      total += extent_map_memory (wmap[w]);
-      if (w != keep && (victim == UINT64_MAX || wused[w] < wused[victim]))
-        victim = w;
+      for (w = 0; w < nwin; w++)
+        {
+          if (wmap[w] == NULL)
+            continue;
+          present++;
+          total += extent_map_memory (wmap[w]);
+          if (w != keep && (victim == UINT64_MAX || wused[w] < wused[victim]))
+            victim = w;
+        }
+      if (victim == UINT64_MAX
+          || (total <= EXTENTS_MEMORY_BUDGET
+              && (imageio_debug_extents_max_windows <= 0
+                  || present <= (uint64_t)imageio_debug_extents_max_windows)))
+        return;
+      if (imageio_debug_extents)
+        nbdkit_debug ("extents: dropped window %" PRIu64 " (%" PRIu64
+                      " extents, %" PRIu64 " bytes of map; %" PRIu64
+                      " windows, %" PRIu64 " bytes kept before)",
+                      victim, extent_map_count (wmap[victim]),
+                      extent_map_memory (wmap[victim]), present, total);
+      extent_map_free (wmap[victim]);
+      wmap[victim] = NULL;
+      wstate[victim] = W_ABSENT;
     }
-    if (victim == UINT64_MAX
-        || (total <= EXTENTS_MEMORY_BUDGET
-            && (imageio_debug_extents_max_windows <= 0
-                || present <= (uint64_t) imageio_debug_extents_max_windows)))
-      return;
-    if (imageio_debug_extents)
-      nbdkit_debug ("extents: dropped window %" PRIu64 " (%" PRIu64
-                    " extents, %" PRIu64 " bytes of map; %" PRIu64
-                    " windows, %" PRIu64 " bytes kept before)", victim,
-                    extent_map_count (wmap[victim]),
-                    extent_map_memory (wmap[victim]), present, total);
-    extent_map_free (wmap[victim]);
-    wmap[victim] = NULL;
-    wstate[victim] = W_ABSENT;
-  }
 }
 
 /* Counts the bytes of the document on their way to the parser, and stops
@@ -376,8 +395,8 @@ struct fetch_sink
 {
   struct extents_parser *parser;
   uint64_t bytes;
-  double deadline;              /* now_seconds clock */
-  bool late;                    /* cut at the deadline */
+  double deadline; /* now_seconds clock */
+  bool late;       /* cut at the deadline */
 };
 
 static int
@@ -385,10 +404,11 @@ fetch_sink_fn (void *opaque, const void *data, size_t len)
 {
   struct fetch_sink *s = opaque;
 
-  if (now_seconds () > s->deadline) {
-    s->late = true;
-    return -1;
-  }
+  if (now_seconds () > s->deadline)
+    {
+      s->late = true;
+      return -1;
+    }
   s->bytes += len;
   return extents_parser_feed (s->parser, data, len);
 }
@@ -417,109 +437,125 @@ fetch_and_publish (uint64_t w)
   }
   whole_asked = wstart == 0 && wlen == image_size;
   sink.parser = whole_asked
-    ? extents_parser_new (image_size, EXTENTS_MAX_DOC_BYTES)
-    : extents_parser_new_window (image_size, wstart, wlen,
-                                 EXTENTS_MAX_DOC_BYTES);
+                    ? extents_parser_new (image_size, EXTENTS_MAX_DOC_BYTES)
+                    : extents_parser_new_window (image_size, wstart, wlen,
+                                                 EXTENTS_MAX_DOC_BYTES);
   if (sink.parser == NULL)
     snprintf (reason, sizeof reason, "out of memory");
   else if ((fetched = fetch_fn (fetch_opaque, wstart, whole_asked ? 0 : wlen,
-                                fetch_sink_fn, &sink, errbuf,
-                                sizeof errbuf)) < 0) {
-    /* A download aborted by the parser failed because of the document. */
-    const char *perr = extents_parser_error (sink.parser);
+                                fetch_sink_fn, &sink, errbuf, sizeof errbuf))
+           < 0)
+    {
+      /* A download aborted by the parser failed because of the document. */
+      const char *perr = extents_parser_error (sink.parser);
 
-    if (perr)
-      snprintf (reason, sizeof reason, "invalid document from server: %s",
-                perr);
-    else if (sink.late || fetched == -2 || now_seconds () >= sink.deadline)
-      snprintf (reason, sizeof reason, "the server did not send them "
-                "within extents_timeout=%u seconds (%" PRIu64 " bytes "
-                "received: %s)", fetch_timeout, sink.bytes,
-                sink.late ? "cut at the deadline" : errbuf);
-    else
-      snprintf (reason, sizeof reason, "could not download the extents: %s",
-                errbuf);
-  }
-  else {
-    m = extents_parser_finish (sink.parser, errbuf, sizeof errbuf);
-    if (m == NULL)
-      snprintf (reason, sizeof reason, "invalid document from server: %s",
-                errbuf);
-    else {
-      base = extents_parser_base (sink.parser);
-      whole = base == 0 && extent_map_size (m) == image_size;
+      if (perr)
+        snprintf (reason, sizeof reason, "invalid document from server: %s",
+                  perr);
+      else if (sink.late || fetched == -2 || now_seconds () >= sink.deadline)
+        snprintf (reason, sizeof reason,
+                  "the server did not send them "
+                  "within extents_timeout=%u seconds (%" PRIu64 " bytes "
+                  "received: %s)",
+                  fetch_timeout, sink.bytes,
+                  sink.late ? "cut at the deadline" : errbuf);
+      else
+        snprintf (reason, sizeof reason, "could not download the extents: %s",
+                  errbuf);
     }
-  }
+  else
+    {
+      m = extents_parser_finish (sink.parser, errbuf, sizeof errbuf);
+      if (m == NULL)
+        snprintf (reason, sizeof reason, "invalid document from server: %s",
+                  errbuf);
+      else
+        {
+          base = extents_parser_base (sink.parser);
+          whole = base == 0 && extent_map_size (m) == image_size;
+        }
+    }
   extents_parser_free (sink.parser);
   t1 = now_seconds ();
 
   {
     LOCK_FOR_SCOPE (&state_lock);
 
-    if (m && pending_overflow) {
-      snprintf (reason, sizeof reason,
-                "too many writes while the extents were downloading");
-      extent_map_free (m);
-      m = NULL;
-    }
-    if (m && whole && !whole_asked && mode == M_WINDOWED) {
-      /* Windows of old and a whole list now: not one server's answers. */
-      snprintf (reason, sizeof reason, "the server answered the whole list "
-                "after serving partial extents");
-      extent_map_free (m);
-      m = NULL;
-    }
-    for (i = 0; m && i < npending; i++) {
-      applied++;
-      if (apply_update (m, base, pending[i].offset, pending[i].length,
-                        pending[i].type) == -1) {
-        snprintf (reason, sizeof reason, "out of memory updating the map");
+    if (m && pending_overflow)
+      {
+        snprintf (reason, sizeof reason,
+                  "too many writes while the extents were downloading");
         extent_map_free (m);
         m = NULL;
       }
-    }
+    if (m && whole && !whole_asked && mode == M_WINDOWED)
+      {
+        /* Windows of old and a whole list now: not one server's answers. */
+        snprintf (reason, sizeof reason,
+                  "the server answered the whole list "
+                  "after serving partial extents");
+        extent_map_free (m);
+        m = NULL;
+      }
+    for (i = 0; m && i < npending; i++)
+      {
+        applied++;
+        if (apply_update (m, base, pending[i].offset, pending[i].length,
+                          pending[i].type)
+            == -1)
+          {
+            snprintf (reason, sizeof reason, "out of memory updating the map");
+            extent_map_free (m);
+            m = NULL;
+          }
+      }
     free (pending);
     pending = NULL;
     npending = pending_cap = 0;
     pending_overflow = false;
 
-    if (mode == M_FALLBACK) {
-      /* An update ran out of memory meanwhile: nothing to publish into. */
-      extent_map_free (m);
-      m = NULL;
-      reason[0] = '\0';
-    }
-    else if (m) {
-      WRLOCK_FOR_SCOPE (&map_lock);
-
-      count = extent_map_count (m);   /* M is shared from now on */
-      wstate[w] = W_ABSENT;
-      if (whole) {
-        if (mode == M_UNKNOWN && !whole_asked)
-          became = "the server answered the whole list (it does not serve "
-            "partial extents): one map for the image";
-        win_size = image_size;
-        nwin = 1;
-        w = 0;
-        mode = M_WHOLE;
+    if (mode == M_FALLBACK)
+      {
+        /* An update ran out of memory meanwhile: nothing to publish into. */
+        extent_map_free (m);
+        m = NULL;
+        reason[0] = '\0';
       }
-      else if (mode == M_UNKNOWN) {
-        mode = M_WINDOWED;
-        became = "the server serves partial extents: fetching windows";
-      }
-      wmap[w] = m;
-      wstate[w] = W_PRESENT;
-      wused[w] = ++tick;
-      if (mode == M_WINDOWED)
-        drop_windows (w);
-    }
-    else {
-      WRLOCK_FOR_SCOPE (&map_lock);
+    else if (m)
+      {
+        WRLOCK_FOR_SCOPE (&map_lock);
 
-      free_windows ();
-      wstate[w] = W_ABSENT;
-      mode = M_FALLBACK;
-    }
+        count = extent_map_count (m); /* M is shared from now on */
+        wstate[w] = W_ABSENT;
+        if (whole)
+          {
+            if (mode == M_UNKNOWN && !whole_asked)
+              became = "the server answered the whole list (it does not serve "
+                       "partial extents): one map for the image";
+            win_size = image_size;
+            nwin = 1;
+            w = 0;
+            mode = M_WHOLE;
+          }
+        else if (mode == M_UNKNOWN)
+          {
+            mode = M_WINDOWED;
+            became = "the server serves partial extents: fetching windows";
+          }
+        wmap[w] = m;
+        wstate[w] = W_PRESENT;
+        wused[w] = ++tick;
+        if (mode == M_WINDOWED)
+          drop_windows (w);
+      }
+    else
+      {
+        WRLOCK_FOR_SCOPE (&map_lock);
+
+        free_windows ();
+        wstate[w] = W_ABSENT;
+        mode = M_FALLBACK;
+      }
     if (m == NULL && wstate[w] == W_FETCHING)
       wstate[w] = W_ABSENT;
     fetch_busy = false;
@@ -531,12 +567,13 @@ fetch_and_publish (uint64_t w)
   if (became)
     nbdkit_debug ("extents: %s", became);
   if (imageio_debug_extents)
-    nbdkit_debug ("extents: window %" PRIu64 " (offset %" PRIu64 " length %"
-                  PRIu64 "%s): fetched %" PRIu64 " bytes in %.3f s: %s, %"
-                  PRIu64 " extents, %zu queued updates applied",
-                  w, wstart, wlen, whole_asked ? ", the whole image" : "",
-                  sink.bytes, t1 - t0, m ? (whole ? "whole list" : "window")
-                  : "fallback", count, applied);
+    nbdkit_debug (
+        "extents: window %" PRIu64 " (offset %" PRIu64 " length %" PRIu64
+        "%s): fetched %" PRIu64 " bytes in %.3f s: %s, %" PRIu64
+        " extents, %zu queued updates applied",
+        w, wstart, wlen, whole_asked ? ", the whole image" : "", sink.bytes,
+        t1 - t0, m ? (whole ? "whole list" : "window") : "fallback", count,
+        applied);
 }
 
 /* Makes the window holding OFFSET known: fetches it (the download slot
@@ -552,46 +589,53 @@ ensure_window (uint64_t offset, uint64_t *w, uint64_t *base, uint64_t *step)
   bool have_deadline = false;
 
   pthread_mutex_lock (&state_lock);
-  for (;;) {
-    uint64_t k;
+  for (;;)
+    {
+      uint64_t k;
 
-    if (mode == M_FALLBACK || nwin == 0) {
-      pthread_mutex_unlock (&state_lock);
-      return false;
+      if (mode == M_FALLBACK || nwin == 0)
+        {
+          pthread_mutex_unlock (&state_lock);
+          return false;
+        }
+      k = offset / win_size;
+      if (k >= nwin)
+        k = nwin - 1;
+      if (wstate[k] == W_PRESENT)
+        {
+          wused[k] = ++tick;
+          *w = k;
+          *base = k * win_size;
+          *step = win_size;
+          pthread_mutex_unlock (&state_lock);
+          return true;
+        }
+      if (!fetch_busy)
+        {
+          fetch_busy = true;
+          fetch_win = k;
+          wstate[k] = W_FETCHING;
+          pthread_mutex_unlock (&state_lock);
+          fetch_and_publish (k);
+          pthread_mutex_lock (&state_lock);
+          continue;
+        }
+      if (!have_deadline)
+        {
+          clock_gettime (CLOCK_MONOTONIC, &deadline);
+          deadline.tv_sec += EXTENTS_WAIT_SECONDS;
+          have_deadline = true;
+        }
+      if (pthread_cond_timedwait (&state_cond, &state_lock, &deadline)
+          == ETIMEDOUT)
+        {
+          nbdkit_debug ("extents: still downloading after %d s, answering "
+                        "without the map",
+                        EXTENTS_WAIT_SECONDS);
+          pthread_mutex_unlock (&state_lock);
+          return false;
+        }
     }
-    k = offset / win_size;
-    if (k >= nwin)
-      k = nwin - 1;
-    if (wstate[k] == W_PRESENT) {
-      wused[k] = ++tick;
-      *w = k;
-      *base = k * win_size;
-      *step = win_size;
-      pthread_mutex_unlock (&state_lock);
-      return true;
-    }
-    if (!fetch_busy) {
-      fetch_busy = true;
-      fetch_win = k;
-      wstate[k] = W_FETCHING;
-      pthread_mutex_unlock (&state_lock);
-      fetch_and_publish (k);
-      pthread_mutex_lock (&state_lock);
-      continue;
-    }
-    if (!have_deadline) {
-      clock_gettime (CLOCK_MONOTONIC, &deadline);
-      deadline.tv_sec += EXTENTS_WAIT_SECONDS;
-      have_deadline = true;
-    }
-    if (pthread_cond_timedwait (&state_cond, &state_lock, &deadline)
-        == ETIMEDOUT) {
-      nbdkit_debug ("extents: still downloading after %d s, answering "
-                    "without the map", EXTENTS_WAIT_SECONDS);
-      pthread_mutex_unlock (&state_lock);
-      return false;
-    }
-  }
 }
 
 void
@@ -605,7 +649,7 @@ extents_ensure (void)
 static void *
 prefetch_main (void *arg)
 {
-  uint64_t offset = *(uint64_t *) arg, w, base, step;
+  uint64_t offset = *(uint64_t *)arg, w, base, step;
 
   free (arg);
   ensure_window (offset, &w, &base, &step);
@@ -645,10 +689,11 @@ prefetch (uint64_t offset)
   if (arg == NULL)
     return;
   *arg = offset;
-  if (pthread_create (&prefetch_thread, NULL, prefetch_main, arg) != 0) {
-    free (arg);
-    return;
-  }
+  if (pthread_create (&prefetch_thread, NULL, prefetch_main, arg) != 0)
+    {
+      free (arg);
+      return;
+    }
   prefetch_started = true;
 }
 
@@ -658,7 +703,7 @@ struct shifted
   int (*add) (void *opaque, uint64_t offset, uint64_t length, uint32_t type);
   void *opaque;
   uint64_t base;
-  uint64_t next;                /* end of the last extent reported */
+  uint64_t next; /* end of the last extent reported */
 };
 
 static int
@@ -672,8 +717,8 @@ shifted_add (void *opaque, uint64_t start, uint64_t length, uint32_t type)
 
 int
 extents_query (uint64_t offset, uint32_t count, bool req_one,
-               int (*add) (void *opaque, uint64_t offset,
-                           uint64_t length, uint32_t type),
+               int (*add) (void *opaque, uint64_t offset, uint64_t length,
+                           uint32_t type),
                void *opaque)
 {
   uint64_t w, base, step, limit, next_window = 0;
@@ -682,39 +727,41 @@ extents_query (uint64_t offset, uint32_t count, bool req_one,
   if (offset >= image_size)
     return 0;
   limit = count < image_size - offset ? offset + count : image_size;
-  for (tries = 0; tries < 3; tries++) {
-    bool ahead = false;
-    int r = 0;
-
-    if (!ensure_window (offset, &w, &base, &step))
-      break;
+  for (tries = 0; tries < 3; tries++)
     {
-      RDLOCK_FOR_SCOPE (&map_lock);
-      struct shifted s = { add, opaque, base, offset };
+      bool ahead = false;
+      int r = 0;
 
-      if (wmap[w] == NULL)
-        continue;               /* dropped meanwhile: fetch it again */
-      /* This window, then the next ones while they are known. */
-      for (;;) {
-        r = extent_map_query (wmap[w], s.next - s.base, limit - s.next,
-                              req_one, shifted_add, &s);
-        if (r == -1 || req_one || s.next >= limit || w + 1 >= nwin
-            || wmap[w + 1] == NULL)
-          break;
-        w++;
-        s.base += step;
+      if (!ensure_window (offset, &w, &base, &step))
+        break;
+      {
+        RDLOCK_FOR_SCOPE (&map_lock);
+        struct shifted s = { add, opaque, base, offset };
+
+        if (wmap[w] == NULL)
+          continue; /* dropped meanwhile: fetch it again */
+        /* This window, then the next ones while they are known. */
+        for (;;)
+          {
+            r = extent_map_query (wmap[w], s.next - s.base, limit - s.next,
+                                  req_one, shifted_add, &s);
+            if (r == -1 || req_one || s.next >= limit || w + 1 >= nwin
+                || wmap[w + 1] == NULL)
+              break;
+            w++;
+            s.base += step;
+          }
+        /* A reader past the middle of the last window it reached will
+         * want the next one.
+         */
+        ahead = r == 0 && mode == M_WINDOWED && w + 1 < nwin
+                && wmap[w + 1] == NULL && s.next - s.base >= step / 2;
+        next_window = s.base + step;
       }
-      /* A reader past the middle of the last window it reached will
-       * want the next one.
-       */
-      ahead = r == 0 && mode == M_WINDOWED && w + 1 < nwin
-        && wmap[w + 1] == NULL && s.next - s.base >= step / 2;
-      next_window = s.base + step;
+      if (ahead)
+        prefetch (next_window);
+      return r;
     }
-    if (ahead)
-      prefetch (next_window);
-    return r;
-  }
   /* No exact map: all data, which is always true. */
   return add (opaque, offset, limit - offset, 0);
 }
@@ -735,36 +782,41 @@ update (const char *what, uint64_t offset, uint64_t length, uint32_t type)
 
     if (mode == M_FALLBACK)
       how = " (no map)";
-    else {
-      uint64_t fs, fl, w;
+    else
+      {
+        uint64_t fs, fl, w;
 
-      if (fetch_busy) {
-        window_range (fetch_win, &fs, &fl);
-        /* While the mode is unknown, the answer may be the whole list. */
-        if (mode == M_UNKNOWN || (offset < fs + fl && end > fs)) {
-          queue_update (offset, end - offset, type);
-          how = " (queued)";
+        if (fetch_busy)
+          {
+            window_range (fetch_win, &fs, &fl);
+            /* While the mode is unknown, the answer may be the whole list. */
+            if (mode == M_UNKNOWN || (offset < fs + fl && end > fs))
+              {
+                queue_update (offset, end - offset, type);
+                how = " (queued)";
+              }
+          }
+        {
+          WRLOCK_FOR_SCOPE (&map_lock);
+
+          for (w = offset / win_size; !failed && w < nwin && w * win_size < end;
+               w++)
+            if (wmap[w]
+                && apply_update (wmap[w], w * win_size, offset, end - offset,
+                                 type)
+                       == -1)
+              {
+                /* The map misses this update: it is no longer exact. */
+                free_windows ();
+                mode = M_FALLBACK;
+                failed = true;
+              }
         }
       }
-      {
-        WRLOCK_FOR_SCOPE (&map_lock);
-
-        for (w = offset / win_size; !failed && w < nwin && w * win_size < end;
-             w++)
-          if (wmap[w]
-              && apply_update (wmap[w], w * win_size, offset, end - offset,
-                               type) == -1) {
-            /* The map misses this update: it is no longer exact. */
-            free_windows ();
-            mode = M_FALLBACK;
-            failed = true;
-          }
-      }
-    }
   }
   if (imageio_debug_extents)
-    nbdkit_debug ("extents: %s offset %" PRIu64 " length %" PRIu64 "%s",
-                  what, offset, length, how);
+    nbdkit_debug ("extents: %s offset %" PRIu64 " length %" PRIu64 "%s", what,
+                  offset, length, how);
   if (failed)
     nbdkit_error ("extents: out of memory updating the map; reporting the "
                   "whole image as data");
@@ -795,7 +847,7 @@ extents_reads_as_zero (uint64_t offset, uint64_t length)
   bool zero = true;
 
   if (offset >= image_size || length > image_size - offset)
-    return false;               /* bytes past the image never read as 0 */
+    return false; /* bytes past the image never read as 0 */
   end = offset + length;
   {
     LOCK_FOR_SCOPE (&state_lock);
@@ -803,20 +855,22 @@ extents_reads_as_zero (uint64_t offset, uint64_t length)
 
     if (mode == M_FALLBACK || mode == M_UNKNOWN || nwin == 0)
       return false;
-    for (w = offset / win_size; zero && w < nwin && w * win_size < end; w++) {
-      uint64_t base = w * win_size, s, e;
+    for (w = offset / win_size; zero && w < nwin && w * win_size < end; w++)
+      {
+        uint64_t base = w * win_size, s, e;
 
-      s = offset > base ? offset : base;
-      if (wmap[w] == NULL) {
-        missing = s;
-        zero = false;
-        break;
+        s = offset > base ? offset : base;
+        if (wmap[w] == NULL)
+          {
+            missing = s;
+            zero = false;
+            break;
+          }
+        e = base + extent_map_size (wmap[w]);
+        if (e > end)
+          e = end;
+        zero = extent_map_is_zero (wmap[w], s - base, e - s);
       }
-      e = base + extent_map_size (wmap[w]);
-      if (e > end)
-        e = end;
-      zero = extent_map_is_zero (wmap[w], s - base, e - s);
-    }
   }
   if (missing != UINT64_MAX)
     prefetch (missing);

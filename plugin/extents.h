@@ -18,10 +18,9 @@
  * or -1 with a one-line reason in ERRBUF (-2 when the download ran out of
  * time).
  */
-typedef int (*extents_fetch_fn) (void *opaque, uint64_t offset,
-                                 uint64_t length, http_body_fn sink,
-                                 void *sink_opaque, char *errbuf,
-                                 size_t errlen);
+typedef int (*extents_fetch_fn) (void *opaque, uint64_t offset, uint64_t length,
+                                 http_body_fn sink, void *sink_opaque,
+                                 char *errbuf, size_t errlen);
 
 /* Called once at start-up, before any other extents_ call.  Each download
  * (FETCH) may take up to TIMEOUT seconds in total; past that it is cut and
@@ -44,8 +43,8 @@ void extents_ensure (void);
  * what is known), never before OFFSET+1.  Returns 0 or -1.
  */
 int extents_query (uint64_t offset, uint32_t count, bool req_one,
-                   int (*add) (void *opaque, uint64_t offset,
-                               uint64_t length, uint32_t type),
+                   int (*add) (void *opaque, uint64_t offset, uint64_t length,
+                               uint32_t type),
                    void *opaque);
 
 /* Updates after requests.  A write or zero that is in flight while its
@@ -54,9 +53,9 @@ int extents_query (uint64_t offset, uint32_t count, bool req_one,
  * will hold it).  Each also turns the holes in the rest of the 2 MiB-aligned
  * blocks it touches into zero (qcow2 may have allocated them).
  */
-void extents_written (uint64_t offset, uint64_t length);  /* now data */
-void extents_zeroed (uint64_t offset, uint64_t length);   /* now ZERO */
-void extents_failed (uint64_t offset, uint64_t length);   /* now data */
+void extents_written (uint64_t offset, uint64_t length); /* now data */
+void extents_zeroed (uint64_t offset, uint64_t length);  /* now ZERO */
+void extents_failed (uint64_t offset, uint64_t length);  /* now data */
 
 /* True only when the map of the range is known and exact and the whole
  * range reads as zeroes (for zero elision).  Never waits: when the range's

@@ -71,7 +71,7 @@ parse_length (const char *s, size_t len, int64_t *out)
 
   if (parse_uint64 (s, len, INT64_MAX, &v) != 0)
     return -1;
-  *out = (int64_t) v;
+  *out = (int64_t)v;
   return 0;
 }
 
@@ -197,8 +197,7 @@ apply_field (struct head_state *st, struct http_response *resp,
       if (st->have_crange || vlen >= sizeof resp->content_range)
         return -1;
       st->have_crange = true;
-      copy_field (resp->content_range, sizeof resp->content_range, value,
-                  vlen);
+      copy_field (resp->content_range, sizeof resp->content_range, value, vlen);
     }
   else if (name_is (name, n, "content-type"))
     {
@@ -244,7 +243,7 @@ http_parse_head (const char *head, size_t len, struct http_response *resp,
       /* Lines end with CRLF; a bare CR or LF anywhere is refused (a bare
        * LF shows up as a control character in the line).
        */
-      if (cr == NULL || (size_t) (cr - head) + 1 >= len || cr[1] != '\n')
+      if (cr == NULL || (size_t)(cr - head) + 1 >= len || cr[1] != '\n')
         return -1;
       llen = cr - line;
       pos += llen + 2;
@@ -278,16 +277,16 @@ http_parse_head (const char *head, size_t len, struct http_response *resp,
 /* Decoding a chunked body (RFC 9112 section 7.1), in place.  States: */
 enum
 {
-  CH_SIZE,        /* hex digits of a chunk-size */
-  CH_SIZE_WS,     /* white space after them, before ";" or CR */
-  CH_EXT,         /* a chunk extension, ignored, up to CR */
-  CH_SIZE_LF,     /* the LF ending the size line */
-  CH_DATA,        /* chunk data */
-  CH_DATA_CR,     /* the CRLF after chunk data */
+  CH_SIZE,    /* hex digits of a chunk-size */
+  CH_SIZE_WS, /* white space after them, before ";" or CR */
+  CH_EXT,     /* a chunk extension, ignored, up to CR */
+  CH_SIZE_LF, /* the LF ending the size line */
+  CH_DATA,    /* chunk data */
+  CH_DATA_CR, /* the CRLF after chunk data */
   CH_DATA_LF,
-  CH_TRAILER,     /* trailer field lines, ignored, up to an empty line */
+  CH_TRAILER, /* trailer field lines, ignored, up to an empty line */
   CH_TRAILER_LF,
-  CH_END_LF,      /* the LF of the empty line that ends the body */
+  CH_END_LF, /* the LF of the empty line that ends the body */
   CH_DONE,
 };
 

@@ -25,16 +25,16 @@ struct journal_entry
   struct journal_entry *next;
   uint64_t offset;
   uint64_t length;
-  void *data;                   /* a copy of the PUT body; NULL: a zero */
+  void *data; /* a copy of the PUT body; NULL: a zero */
 };
 
 struct journal
 {
-  pthread_mutex_t lock;         /* protects everything below */
+  pthread_mutex_t lock; /* protects everything below */
   struct journal_entry *head, *tail;
   uint64_t count;
-  uint64_t bytes;               /* memory held: data and entry overhead */
-  uint64_t max_bytes;           /* the bound (max_unflushed=) */
+  uint64_t bytes;     /* memory held: data and entry overhead */
+  uint64_t max_bytes; /* the bound (max_unflushed=) */
 };
 
 /* Memory an entry costs besides its data, counted against the bound. */

@@ -43,7 +43,7 @@
 
 #define OPTIONS_MAX_BYTES (64 * 1024)
 #define STR_(x) #x
-#define STR(x) STR_(x)
+#define STR(x) STR_ (x)
 /* Nesting allowed inside values we ignore (unknown keys). */
 #define SKIP_MAX_DEPTH 32
 
@@ -76,21 +76,23 @@ static int
 parse_uint (const char *s, size_t len, uint64_t max, uint64_t *out,
             const char **what)
 {
-  if (len > 0 && s[0] == '-') {
-    /* "-0" is harmless but odd; treat every sign as negative. */
-    *what = "is negative";
-    return -1;
-  }
-  switch (parse_uint64 (s, len, max, out)) {
-  case 0:
-    return 0;
-  case -2:
-    *what = "is too large";
-    return -1;
-  default:
-    *what = "is not an integer";
-    return -1;
-  }
+  if (len > 0 && s[0] == '-')
+    {
+      /* "-0" is harmless but odd; treat every sign as negative. */
+      *what = "is negative";
+      return -1;
+    }
+  switch (parse_uint64 (s, len, max, out))
+    {
+    case 0:
+      return 0;
+    case -2:
+      *what = "is too large";
+      return -1;
+    default:
+      *what = "is not an integer";
+      return -1;
+    }
 }
 
 /* Copies the start of a yajl error message ("parse error: xyz\n...") into
@@ -101,30 +103,38 @@ yajl_short_error (yajl_handle h, const unsigned char *text, size_t len,
                   char *buf, size_t buflen)
 {
   unsigned char *e = yajl_get_error (h, 0, text, len);
-  const char *msg = (const char *) e;
+  const char *msg = (const char *)e;
   size_t n;
 
-  if (msg == NULL) {
-    snprintf (buf, buflen, "unknown error");
-    return;
-  }
+  if (msg == NULL)
+    {
+      snprintf (buf, buflen, "unknown error");
+      return;
+    }
   if (strncmp (msg, "parse error: ", 13) == 0)
     msg += 13;
   n = strcspn (msg, "\r\n");
-  snprintf (buf, buflen, "%.*s", (int) n, msg);
+  snprintf (buf, buflen, "%.*s", (int)n, msg);
   yajl_free_error (h, e);
 }
 
 /* ---------------------------------------------------------------- OPTIONS */
 
-enum opt_key { OK_OTHER, OK_FEATURES, OK_MAX_READERS, OK_MAX_WRITERS,
-               OK_UNIX_SOCKET, OK_SIZE };
+enum opt_key
+{
+  OK_OTHER,
+  OK_FEATURES,
+  OK_MAX_READERS,
+  OK_MAX_WRITERS,
+  OK_UNIX_SOCKET,
+  OK_SIZE
+};
 
 struct opt_state
 {
   struct imageio_options *opts;
-  int depth;                    /* 0 outside, 1 in the object, 2 features */
-  int skip;                     /* > 0 inside an ignored nested value */
+  int depth; /* 0 outside, 1 in the object, 2 features */
+  int skip;  /* > 0 inside an ignored nested value */
   bool done;
   enum opt_key key;
   char reason[200];
@@ -138,20 +148,27 @@ opt_fail (struct opt_state *s, const char *fmt, ...)
   va_start (ap, fmt);
   vsnprintf (s->reason, sizeof s->reason, fmt, ap);
   va_end (ap);
-  return 0;                     /* stops yajl */
+  return 0; /* stops yajl */
 }
 
 static const char *
 opt_key_name (enum opt_key k)
 {
-  switch (k) {
-  case OK_FEATURES: return "features";
-  case OK_MAX_READERS: return "max_readers";
-  case OK_MAX_WRITERS: return "max_writers";
-  case OK_UNIX_SOCKET: return "unix_socket";
-  case OK_SIZE: return "size";
-  default: return "?";
-  }
+  switch (k)
+    {
+    case OK_FEATURES:
+      return "features";
+    case OK_MAX_READERS:
+      return "max_readers";
+    case OK_MAX_WRITERS:
+      return "max_writers";
+    case OK_UNIX_SOCKET:
+      return "unix_socket";
+    case OK_SIZE:
+      return "size";
+    default:
+      return "?";
+    }
 }
 
 /* "size" is ours, not imageio's: a value we cannot use is noted and
@@ -159,13 +176,12 @@ opt_key_name (enum opt_key k)
  * reason to refuse the server.
  */
 static int
-opt_bad_size (struct opt_state *s, const char *kind, int len,
-              const char *text)
+opt_bad_size (struct opt_state *s, const char *kind, int len, const char *text)
 {
   s->opts->size = -1;
   snprintf (s->opts->size_error, sizeof s->opts->size_error,
-            "size: %s%.*s, expected an integer in 0..%" PRIi64,
-            kind, len, text, INT64_MAX);
+            "size: %s%.*s, expected an integer in 0..%" PRIi64, kind, len, text,
+            INT64_MAX);
   return 1;
 }
 
@@ -178,11 +194,18 @@ opt_wrong_type (struct opt_state *s, const char *kind)
   if (s->key == OK_SIZE)
     return opt_bad_size (s, kind, 0, "");
 
-  switch (s->key) {
-  case OK_FEATURES: want = "an array of strings"; break;
-  case OK_UNIX_SOCKET: want = "a string or null"; break;
-  default: want = "a non-negative integer"; break;
-  }
+  switch (s->key)
+    {
+    case OK_FEATURES:
+      want = "an array of strings";
+      break;
+    case OK_UNIX_SOCKET:
+      want = "a string or null";
+      break;
+    default:
+      want = "a non-negative integer";
+      break;
+    }
   return opt_fail (s, "%s: expected %s, got %s", opt_key_name (s->key), want,
                    kind);
 }
@@ -214,10 +237,11 @@ opt_null (void *ctx)
 
   if (r != 2)
     return r;
-  if (s->key == OK_UNIX_SOCKET) {
-    s->opts->unix_socket_len = 0;
-    return 1;
-  }
+  if (s->key == OK_UNIX_SOCKET)
+    {
+      s->opts->unix_socket_len = 0;
+      return 1;
+    }
   return opt_wrong_type (s, "null");
 }
 
@@ -242,18 +266,19 @@ opt_number (void *ctx, const char *num, size_t len)
 
   if (r != 2)
     return r;
-  if (s->key == OK_SIZE) {
-    if (parse_uint (num, len, INT64_MAX, &v, &what) == -1)
-      return opt_bad_size (s, "", (int) (len > 32 ? 32 : len), num);
-    s->opts->size = v;
-    s->opts->size_error[0] = '\0';
-    return 1;
-  }
+  if (s->key == OK_SIZE)
+    {
+      if (parse_uint (num, len, INT64_MAX, &v, &what) == -1)
+        return opt_bad_size (s, "", (int)(len > 32 ? 32 : len), num);
+      s->opts->size = v;
+      s->opts->size_error[0] = '\0';
+      return 1;
+    }
   if (s->key != OK_MAX_READERS && s->key != OK_MAX_WRITERS)
     return opt_wrong_type (s, "a number");
   if (parse_uint (num, len, INT_MAX, &v, &what) == -1)
     return opt_fail (s, "%s: %.*s %s, expected a non-negative integer",
-                     opt_key_name (s->key), (int) (len > 32 ? 32 : len), num,
+                     opt_key_name (s->key), (int)(len > 32 ? 32 : len), num,
                      what);
   if (s->key == OK_MAX_READERS)
     s->opts->max_readers = v;
@@ -269,19 +294,20 @@ opt_string (void *ctx, const unsigned char *str, size_t len)
   struct imageio_options *o = s->opts;
   int r;
 
-  if (s->skip == 0 && s->depth == 2) {  /* a feature */
+  if (s->skip == 0 && s->depth == 2)
+    { /* a feature */
 #define IS(name) (len == sizeof name - 1 && memcmp (str, name, len) == 0)
-    if (IS ("extents"))
-      o->has_extents = true;
-    else if (IS ("zero"))
-      o->has_zero = true;
-    else if (IS ("flush"))
-      o->has_flush = true;
-    else if (IS ("checksum"))
-      o->has_checksum = true;
+      if (IS ("extents"))
+        o->has_extents = true;
+      else if (IS ("zero"))
+        o->has_zero = true;
+      else if (IS ("flush"))
+        o->has_flush = true;
+      else if (IS ("checksum"))
+        o->has_checksum = true;
 #undef IS
-    return 1;                   /* unknown features are ignored */
-  }
+      return 1; /* unknown features are ignored */
+    }
   r = opt_value (s, "a string");
   if (r != 2)
     return r;
@@ -290,16 +316,18 @@ opt_string (void *ctx, const unsigned char *str, size_t len)
   /* An abstract name (leading NUL) needs no terminator; a path does, and
    * cannot hold a NUL.
    */
-  if (len > 0 && str[0] == '\0') {
-    if (len > sizeof o->unix_socket)
-      return opt_fail (s, "unix_socket: name of %zu bytes is too long", len);
-  }
-  else {
-    if (len >= sizeof o->unix_socket)
-      return opt_fail (s, "unix_socket: path of %zu bytes is too long", len);
-    if (memchr (str, '\0', len) != NULL)
-      return opt_fail (s, "unix_socket: path contains a NUL byte");
-  }
+  if (len > 0 && str[0] == '\0')
+    {
+      if (len > sizeof o->unix_socket)
+        return opt_fail (s, "unix_socket: name of %zu bytes is too long", len);
+    }
+  else
+    {
+      if (len >= sizeof o->unix_socket)
+        return opt_fail (s, "unix_socket: path of %zu bytes is too long", len);
+      if (memchr (str, '\0', len) != NULL)
+        return opt_fail (s, "unix_socket: path contains a NUL byte");
+    }
   memset (o->unix_socket, 0, sizeof o->unix_socket);
   memcpy (o->unix_socket, str, len);
   o->unix_socket_len = len;
@@ -312,24 +340,27 @@ opt_start_map (void *ctx)
   struct opt_state *s = ctx;
   int r;
 
-  if (s->skip > 0) {
-    if (++s->skip > SKIP_MAX_DEPTH)
-      return opt_fail (s, "nested too deeply");
-    return 1;
-  }
-  if (s->depth == 0 && !s->done) {
-    s->depth = 1;
-    return 1;
-  }
+  if (s->skip > 0)
+    {
+      if (++s->skip > SKIP_MAX_DEPTH)
+        return opt_fail (s, "nested too deeply");
+      return 1;
+    }
+  if (s->depth == 0 && !s->done)
+    {
+      s->depth = 1;
+      return 1;
+    }
   r = opt_value (s, "an object");
-  if (r == 1 && s->depth == 1) {      /* an ignored key's object */
-    s->skip = 1;
-    return 1;
-  }
+  if (r == 1 && s->depth == 1)
+    { /* an ignored key's object */
+      s->skip = 1;
+      return 1;
+    }
   if (r != 2)
     return r;
   if (s->key == OK_SIZE)
-    s->skip = 1;                /* ignored with its contents */
+    s->skip = 1; /* ignored with its contents */
   return opt_wrong_type (s, "an object");
 }
 
@@ -362,11 +393,12 @@ opt_end_map (void *ctx)
 {
   struct opt_state *s = ctx;
 
-  if (s->skip > 0) {
-    s->skip--;
-    return 1;
-  }
-  s->depth = 0;                 /* yajl guarantees it matches depth 1 */
+  if (s->skip > 0)
+    {
+      s->skip--;
+      return 1;
+    }
+  s->depth = 0; /* yajl guarantees it matches depth 1 */
   s->done = true;
   return 1;
 }
@@ -377,20 +409,22 @@ opt_start_array (void *ctx)
   struct opt_state *s = ctx;
   int r;
 
-  if (s->skip > 0) {
-    if (++s->skip > SKIP_MAX_DEPTH)
-      return opt_fail (s, "nested too deeply");
-    return 1;
-  }
+  if (s->skip > 0)
+    {
+      if (++s->skip > SKIP_MAX_DEPTH)
+        return opt_fail (s, "nested too deeply");
+      return 1;
+    }
   r = opt_value (s, "an array");
-  if (r == 1 && s->depth == 1) {
-    s->skip = 1;
-    return 1;
-  }
+  if (r == 1 && s->depth == 1)
+    {
+      s->skip = 1;
+      return 1;
+    }
   if (r != 2)
     return r;
   if (s->key == OK_SIZE)
-    s->skip = 1;                /* ignored with its contents */
+    s->skip = 1; /* ignored with its contents */
   if (s->key != OK_FEATURES)
     return opt_wrong_type (s, "an array");
   s->depth = 2;
@@ -405,7 +439,7 @@ opt_end_array (void *ctx)
   if (s->skip > 0)
     s->skip--;
   else
-    s->depth = 1;               /* the end of features */
+    s->depth = 1; /* the end of features */
   return 1;
 }
 
@@ -422,8 +456,8 @@ static const yajl_callbacks opt_callbacks = {
 };
 
 int
-json_parse_options (const char *body, size_t len,
-                    struct imageio_options *opts, char *errbuf, size_t errlen)
+json_parse_options (const char *body, size_t len, struct imageio_options *opts,
+                    char *errbuf, size_t errlen)
 {
   struct opt_state s = { .opts = opts };
   yajl_handle h;
@@ -431,63 +465,74 @@ json_parse_options (const char *body, size_t len,
 
   memset (opts, 0, sizeof *opts);
   opts->size = -1;
-  if (len > OPTIONS_MAX_BYTES) {
-    snprintf (errbuf, errlen, "OPTIONS body of %zu bytes is larger than %d",
-              len, OPTIONS_MAX_BYTES);
-    return -1;
-  }
+  if (len > OPTIONS_MAX_BYTES)
+    {
+      snprintf (errbuf, errlen, "OPTIONS body of %zu bytes is larger than %d",
+                len, OPTIONS_MAX_BYTES);
+      return -1;
+    }
   h = yajl_alloc (&opt_callbacks, NULL, &s);
-  if (h == NULL) {
-    snprintf (errbuf, errlen, "out of memory");
-    return -1;
-  }
-  st = yajl_parse (h, (const unsigned char *) body, len);
+  if (h == NULL)
+    {
+      snprintf (errbuf, errlen, "out of memory");
+      return -1;
+    }
+  st = yajl_parse (h, (const unsigned char *)body, len);
   if (st == yajl_status_ok)
     st = yajl_complete_parse (h);
   if (st == yajl_status_client_canceled)
     snprintf (errbuf, errlen, "%s", s.reason);
-  else if (st != yajl_status_ok) {
-    char e[128];
+  else if (st != yajl_status_ok)
+    {
+      char e[128];
 
-    yajl_short_error (h, (const unsigned char *) body, len, e, sizeof e);
-    snprintf (errbuf, errlen, "not JSON: %s", e);
-  }
+      yajl_short_error (h, (const unsigned char *)body, len, e, sizeof e);
+      snprintf (errbuf, errlen, "not JSON: %s", e);
+    }
   yajl_free (h);
-  if (st != yajl_status_ok) {
-    memset (opts, 0, sizeof *opts);
-    opts->size = -1;
-    return -1;
-  }
+  if (st != yajl_status_ok)
+    {
+      memset (opts, 0, sizeof *opts);
+      opts->size = -1;
+      return -1;
+    }
   return 0;
 }
 
 /* ---------------------------------------------------------------- extents */
 
-enum ext_key { EK_OTHER, EK_START, EK_LENGTH, EK_ZERO, EK_HOLE };
+enum ext_key
+{
+  EK_OTHER,
+  EK_START,
+  EK_LENGTH,
+  EK_ZERO,
+  EK_HOLE
+};
 
 struct extents_parser
 {
   yajl_handle h;
-  struct extent_map *map;       /* owned until extents_parser_finish */
+  struct extent_map *map; /* owned until extents_parser_finish */
   uint64_t export_size;
   uint64_t max_doc_bytes;
-  uint64_t max_extents;         /* most entries an image this size has */
-  bool doc_bound_from_size;     /* max_doc_bytes comes from export_size */
-  uint64_t fed;                 /* bytes fed so far */
-  uint64_t index;               /* extents completed */
+  uint64_t max_extents;     /* most entries an image this size has */
+  bool doc_bound_from_size; /* max_doc_bytes comes from export_size */
+  uint64_t fed;             /* bytes fed so far */
+  uint64_t index;           /* extents completed */
   /* scan_tokens's state, carried from one piece to the next. */
   bool in_string, escape;
-  uint32_t run;                 /* bytes of the current token so far */
-  uint64_t expected;            /* where the next extent must start */
+  uint32_t run;      /* bytes of the current token so far */
+  uint64_t expected; /* where the next extent must start */
   /* A window request (extents_parser_new_window): what was asked, and
    * where the map's offset 0 lies in the export (decided by the first
    * extent: WIN_START, or 0 for a whole list).
    */
   bool windowed;
   uint64_t win_start, win_len, base;
-  int depth;                    /* 0 outside, 1 in the array, 2 in an item */
-  int skip;                     /* > 0 inside an ignored nested value */
-  bool done;                    /* the array was closed */
+  int depth; /* 0 outside, 1 in the array, 2 in an item */
+  int skip;  /* > 0 inside an ignored nested value */
+  bool done; /* the array was closed */
   enum ext_key key;
   /* The item being read. */
   bool has_start, has_length, has_zero;
@@ -502,25 +547,32 @@ ext_fail (struct extents_parser *p, const char *fmt, ...)
 {
   va_list ap;
 
-  if (!p->failed) {
-    va_start (ap, fmt);
-    vsnprintf (p->reason, sizeof p->reason, fmt, ap);
-    va_end (ap);
-    p->failed = true;
-  }
-  return 0;                     /* stops yajl */
+  if (!p->failed)
+    {
+      va_start (ap, fmt);
+      vsnprintf (p->reason, sizeof p->reason, fmt, ap);
+      va_end (ap);
+      p->failed = true;
+    }
+  return 0; /* stops yajl */
 }
 
 static const char *
 ext_key_name (enum ext_key k)
 {
-  switch (k) {
-  case EK_START: return "start";
-  case EK_LENGTH: return "length";
-  case EK_ZERO: return "zero";
-  case EK_HOLE: return "hole";
-  default: return "?";
-  }
+  switch (k)
+    {
+    case EK_START:
+      return "start";
+    case EK_LENGTH:
+      return "length";
+    case EK_ZERO:
+      return "zero";
+    case EK_HOLE:
+      return "hole";
+    default:
+      return "?";
+    }
 }
 
 /* Common checks for a value; see opt_value for the return values. */
@@ -559,18 +611,21 @@ ext_boolean (void *ctx, int b)
 
   if (r != 2)
     return r;
-  switch (p->key) {
-  case EK_ZERO:
-    p->zero = b;
-    p->has_zero = true;
-    return 1;
-  case EK_HOLE:
-    p->hole = b;
-    return 1;
-  default:
-    return ext_fail (p, "extent %" PRIu64 ": \"%s\" is a boolean, expected "
-                     "an integer", p->index, ext_key_name (p->key));
-  }
+  switch (p->key)
+    {
+    case EK_ZERO:
+      p->zero = b;
+      p->has_zero = true;
+      return 1;
+    case EK_HOLE:
+      p->hole = b;
+      return 1;
+    default:
+      return ext_fail (p,
+                       "extent %" PRIu64 ": \"%s\" is a boolean, expected "
+                       "an integer",
+                       p->index, ext_key_name (p->key));
+    }
 }
 
 static int
@@ -585,19 +640,23 @@ ext_number (void *ctx, const char *num, size_t len)
   if (r != 2)
     return r;
   if (p->key != EK_START && p->key != EK_LENGTH)
-    return ext_fail (p, "extent %" PRIu64 ": \"%s\" is %.*s, expected a "
-                     "boolean", p->index, ext_key_name (p->key), shown, num);
+    return ext_fail (p,
+                     "extent %" PRIu64 ": \"%s\" is %.*s, expected a "
+                     "boolean",
+                     p->index, ext_key_name (p->key), shown, num);
   if (parse_uint (num, len, INT64_MAX, &v, &what) == -1)
     return ext_fail (p, "extent %" PRIu64 ": \"%s\" %.*s %s", p->index,
                      ext_key_name (p->key), shown, num, what);
-  if (p->key == EK_START) {
-    p->start = v;
-    p->has_start = true;
-  }
-  else {
-    p->length = v;
-    p->has_length = true;
-  }
+  if (p->key == EK_START)
+    {
+      p->start = v;
+      p->has_start = true;
+    }
+  else
+    {
+      p->length = v;
+      p->has_length = true;
+    }
   return 1;
 }
 
@@ -607,27 +666,30 @@ ext_string (void *ctx, const unsigned char *str, size_t len)
   struct extents_parser *p = ctx;
   int r = ext_value (p, "a string");
 
-  (void) str; (void) len;
+  (void)str;
+  (void)len;
   if (r != 2)
     return r;
   return ext_fail (p, "extent %" PRIu64 ": \"%s\" is a string, expected %s",
                    p->index, ext_key_name (p->key),
-                   p->key == EK_START || p->key == EK_LENGTH
-                   ? "an integer" : "a boolean");
+                   p->key == EK_START || p->key == EK_LENGTH ? "an integer"
+                                                             : "a boolean");
 }
 
 static int
 ext_start_nested (struct extents_parser *p, const char *kind)
 {
-  if (p->skip > 0) {
-    if (++p->skip > SKIP_MAX_DEPTH)
-      return ext_fail (p, "extent %" PRIu64 ": nested too deeply", p->index);
-    return 1;
-  }
-  if (p->depth == 2 && p->key == EK_OTHER) {
-    p->skip = 1;
-    return 1;
-  }
+  if (p->skip > 0)
+    {
+      if (++p->skip > SKIP_MAX_DEPTH)
+        return ext_fail (p, "extent %" PRIu64 ": nested too deeply", p->index);
+      return 1;
+    }
+  if (p->depth == 2 && p->key == EK_OTHER)
+    {
+      p->skip = 1;
+      return 1;
+    }
   if (p->depth == 2)
     return ext_fail (p, "extent %" PRIu64 ": \"%s\" is %s", p->index,
                      ext_key_name (p->key), kind);
@@ -639,17 +701,19 @@ ext_start_map (void *ctx)
 {
   struct extents_parser *p = ctx;
 
-  if (p->skip == 0 && p->depth == 1) {
-    if (p->index >= p->max_extents)
-      return ext_fail (p, "more than %" PRIu64 " extents, more than an image "
-                       "of %" PRIu64 " bytes can have", p->max_extents,
-                       p->export_size);
-    p->depth = 2;
-    p->key = EK_OTHER;
-    p->has_start = p->has_length = p->has_zero = false;
-    p->zero = p->hole = false;
-    return 1;
-  }
+  if (p->skip == 0 && p->depth == 1)
+    {
+      if (p->index >= p->max_extents)
+        return ext_fail (p,
+                         "more than %" PRIu64 " extents, more than an image "
+                         "of %" PRIu64 " bytes can have",
+                         p->max_extents, p->export_size);
+      p->depth = 2;
+      p->key = EK_OTHER;
+      p->has_start = p->has_length = p->has_zero = false;
+      p->zero = p->hole = false;
+      return 1;
+    }
   return ext_start_nested (p, "an object");
 }
 
@@ -683,10 +747,11 @@ ext_end_map (void *ctx)
   const char *why;
   uint32_t type;
 
-  if (p->skip > 0) {
-    p->skip--;
-    return 1;
-  }
+  if (p->skip > 0)
+    {
+      p->skip--;
+      return 1;
+    }
   p->depth = 1;
   if (!p->has_start)
     return ext_fail (p, "extent %" PRIu64 " has no \"start\"", p->index);
@@ -694,17 +759,19 @@ ext_end_map (void *ctx)
     return ext_fail (p, "extent %" PRIu64 " has no \"length\"", p->index);
   if (!p->has_zero)
     return ext_fail (p, "extent %" PRIu64 " has no \"zero\"", p->index);
-  if (p->index == 0 && p->windowed && p->start == 0 && p->win_start > 0) {
-    /* The server ignored start=: the whole list follows. */
-    p->base = p->expected = 0;
-  }
+  if (p->index == 0 && p->windowed && p->start == 0 && p->win_start > 0)
+    {
+      /* The server ignored start=: the whole list follows. */
+      p->base = p->expected = 0;
+    }
   else if (p->index == 0 && p->windowed && p->win_start > 0
-           && p->start < p->win_start && p->length > p->win_start - p->start) {
-    /* A server that does not clip the first extent to start=. */
-    p->length -= p->win_start - p->start;
-    p->start = p->win_start;
-    extent_map_resize (p->map, p->win_len);
-  }
+           && p->start < p->win_start && p->length > p->win_start - p->start)
+    {
+      /* A server that does not clip the first extent to start=. */
+      p->length -= p->win_start - p->start;
+      p->start = p->win_start;
+      extent_map_resize (p->map, p->win_len);
+    }
   else if (p->index == 0 && p->windowed && p->start == p->win_start
            && p->win_start > 0)
     /* The window asked for: the map covers it alone.  (A window at 0
@@ -712,14 +779,15 @@ ext_end_map (void *ctx)
      */
     extent_map_resize (p->map, p->win_len);
   if (p->start != p->expected)
-    return ext_fail (p, "extent %" PRIu64 " starts at %" PRIu64 ", expected %"
-                     PRIu64 " (%s)", p->index, p->start, p->expected,
-                     p->start > p->expected ? "gap or unsorted"
-                                             : "overlap or unsorted");
+    return ext_fail (
+        p,
+        "extent %" PRIu64 " starts at %" PRIu64 ", expected %" PRIu64 " (%s)",
+        p->index, p->start, p->expected,
+        p->start > p->expected ? "gap or unsorted" : "overlap or unsorted");
   if (p->length == 0)
     return ext_fail (p, "extent %" PRIu64 " at %" PRIu64 " has length 0",
                      p->index, p->start);
-  if (p->length > (uint64_t) INT64_MAX - p->start)
+  if (p->length > (uint64_t)INT64_MAX - p->start)
     return ext_fail (p, "extent %" PRIu64 " ends past 2^63", p->index);
 
   /* Never claim a hole that does not read as zeroes. */
@@ -729,8 +797,8 @@ ext_end_map (void *ctx)
     type = EXTENT_TYPE_HOLE_ZERO;
   else
     type = EXTENT_TYPE_ZERO;
-  if (extent_map_append (p->map, p->start - p->base, p->length, type,
-                         &why) == -1)
+  if (extent_map_append (p->map, p->start - p->base, p->length, type, &why)
+      == -1)
     return ext_fail (p, "extent %" PRIu64 ": %s", p->index, why);
   p->expected = p->start + p->length;
   p->index++;
@@ -742,10 +810,11 @@ ext_start_array (void *ctx)
 {
   struct extents_parser *p = ctx;
 
-  if (p->skip == 0 && p->depth == 0 && !p->done) {
-    p->depth = 1;
-    return 1;
-  }
+  if (p->skip == 0 && p->depth == 0 && !p->done)
+    {
+      p->depth = 1;
+      return 1;
+    }
   return ext_start_nested (p, "an array");
 }
 
@@ -754,11 +823,12 @@ ext_end_array (void *ctx)
 {
   struct extents_parser *p = ctx;
 
-  if (p->skip > 0) {
-    p->skip--;
-    return 1;
-  }
-  p->depth = 0;                 /* yajl guarantees it matches depth 1 */
+  if (p->skip > 0)
+    {
+      p->skip--;
+      return 1;
+    }
+  p->depth = 0; /* yajl guarantees it matches depth 1 */
   p->done = true;
   return 1;
 }
@@ -784,19 +854,21 @@ extents_parser_new (uint64_t export_size, uint64_t max_doc_bytes)
     return NULL;
   p->export_size = export_size;
   p->max_extents = export_size / EXT_GRANULARITY
-    + (export_size % EXT_GRANULARITY != 0) + EXT_COUNT_SLACK;
+                   + (export_size % EXT_GRANULARITY != 0) + EXT_COUNT_SLACK;
   p->max_doc_bytes = max_doc_bytes;
   /* No overflow: max_extents < 2^55 + 17, times 2^8. */
-  if (p->max_extents * EXT_ENTRY_MAX + EXT_DOC_SLACK < max_doc_bytes) {
-    p->max_doc_bytes = p->max_extents * EXT_ENTRY_MAX + EXT_DOC_SLACK;
-    p->doc_bound_from_size = true;
-  }
+  if (p->max_extents * EXT_ENTRY_MAX + EXT_DOC_SLACK < max_doc_bytes)
+    {
+      p->max_doc_bytes = p->max_extents * EXT_ENTRY_MAX + EXT_DOC_SLACK;
+      p->doc_bound_from_size = true;
+    }
   p->map = extent_map_new (export_size);
   p->h = yajl_alloc (&ext_callbacks, NULL, p);
-  if (p->map == NULL || p->h == NULL) {
-    extents_parser_free (p);
-    return NULL;
-  }
+  if (p->map == NULL || p->h == NULL)
+    {
+      extents_parser_free (p);
+      return NULL;
+    }
   return p;
 }
 
@@ -809,10 +881,11 @@ extents_parser_new_window (uint64_t export_size, uint64_t win_start,
   if (p == NULL)
     return NULL;
   if (win_start >= export_size || win_len == 0
-      || win_len > export_size - win_start) {
-    extents_parser_free (p);
-    return NULL;
-  }
+      || win_len > export_size - win_start)
+    {
+      extents_parser_free (p);
+      return NULL;
+    }
   p->windowed = true;
   p->win_start = p->base = p->expected = win_start;
   p->win_len = win_len;
@@ -827,8 +900,8 @@ extents_parser_base (const struct extents_parser *p)
 
 /* Records yajl's own error (not a callback's) with the byte offset. */
 static void
-ext_yajl_error (struct extents_parser *p, const unsigned char *data,
-                size_t len, uint64_t chunk_offset)
+ext_yajl_error (struct extents_parser *p, const unsigned char *data, size_t len,
+                uint64_t chunk_offset)
 {
   char e[128];
   uint64_t at = chunk_offset + yajl_get_bytes_consumed (p->h);
@@ -839,9 +912,9 @@ ext_yajl_error (struct extents_parser *p, const unsigned char *data,
 
 /* Byte classes for scan_tokens: what ends a number or literal. */
 static const unsigned char ends_bare[256] = {
-  [' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, ['\f'] = 1, ['\v'] = 1,
-  ['['] = 1, [']'] = 1, ['{'] = 1, ['}'] = 1, [':'] = 1, [','] = 1,
-  ['"'] = 1,
+  [' '] = 1,  ['\t'] = 1, ['\n'] = 1, ['\r'] = 1, ['\f'] = 1,
+  ['\v'] = 1, ['['] = 1,  [']'] = 1,  ['{'] = 1,  ['}'] = 1,
+  [':'] = 1,  [','] = 1,  ['"'] = 1,
 };
 
 /* Follows string and token boundaries through LEN bytes (the state is kept
@@ -857,58 +930,66 @@ scan_tokens (struct extents_parser *p, const unsigned char *d, size_t len,
 {
   size_t i = 0, j;
 
-  while (i < len) {
-    if (p->in_string && p->escape) {    /* the byte after a backslash */
-      p->escape = false;
-      if (++p->run > EXT_STRING_MAX)
-        goto long_string;
-      i++;
+  while (i < len)
+    {
+      if (p->in_string && p->escape)
+        { /* the byte after a backslash */
+          p->escape = false;
+          if (++p->run > EXT_STRING_MAX)
+            goto long_string;
+          i++;
+        }
+      else if (p->in_string)
+        {
+          for (j = i; j < len && d[j] != '"' && d[j] != '\\'; j++)
+            ;
+          if (j - i > EXT_STRING_MAX - p->run)
+            {
+              i += EXT_STRING_MAX - p->run;
+              goto long_string;
+            }
+          p->run += j - i;
+          i = j;
+          if (i == len)
+            break;
+          if (d[i] == '"')
+            {
+              p->in_string = false;
+              p->run = 0;
+            }
+          else
+            {
+              p->escape = true;
+              if (++p->run > EXT_STRING_MAX)
+                goto long_string;
+            }
+          i++;
+        }
+      else
+        {
+          for (j = i; j < len && !ends_bare[d[j]]; j++)
+            ;
+          if (j - i > EXT_BARE_MAX - p->run)
+            {
+              i += EXT_BARE_MAX - p->run;
+              goto long_bare;
+            }
+          p->run += j - i;
+          i = j;
+          if (i == len)
+            break;
+          p->run = 0; /* a delimiter ends the token */
+          if (d[i] == '"')
+            p->in_string = true;
+          i++;
+        }
     }
-    else if (p->in_string) {
-      for (j = i; j < len && d[j] != '"' && d[j] != '\\'; j++)
-        ;
-      if (j - i > EXT_STRING_MAX - p->run) {
-        i += EXT_STRING_MAX - p->run;
-        goto long_string;
-      }
-      p->run += j - i;
-      i = j;
-      if (i == len)
-        break;
-      if (d[i] == '"') {
-        p->in_string = false;
-        p->run = 0;
-      }
-      else {
-        p->escape = true;
-        if (++p->run > EXT_STRING_MAX)
-          goto long_string;
-      }
-      i++;
-    }
-    else {
-      for (j = i; j < len && !ends_bare[d[j]]; j++)
-        ;
-      if (j - i > EXT_BARE_MAX - p->run) {
-        i += EXT_BARE_MAX - p->run;
-        goto long_bare;
-      }
-      p->run += j - i;
-      i = j;
-      if (i == len)
-        break;
-      p->run = 0;               /* a delimiter ends the token */
-      if (d[i] == '"')
-        p->in_string = true;
-      i++;
-    }
-  }
   return len;
 
- long_string:
+long_string:
   *what = "a string longer than " STR (EXT_STRING_MAX) " bytes";
   return i;
- long_bare:
+long_bare:
   *what = "a number or literal longer than " STR (EXT_BARE_MAX) " bytes";
   return i;
 }
@@ -923,12 +1004,13 @@ extents_parser_feed (struct extents_parser *p, const void *data, size_t len)
 
   if (p->failed)
     return -1;
-  if (len > p->max_doc_bytes - p->fed) {
-    ext_fail (p, "document larger than %" PRIu64 " bytes%s",
-              p->max_doc_bytes, p->doc_bound_from_size
-              ? ", more than the image size can need" : "");
-    return -1;
-  }
+  if (len > p->max_doc_bytes - p->fed)
+    {
+      ext_fail (p, "document larger than %" PRIu64 " bytes%s", p->max_doc_bytes,
+                p->doc_bound_from_size ? ", more than the image size can need"
+                                       : "");
+      return -1;
+    }
   /* Only the bytes before a too long token reach yajl, so its error (if
    * those bytes hold one) comes first, whatever the pieces are.
    */
@@ -956,22 +1038,25 @@ extents_parser_finish (struct extents_parser *p, char *errbuf, size_t errlen)
   struct extent_map *m;
   const char *why;
 
-  if (p->map == NULL) {
-    snprintf (errbuf, errlen, "extents parser already finished");
-    return NULL;
-  }
+  if (p->map == NULL)
+    {
+      snprintf (errbuf, errlen, "extents parser already finished");
+      return NULL;
+    }
   if (!p->failed && p->fed == 0)
     ext_fail (p, "empty document");
-  if (!p->failed) {
-    yajl_status st = yajl_complete_parse (p->h);
+  if (!p->failed)
+    {
+      yajl_status st = yajl_complete_parse (p->h);
 
-    if (st == yajl_status_error) {
-      char e[128];
+      if (st == yajl_status_error)
+        {
+          char e[128];
 
-      yajl_short_error (p->h, NULL, 0, e, sizeof e);
-      ext_fail (p, "not JSON at the end of the document: %s", e);
+          yajl_short_error (p->h, NULL, 0, e, sizeof e);
+          ext_fail (p, "not JSON at the end of the document: %s", e);
+        }
     }
-  }
   if (!p->failed && !p->done)
     ext_fail (p, "document is incomplete");
   /* A window at 0 that ends before the export does is the window (a
@@ -980,19 +1065,23 @@ extents_parser_finish (struct extents_parser *p, char *errbuf, size_t errlen)
   if (!p->failed && p->windowed && p->base == 0 && p->win_start == 0
       && p->expected < p->export_size && p->expected >= p->win_len)
     extent_map_resize (p->map, p->win_len);
-  if (!p->failed && extent_map_finish (p->map, &why) == -1) {
-    if (p->windowed && p->base == p->win_start)
-      ext_fail (p, "document ends at %" PRIu64 ", before the end %" PRIu64
-                " of the range asked for", p->expected,
-                p->win_start + p->win_len);
-    else
-      ext_fail (p, "document ends at %" PRIu64 ", before the image end %"
-                PRIu64, p->expected, p->export_size);
-  }
-  if (p->failed) {
-    snprintf (errbuf, errlen, "%s", p->reason);
-    return NULL;
-  }
+  if (!p->failed && extent_map_finish (p->map, &why) == -1)
+    {
+      if (p->windowed && p->base == p->win_start)
+        ext_fail (p,
+                  "document ends at %" PRIu64 ", before the end %" PRIu64
+                  " of the range asked for",
+                  p->expected, p->win_start + p->win_len);
+      else
+        ext_fail (p,
+                  "document ends at %" PRIu64 ", before the image end %" PRIu64,
+                  p->expected, p->export_size);
+    }
+  if (p->failed)
+    {
+      snprintf (errbuf, errlen, "%s", p->reason);
+      return NULL;
+    }
   m = p->map;
   p->map = NULL;
   return m;

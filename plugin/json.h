@@ -15,9 +15,9 @@
 struct imageio_options
 {
   bool has_extents, has_zero, has_flush, has_checksum;
-  int max_readers, max_writers;   /* 0 when absent */
+  int max_readers, max_writers;    /* 0 when absent */
   char unix_socket[UNIX_PATH_MAX]; /* may start with NUL (abstract) */
-  size_t unix_socket_len;         /* 0 when absent or null */
+  size_t unix_socket_len;          /* 0 when absent or null */
   /* "size" (beyond imageio; its issue #67): the image size, or -1 when
    * absent or unusable; a value that is not an integer in 0..INT64_MAX
    * does not fail the document (the size is then asked otherwise) and
@@ -31,8 +31,8 @@ struct imageio_options
  * -1 with a one-line reason in ERRBUF.
  */
 int json_parse_options (const char *body, size_t len,
-                        struct imageio_options *opts,
-                        char *errbuf, size_t errlen);
+                        struct imageio_options *opts, char *errbuf,
+                        size_t errlen);
 
 /* Streaming parser of GET /extents (context=zero) into an extent map of an
  * export of EXPORT_SIZE bytes.  Its time is linear in the bytes fed.  It

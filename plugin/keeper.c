@@ -39,7 +39,7 @@ sleep_a_second (void)
 static void *
 keeper_main (void *arg)
 {
-  (void) arg;
+  (void)arg;
   while (sleep_a_second ())
     {
       struct pool_conn *pc;

@@ -41,9 +41,8 @@ stats_format (char *buf, size_t len, const uint64_t *v, uint64_t connects,
             "%" PRIu64 " requests sent again, %" PRIu64 " replays of "
             "unflushed writes (%" PRIu64 " writes resent), %" PRIu64
             " HTTP connections opened, %.1f s, %.1f MiB/s read+written",
-            v[STATS_BYTES_READ], v[STATS_BYTES_WRITTEN],
-            v[STATS_BYTES_ZEROED], v[STATS_ZEROES_ELIDED],
-            v[STATS_REQUESTS_RETRIED], v[STATS_REPLAYS],
+            v[STATS_BYTES_READ], v[STATS_BYTES_WRITTEN], v[STATS_BYTES_ZEROED],
+            v[STATS_ZEROES_ELIDED], v[STATS_REQUESTS_RETRIED], v[STATS_REPLAYS],
             v[STATS_WRITES_RESENT], connects, duration_s,
             duration_s > 0 ? moved / duration_s / (1024 * 1024) : 0.0);
 }

@@ -13,10 +13,10 @@ enum stats_counter
   STATS_BYTES_READ,
   STATS_BYTES_WRITTEN,
   STATS_BYTES_ZEROED,
-  STATS_ZEROES_ELIDED,          /* zero requests not sent: already zero */
-  STATS_REQUESTS_RETRIED,       /* requests sent again after a failure */
-  STATS_REPLAYS,                /* times the journal was sent again */
-  STATS_WRITES_RESENT,          /* journal entries sent again */
+  STATS_ZEROES_ELIDED,    /* zero requests not sent: already zero */
+  STATS_REQUESTS_RETRIED, /* requests sent again after a failure */
+  STATS_REPLAYS,          /* times the journal was sent again */
+  STATS_WRITES_RESENT,    /* journal entries sent again */
   STATS_NR_COUNTERS
 };
 

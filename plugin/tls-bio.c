@@ -129,7 +129,6 @@ static void __attribute__ ((destructor)) nosig_free_method (void)
   nosig_method = NULL;
 }
 
-
 BIO *
 tls_bio_new (int fd)
 {
@@ -140,6 +139,6 @@ tls_bio_new (int fd)
     return NULL;
   bio = BIO_new (nosig_method);
   if (bio)
-    BIO_set_data (bio, (void *) (intptr_t) fd);
+    BIO_set_data (bio, (void *)(intptr_t)fd);
   return bio;
 }

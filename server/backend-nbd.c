@@ -480,9 +480,10 @@ backend_nbd_open (const char *socket, const char *export,
 
 err:
   if (timed_out)
-    snprintf (err, errlen, "nbd connect %s: no handshake within %d ms "
-              "(is qemu-nbd at its client limit, -e?)", socket,
-              CONNECT_TIMEOUT_MS);
+    snprintf (err, errlen,
+              "nbd connect %s: no handshake within %d ms "
+              "(is qemu-nbd at its client limit, -e?)",
+              socket, CONNECT_TIMEOUT_MS);
   else
     snprintf (err, errlen, "nbd connect %s: %s", socket, nbd_get_error ());
   if (nb->h)

@@ -71,8 +71,8 @@ backend_open (const struct ticket *t, char *err, size_t errlen)
           return NULL;
         }
       free (path);
-      b = backend_nbd_open (resolved, ex ? ex + strlen (":exportname=") : "",
-                            t, err, errlen);
+      b = backend_nbd_open (resolved, ex ? ex + strlen (":exportname=") : "", t,
+                            err, errlen);
       return b;
     }
 }

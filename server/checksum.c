@@ -157,7 +157,8 @@ zero_map_is_zero (struct zero_map *zm, uint64_t start, uint64_t end)
           if (pos >= zm->b->ops->export_size (zm->b)
               || zm->b->ops->extents (zm->b, EXTENTS_ZERO, pos,
                                       zm->b->ops->export_size (zm->b) - pos,
-                                      &zm->v) == -1
+                                      &zm->v)
+                     == -1
               || zm->v.len == 0)
             zm->no_map = true;
           continue;

@@ -293,8 +293,7 @@ refuse (struct request *r, const char *version, enum MHD_Result *ret)
               "Invalid request target: byte 0x00");
   if (r->bad_uri[0])
     {
-      *ret = http_reply_text (r, MHD_HTTP_BAD_REQUEST, true, "%s",
-                              r->bad_uri);
+      *ret = http_reply_text (r, MHD_HTTP_BAD_REQUEST, true, "%s", r->bad_uri);
       return true;
     }
   if (r->conn->l->control && !r->conn->peer_allowed)

@@ -132,8 +132,8 @@ parse_object (const char *text, char *err, size_t errlen)
  * NULL).  Returns 0 or -1 with the reason in ERR.
  */
 static int
-fill_ticket (struct ticket *t, yajl_val root, const char *want_id,
-             char *err, size_t errlen)
+fill_ticket (struct ticket *t, yajl_val root, const char *want_id, char *err,
+             size_t errlen)
 {
   const char *uuid, *url, *transfer_id, *filename;
   int64_t size, timeout, inactivity;

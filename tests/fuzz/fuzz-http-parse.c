@@ -33,10 +33,10 @@ decode (const uint8_t *data, size_t size, size_t step, char *out,
       r = http_decode_chunked (&d, out + *out_len, &got);
       if (r == -1)
         break;
-      if (got > n || (r >= 0 && got + (size_t) r > n))
+      if (got > n || (r >= 0 && got + (size_t)r > n))
         abort ();
       *out_len += got;
-      *used = off + n - (r > 0 ? (size_t) r : 0);
+      *used = off + n - (r > 0 ? (size_t)r : 0);
     }
   return r;
 }

@@ -19,24 +19,24 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   char err[256];
 
   memset (err, 0, sizeof err);
-  if (json_parse_options ((const char *) data, size, &o, err, sizeof err)
-      == 0) {
-    if (o.unix_socket_len > sizeof o.unix_socket)
-      abort ();
-    if (o.unix_socket_len > 0 && o.unix_socket[0] != '\0'
-        && (o.unix_socket_len >= sizeof o.unix_socket
-            || o.unix_socket[o.unix_socket_len] != '\0'))
-      abort ();                 /* a path is NUL-terminated */
-    if (o.max_readers < 0 || o.max_writers < 0)
-      abort ();
-    /* size: -1 (absent or ignored, then with or without a reason) or a
-     * usable size without one.
-     */
-    if (o.size < -1 || (o.size >= 0 && o.size_error[0] != '\0')
-        || memchr (o.size_error, '\0', sizeof o.size_error) == NULL
-        || strchr (o.size_error, '\n') != NULL)
-      abort ();
-  }
+  if (json_parse_options ((const char *)data, size, &o, err, sizeof err) == 0)
+    {
+      if (o.unix_socket_len > sizeof o.unix_socket)
+        abort ();
+      if (o.unix_socket_len > 0 && o.unix_socket[0] != '\0'
+          && (o.unix_socket_len >= sizeof o.unix_socket
+              || o.unix_socket[o.unix_socket_len] != '\0'))
+        abort (); /* a path is NUL-terminated */
+      if (o.max_readers < 0 || o.max_writers < 0)
+        abort ();
+      /* size: -1 (absent or ignored, then with or without a reason) or a
+       * usable size without one.
+       */
+      if (o.size < -1 || (o.size >= 0 && o.size_error[0] != '\0')
+          || memchr (o.size_error, '\0', sizeof o.size_error) == NULL
+          || strchr (o.size_error, '\n') != NULL)
+        abort ();
+    }
   else if (err[0] == '\0' || memchr (err, '\n', strnlen (err, sizeof err)))
     abort ();
   return 0;

@@ -21,7 +21,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     return 0;
   /* The first 8 bytes pick the image size; the rest is the header value. */
   memcpy (&image_size, data, 8);
-  s = strndup ((const char *) data + 8, size - 8);
+  s = strndup ((const char *)data + 8, size - 8);
   if (s == NULL)
     return 0;
 

@@ -15,14 +15,17 @@
 
 #include "extent-map.h"
 
-#define CHECK(cond)                                                     \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      fprintf (stderr, "%s:%d: check failed: %s (seed %u, op %d)\n",    \
-               __FILE__, __LINE__, #cond, seed, op_no);                 \
-      abort ();                                                         \
-    }                                                                   \
-  } while (0)
+#define CHECK(cond)                                                            \
+  do                                                                           \
+    {                                                                          \
+      if (!(cond))                                                             \
+        {                                                                      \
+          fprintf (stderr, "%s:%d: check failed: %s (seed %u, op %d)\n",       \
+                   __FILE__, __LINE__, #cond, seed, op_no);                    \
+          abort ();                                                            \
+        }                                                                      \
+    }                                                                          \
+  while (0)
 
 static unsigned seed;
 static int op_no;
@@ -48,8 +51,8 @@ rnd_below (uint64_t n)
 static uint32_t
 rnd_type (void)
 {
-  static const uint32_t types[] = { EXTENT_TYPE_DATA, EXTENT_TYPE_ZERO,
-                                    EXTENT_TYPE_HOLE_ZERO };
+  static const uint32_t types[]
+      = { EXTENT_TYPE_DATA, EXTENT_TYPE_ZERO, EXTENT_TYPE_HOLE_ZERO };
   return types[rnd_below (3)];
 }
 
@@ -60,7 +63,7 @@ struct got
   size_t cap;
   uint64_t *start, *len;
   uint32_t *type;
-  int fail_after;               /* return -1 on this call (0: never) */
+  int fail_after; /* return -1 on this call (0: never) */
 };
 
 static int
@@ -68,19 +71,20 @@ collect (void *opaque, uint64_t start, uint64_t length, uint32_t type)
 {
   struct got *g = opaque;
 
-  if (g->n == g->cap) {
-    g->cap = g->cap ? g->cap * 2 : 64;
-    g->start = realloc (g->start, g->cap * sizeof *g->start);
-    g->len = realloc (g->len, g->cap * sizeof *g->len);
-    g->type = realloc (g->type, g->cap * sizeof *g->type);
-    if (!g->start || !g->len || !g->type)
-      abort ();
-  }
+  if (g->n == g->cap)
+    {
+      g->cap = g->cap ? g->cap * 2 : 64;
+      g->start = realloc (g->start, g->cap * sizeof *g->start);
+      g->len = realloc (g->len, g->cap * sizeof *g->len);
+      g->type = realloc (g->type, g->cap * sizeof *g->type);
+      if (!g->start || !g->len || !g->type)
+        abort ();
+    }
   g->start[g->n] = start;
   g->len[g->n] = length;
   g->type[g->n] = type;
   g->n++;
-  if (g->fail_after && (int) g->n == g->fail_after)
+  if (g->fail_after && (int)g->n == g->fail_after)
     return -1;
   return 0;
 }
@@ -115,32 +119,35 @@ check_query (const struct extent_map *m, const uint8_t *model, uint64_t size,
   size_t k;
 
   CHECK (extent_map_query (m, offset, count, one, collect, &g) == 0);
-  if (offset >= size) {
-    CHECK (g.n == 0);
-    return;
-  }
+  if (offset >= size)
+    {
+      CHECK (g.n == 0);
+      return;
+    }
   CHECK (g.n >= 1);
   if (one)
     CHECK (g.n == 1);
-  for (k = 0; k < g.n; k++) {
-    uint64_t b;
+  for (k = 0; k < g.n; k++)
+    {
+      uint64_t b;
 
-    CHECK (g.start[k] == pos);          /* from OFFSET, contiguous */
-    CHECK (g.len[k] > 0);
-    CHECK (g.start[k] + g.len[k] <= size);  /* clipped to the map */
-    for (b = g.start[k]; b < g.start[k] + g.len[k]; b++)
-      CHECK (model[b] == g.type[k]);
-    pos += g.len[k];
-    /* Maximal: the next byte has another type. */
-    if (pos < size)
-      CHECK (model[pos] != g.type[k]);
-  }
+      CHECK (g.start[k] == pos); /* from OFFSET, contiguous */
+      CHECK (g.len[k] > 0);
+      CHECK (g.start[k] + g.len[k] <= size); /* clipped to the map */
+      for (b = g.start[k]; b < g.start[k] + g.len[k]; b++)
+        CHECK (model[b] == g.type[k]);
+      pos += g.len[k];
+      /* Maximal: the next byte has another type. */
+      if (pos < size)
+        CHECK (model[pos] != g.type[k]);
+    }
   limit = count > size - offset ? size : offset + count;
-  if (!one) {
-    CHECK (pos >= limit);               /* covers the request */
-    if (g.n >= 2)                       /* and stops at the first past it */
-      CHECK (g.start[g.n - 1] < limit);
-  }
+  if (!one)
+    {
+      CHECK (pos >= limit); /* covers the request */
+      if (g.n >= 2)         /* and stops at the first past it */
+        CHECK (g.start[g.n - 1] < limit);
+    }
   got_free (&g);
 }
 
@@ -174,23 +181,33 @@ model_set (uint8_t *model, uint64_t size, uint64_t offset, uint64_t length,
 static uint64_t
 rnd_offset (uint64_t size)
 {
-  switch (rnd_below (4)) {
-  case 0: return rnd_below (size + 10);         /* sometimes past the end */
-  case 1: return size ? size - 1 - rnd_below (size < 8 ? size : 8) : 0;
-  case 2: return rnd_below (size < 16 ? size : 16);
-  default: return rnd_below (size);
-  }
+  switch (rnd_below (4))
+    {
+    case 0:
+      return rnd_below (size + 10); /* sometimes past the end */
+    case 1:
+      return size ? size - 1 - rnd_below (size < 8 ? size : 8) : 0;
+    case 2:
+      return rnd_below (size < 16 ? size : 16);
+    default:
+      return rnd_below (size);
+    }
 }
 
 static uint64_t
 rnd_length (uint64_t size)
 {
-  switch (rnd_below (5)) {
-  case 0: return 1 + rnd_below (4);
-  case 1: return rnd_below (size + 100);
-  case 2: return UINT64_MAX - rnd_below (3);    /* clipped */
-  default: return 1 + rnd_below (64);
-  }
+  switch (rnd_below (5))
+    {
+    case 0:
+      return 1 + rnd_below (4);
+    case 1:
+      return rnd_below (size + 100);
+    case 2:
+      return UINT64_MAX - rnd_below (3); /* clipped */
+    default:
+      return 1 + rnd_below (64);
+    }
 }
 
 /* One randomized round: build a map of a random size, then mix random
@@ -206,62 +223,73 @@ random_round (uint64_t size, int ops)
 
   CHECK (model && m);
   /* Build: random lengths, the last may run past SIZE (clipped). */
-  while (pos < size) {
-    uint64_t len = 1 + rnd_below (rnd_below (4) == 0 ? 300 : 12);
-    uint32_t t = rnd_type ();
+  while (pos < size)
+    {
+      uint64_t len = 1 + rnd_below (rnd_below (4) == 0 ? 300 : 12);
+      uint32_t t = rnd_type ();
 
-    CHECK (extent_map_append (m, pos, len, t, &why) == 0);
-    model_set (model, size, pos, len, t);
-    pos += len;
-  }
-  if (rnd_below (2))                    /* appends past SIZE are ignored */
+      CHECK (extent_map_append (m, pos, len, t, &why) == 0);
+      model_set (model, size, pos, len, t);
+      pos += len;
+    }
+  if (rnd_below (2)) /* appends past SIZE are ignored */
     CHECK (extent_map_append (m, pos, 512, rnd_type (), &why) == 0);
   CHECK (extent_map_finish (m, &why) == 0);
   CHECK (extent_map_size (m) == size);
   CHECK (extent_map_count (m) == model_count (model, size));
 
-  for (op_no = 0; op_no < ops; op_no++) {
-    uint64_t off = rnd_offset (size), len = rnd_length (size);
+  for (op_no = 0; op_no < ops; op_no++)
+    {
+      uint64_t off = rnd_offset (size), len = rnd_length (size);
 
-    switch (rnd_below (9)) {
-    case 8: {
-      /* A write, zero or failure allocating clusters of ALIGN bytes. */
-      uint32_t t = rnd_type () & EXTENT_TYPE_ZERO;    /* data or zero */
-      uint64_t align = 1ULL << rnd_below (8), end, lo, hi, b;
+      switch (rnd_below (9))
+        {
+        case 8:
+          {
+            /* A write, zero or failure allocating clusters of ALIGN bytes. */
+            uint32_t t = rnd_type () & EXTENT_TYPE_ZERO; /* data or zero */
+            uint64_t align = 1ULL << rnd_below (8), end, lo, hi, b;
 
-      CHECK (extent_map_set_allocating (m, off, len, t, align) == 0);
-      if (off < size && len > 0) {
-        end = len > size - off ? size : off + len;
-        lo = off & ~(align - 1);
-        hi = (end + align - 1) & ~(align - 1);
-        model_set (model, size, off, len, t);
-        for (b = lo; b < hi && b < size; b++)
-          if ((b < off || b >= end) && model[b] == EXTENT_TYPE_HOLE_ZERO)
-            model[b] = EXTENT_TYPE_ZERO;
-      }
-      CHECK (extent_map_count (m) == model_count (model, size));
-      break;
+            CHECK (extent_map_set_allocating (m, off, len, t, align) == 0);
+            if (off < size && len > 0)
+              {
+                end = len > size - off ? size : off + len;
+                lo = off & ~(align - 1);
+                hi = (end + align - 1) & ~(align - 1);
+                model_set (model, size, off, len, t);
+                for (b = lo; b < hi && b < size; b++)
+                  if ((b < off || b >= end)
+                      && model[b] == EXTENT_TYPE_HOLE_ZERO)
+                    model[b] = EXTENT_TYPE_ZERO;
+              }
+            CHECK (extent_map_count (m) == model_count (model, size));
+            break;
+          }
+        case 0:
+        case 1:
+        case 2:
+        case 3:
+          {
+            uint32_t t = rnd_type ();
+            CHECK (extent_map_set (m, off, len, t) == 0);
+            if (off < size)
+              model_set (model, size, off, len, t);
+            CHECK (extent_map_count (m) == model_count (model, size));
+            break;
+          }
+        case 4:
+        case 5:
+          check_query (m, model, size, off, len, rnd_below (4) == 0);
+          break;
+        case 6:
+          CHECK (extent_map_is_zero (m, off, len)
+                 == model_is_zero (model, size, off, len));
+          break;
+        case 7:
+          check_query (m, model, size, 0, UINT64_MAX, false);
+          break;
+        }
     }
-    case 0: case 1: case 2: case 3: {
-      uint32_t t = rnd_type ();
-      CHECK (extent_map_set (m, off, len, t) == 0);
-      if (off < size)
-        model_set (model, size, off, len, t);
-      CHECK (extent_map_count (m) == model_count (model, size));
-      break;
-    }
-    case 4: case 5:
-      check_query (m, model, size, off, len, rnd_below (4) == 0);
-      break;
-    case 6:
-      CHECK (extent_map_is_zero (m, off, len)
-             == model_is_zero (model, size, off, len));
-      break;
-    case 7:
-      check_query (m, model, size, 0, UINT64_MAX, false);
-      break;
-    }
-  }
   check_query (m, model, size, 0, size, false);
   /* Blocks stay reasonably full: about 24 bytes per extent at worst, plus
    * the index and a few partly used blocks.
@@ -276,22 +304,33 @@ test_random (void)
 {
   int r;
 
-  for (r = 0; r < 60; r++) {
-    uint64_t size;
+  for (r = 0; r < 60; r++)
+    {
+      uint64_t size;
 
-    switch (r % 4) {
-    case 0: size = 1 + rnd_below (50); break;
-    case 1: size = 1 + rnd_below (3000); break;
-    default: size = 5000 + rnd_below (40000); break;  /* many blocks */
+      switch (r % 4)
+        {
+        case 0:
+          size = 1 + rnd_below (50);
+          break;
+        case 1:
+          size = 1 + rnd_below (3000);
+          break;
+        default:
+          size = 5000 + rnd_below (40000);
+          break; /* many blocks */
+        }
+      random_round (size, 3000);
     }
-    random_round (size, 3000);
-  }
 }
 
 static int
 stop_fn (void *opaque, uint64_t s, uint64_t l, uint32_t t)
 {
-  (void) opaque; (void) s; (void) l; (void) t;
+  (void)opaque;
+  (void)s;
+  (void)l;
+  (void)t;
   return -1;
 }
 
@@ -306,19 +345,19 @@ test_edges (void)
 
   /* Append errors. */
   m = extent_map_new (1000);
-  CHECK (extent_map_append (m, 1, 10, 0, &why) == -1);     /* not from 0 */
-  CHECK (extent_map_append (m, 0, 0, 0, &why) == -1);      /* length 0 */
-  CHECK (extent_map_append (m, 0, 10, 1, &why) == -1);     /* bad type */
+  CHECK (extent_map_append (m, 1, 10, 0, &why) == -1); /* not from 0 */
+  CHECK (extent_map_append (m, 0, 0, 0, &why) == -1);  /* length 0 */
+  CHECK (extent_map_append (m, 0, 10, 1, &why) == -1); /* bad type */
   CHECK (extent_map_append (m, 0, 100, 0, &why) == 0);
-  CHECK (extent_map_append (m, 50, 100, 0, &why) == -1);   /* overlap */
-  CHECK (extent_map_append (m, 200, 100, 0, &why) == -1);  /* gap */
+  CHECK (extent_map_append (m, 50, 100, 0, &why) == -1);         /* overlap */
+  CHECK (extent_map_append (m, 200, 100, 0, &why) == -1);        /* gap */
   CHECK (extent_map_append (m, 100, UINT64_MAX, 0, &why) == -1); /* wraps */
-  CHECK (extent_map_finish (m, &why) == -1);                /* short */
-  CHECK (extent_map_append (m, 100, 400, 0, &why) == 0);    /* merged */
+  CHECK (extent_map_finish (m, &why) == -1);                     /* short */
+  CHECK (extent_map_append (m, 100, 400, 0, &why) == 0);         /* merged */
   CHECK (extent_map_count (m) == 1);
   CHECK (extent_map_append (m, 500, 500, 2, &why) == 0);
   CHECK (extent_map_finish (m, &why) == 0);
-  CHECK (extent_map_append (m, 1000, 5, 2, &why) == -1);   /* finished */
+  CHECK (extent_map_append (m, 1000, 5, 2, &why) == -1); /* finished */
   CHECK (extent_map_count (m) == 2);
 
   /* Query from inside an extent, and ONE. */
@@ -340,7 +379,7 @@ test_edges (void)
   /* is_zero. */
   CHECK (extent_map_is_zero (m, 500, 500));
   CHECK (!extent_map_is_zero (m, 499, 2));
-  CHECK (!extent_map_is_zero (m, 900, 101));               /* past the end */
+  CHECK (!extent_map_is_zero (m, 900, 101)); /* past the end */
   CHECK (extent_map_is_zero (m, 0, 0));
 
   /* Re-setting a range to its own type does not grow the map. */
@@ -354,9 +393,9 @@ test_edges (void)
   CHECK (extent_map_count (m) == 3);
   CHECK (extent_map_set (m, 300, 1, 3) == 0);
   CHECK (extent_map_count (m) == 1);
-  CHECK (extent_map_set (m, 0, 0, 0) == 0);                /* empty range */
-  CHECK (extent_map_set (m, 5000, 10, 0) == 0);            /* past the end */
-  CHECK (extent_map_set (m, 0, 1, 7) == -1);               /* bad type */
+  CHECK (extent_map_set (m, 0, 0, 0) == 0);     /* empty range */
+  CHECK (extent_map_set (m, 5000, 10, 0) == 0); /* past the end */
+  CHECK (extent_map_set (m, 0, 1, 7) == -1);    /* bad type */
   CHECK (extent_map_count (m) == 1);
   extent_map_free (m);
 
@@ -409,8 +448,10 @@ rss_kib (void)
 static int
 count_fn (void *opaque, uint64_t s, uint64_t l, uint32_t t)
 {
-  (void) s; (void) l; (void) t;
-  (*(uint64_t *) opaque)++;
+  (void)s;
+  (void)l;
+  (void)t;
+  (*(uint64_t *)opaque)++;
   return 0;
 }
 
@@ -428,38 +469,40 @@ test_timing (void)
   double t0 = now (), t1, t2, t3;
 
   op_no = -2;
-  size = n * 131072 + 12345;      /* > the sum of n-1 lengths */
+  size = n * 131072 + 12345; /* > the sum of n-1 lengths */
   m = extent_map_new (size);
   CHECK (m);
-  for (i = 0; i < n; i++) {
-    uint64_t len = i == n - 1 ? size - pos : 1 + rnd_below (131071);
-    CHECK (extent_map_append (m, pos, len, i % 2 ? 0 : 3, &why) == 0);
-    pos += len;
-  }
+  for (i = 0; i < n; i++)
+    {
+      uint64_t len = i == n - 1 ? size - pos : 1 + rnd_below (131071);
+      CHECK (extent_map_append (m, pos, len, i % 2 ? 0 : 3, &why) == 0);
+      pos += len;
+    }
   CHECK (extent_map_finish (m, &why) == 0);
   CHECK (extent_map_count (m) == n);
   t1 = now ();
   printf ("memory after building: %.1f bytes/extent\n",
-          (double) extent_map_memory (m) / n);
+          (double)extent_map_memory (m) / n);
   rss1 = rss_kib ();
-  for (i = 0; i < 100000; i++) {
-    uint64_t off = rnd_below (size);
-    uint64_t len = 1 + rnd_below (rnd_below (2) ? 4096 : 1 << 20);
-    CHECK (extent_map_set (m, off, len,
-                           rnd_below (2) ? 0 : 2) == 0);
-  }
+  for (i = 0; i < 100000; i++)
+    {
+      uint64_t off = rnd_below (size);
+      uint64_t len = 1 + rnd_below (rnd_below (2) ? 4096 : 1 << 20);
+      CHECK (extent_map_set (m, off, len, rnd_below (2) ? 0 : 2) == 0);
+    }
   t2 = now ();
   printf ("memory after the sets: %.1f bytes/extent\n",
-          (double) extent_map_memory (m) / extent_map_count (m));
+          (double)extent_map_memory (m) / extent_map_count (m));
   for (i = 0; i < 100000; i++)
-    CHECK (extent_map_query (m, rnd_below (size), 1 << 20, false,
-                             count_fn, &reported) == 0);
+    CHECK (extent_map_query (m, rnd_below (size), 1 << 20, false, count_fn,
+                             &reported)
+           == 0);
   t3 = now ();
   printf ("timing: build 1M extents %.3f s (%.1f bytes/extent RSS), "
           "100k sets %.3f s (now %" PRIu64 " extents), "
           "100k queries %.3f s (%" PRIu64 " extents reported)\n",
-          t1 - t0, (rss1 - rss0) * 1024.0 / n, t2 - t1,
-          extent_map_count (m), t3 - t2, reported);
+          t1 - t0, (rss1 - rss0) * 1024.0 / n, t2 - t1, extent_map_count (m),
+          t3 - t2, reported);
   /* Full map in one query equals the count. */
   reported = 0;
   CHECK (extent_map_query (m, 0, UINT64_MAX, false, count_fn, &reported) == 0);
@@ -475,25 +518,29 @@ expect_runs (const struct extent_map *m, const uint64_t (*want)[3], size_t n)
   size_t k;
 
   CHECK (extent_map_query (m, 0, UINT64_MAX, false, collect, &g) == 0);
-  if (g.n != n) {
-    for (k = 0; k < g.n; k++)
-      fprintf (stderr, "  got %" PRIu64 "..%" PRIu64 " type %u\n",
-               g.start[k], g.start[k] + g.len[k], g.type[k]);
-  }
+  if (g.n != n)
+    {
+      for (k = 0; k < g.n; k++)
+        fprintf (stderr, "  got %" PRIu64 "..%" PRIu64 " type %u\n", g.start[k],
+                 g.start[k] + g.len[k], g.type[k]);
+    }
   CHECK (g.n == n);
-  for (k = 0; k < n; k++) {
-    CHECK (g.start[k] == want[k][0]);
-    CHECK (g.start[k] + g.len[k] == want[k][1]);
-    CHECK (g.type[k] == want[k][2]);
-  }
+  for (k = 0; k < n; k++)
+    {
+      CHECK (g.start[k] == want[k][0]);
+      CHECK (g.start[k] + g.len[k] == want[k][1]);
+      CHECK (g.type[k] == want[k][2]);
+    }
   got_free (&g);
 }
 
-#define RUNS(m, ...)                                                    \
-  do {                                                                  \
-    const uint64_t w_[][3] = { __VA_ARGS__ };                           \
-    expect_runs ((m), w_, sizeof w_ / sizeof w_[0]);                    \
-  } while (0)
+#define RUNS(m, ...)                                                           \
+  do                                                                           \
+    {                                                                          \
+      const uint64_t w_[][3] = { __VA_ARGS__ };                                \
+      expect_runs ((m), w_, sizeof w_ / sizeof w_[0]);                         \
+    }                                                                          \
+  while (0)
 
 /* A write inside a qcow2 hole allocates its whole cluster (up to 2 MiB):
  * the rest of the 2 MiB-aligned blocks it touches must not stay a hole.
@@ -503,7 +550,7 @@ test_allocating (void)
 {
   const uint64_t K = 1024, M = 1024 * 1024, size = 8 * M;
   const uint32_t D = EXTENT_TYPE_DATA, Z = EXTENT_TYPE_ZERO,
-    H = EXTENT_TYPE_HOLE_ZERO;
+                 H = EXTENT_TYPE_HOLE_ZERO;
   struct extent_map *m;
   const char *why;
 
@@ -518,7 +565,8 @@ test_allocating (void)
   /* Across a 2 MiB boundary: both blocks. */
   CHECK (extent_map_set_allocating (m, 6 * M - 4 * K, 8 * K, D, 2 * M) == 0);
   RUNS (m, { 0, 2 * M, H }, { 2 * M, 3 * M + 4 * K, Z },
-        { 3 * M + 4 * K, 3 * M + 8 * K, D }, { 3 * M + 8 * K, 6 * M - 4 * K, Z },
+        { 3 * M + 4 * K, 3 * M + 8 * K, D },
+        { 3 * M + 8 * K, 6 * M - 4 * K, Z },
         { 6 * M - 4 * K, 6 * M + 4 * K, D }, { 6 * M + 4 * K, size, Z });
   extent_map_free (m);
 
@@ -592,9 +640,10 @@ test_resize (void)
   CHECK (m);
   /* 2000 extents of 512 bytes (several blocks), alternating. */
   for (i = 0; i < 2000; i++)
-    CHECK (extent_map_append (m, i * 512, 512, i % 2 ? EXTENT_TYPE_ZERO
-                              : EXTENT_TYPE_DATA, &why) == 0);
-  extent_map_resize (m, 700 * 512 + 100);       /* inside extent 700 */
+    CHECK (extent_map_append (m, i * 512, 512,
+                              i % 2 ? EXTENT_TYPE_ZERO : EXTENT_TYPE_DATA, &why)
+           == 0);
+  extent_map_resize (m, 700 * 512 + 100); /* inside extent 700 */
   CHECK (extent_map_size (m) == 700 * 512 + 100);
   CHECK (extent_map_count (m) == 701);
   CHECK (extent_map_finish (m, &why) == 0);
@@ -603,7 +652,7 @@ test_resize (void)
   got_free (&g);
   /* Updates still work, to the new end only. */
   CHECK (extent_map_set (m, 1000, 1 << 20, EXTENT_TYPE_HOLE_ZERO) == 0);
-  CHECK (extent_map_count (m) == 3);   /* data, zero, hole */
+  CHECK (extent_map_count (m) == 3); /* data, zero, hole */
   CHECK (extent_map_is_zero (m, 1000, 700 * 512 + 100 - 1000));
   extent_map_free (m);
 
@@ -623,7 +672,7 @@ main (void)
 {
   const char *s = getenv ("TEST_SEED");
 
-  seed = s ? (unsigned) strtoul (s, NULL, 10) : (unsigned) time (NULL);
+  seed = s ? (unsigned)strtoul (s, NULL, 10) : (unsigned)time (NULL);
   rng_state = 0x9E3779B97F4A7C15ULL ^ seed;
   printf ("seed %u\n", seed);
   test_edges ();

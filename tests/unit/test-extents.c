@@ -45,7 +45,7 @@ nbdkit_error (const char *fs, ...)
 void
 nbdkit_debug (const char *fs, ...)
 {
-  (void) fs;
+  (void)fs;
 }
 
 static double
@@ -60,9 +60,15 @@ now (void)
 #define MIB (1024 * 1024ULL)
 
 /* The scripted download: what fetch() does. */
-enum script { TRICKLE, GOOD_WITH_UPDATES, BAD_DOC, NET_ERROR };
+enum script
+{
+  TRICKLE,
+  GOOD_WITH_UPDATES,
+  BAD_DOC,
+  NET_ERROR
+};
 static enum script script;
-static int sink_refused;        /* the sink returned -1 */
+static int sink_refused; /* the sink returned -1 */
 
 static int
 fetch (void *opaque, uint64_t offset, uint64_t length, http_body_fn sink,
@@ -72,53 +78,63 @@ fetch (void *opaque, uint64_t offset, uint64_t length, http_body_fn sink,
   char doc[256];
   int n;
 
-  (void) opaque;
-  CHECK (offset == 0 && length == 0);   /* one window: the whole list */
-  switch (script) {
-  case TRICKLE:
-    /* A valid start, then white space for ever, 4 KiB a millisecond (each
-     * piece arrives at once: no wait of the HTTP client ever times out).
-     */
-    n = snprintf (doc, sizeof doc, "[{\"start\": 0, \"length\": %llu, "
-                  "\"zero\": true, \"hole\": true}", 64 * MIB);
-    CHECK (sink (sink_opaque, doc, n) == 0);
-    memset (spaces, ' ', sizeof spaces);
-    for (;;) {
-      if (sink (sink_opaque, spaces, sizeof spaces) == -1) {
-        sink_refused++;
-        snprintf (errbuf, errlen, "response body rejected by the receiver");
-        return -1;
-      }
-      usleep (1000);
-    }
-  case GOOD_WITH_UPDATES:
-    /* 64 MiB: data 0-1 MiB, hole after.  While it downloads, a write of
-     * 4 KiB at 10 MiB + 12 KiB and a zero of 8 KiB at 32 MiB - 4 KiB.
-     */
-    n = snprintf (doc, sizeof doc,
-                  "[{\"start\": 0, \"length\": %llu, \"zero\": false, "
-                  "\"hole\": false}, ", MIB);
-    CHECK (sink (sink_opaque, doc, n) == 0);
-    extents_written (10 * MIB + 12288, 4096);
-    extents_zeroed (32 * MIB - 4096, 8192);
-    n = snprintf (doc, sizeof doc, "{\"start\": %llu, \"length\": %llu, "
-                  "\"zero\": true, \"hole\": true}]", MIB, 63 * MIB);
-    CHECK (sink (sink_opaque, doc, n) == 0);
-    return 0;
-  case BAD_DOC:
-    n = snprintf (doc, sizeof doc, "[{\"start\": 0, \"length\": 1");
-    CHECK (sink (sink_opaque, doc, n) == 0);
-    memset (spaces, '1', sizeof spaces);
-    if (sink (sink_opaque, spaces, sizeof spaces) == -1) {
-      sink_refused++;
-      snprintf (errbuf, errlen, "response body rejected by the receiver");
+  (void)opaque;
+  CHECK (offset == 0 && length == 0); /* one window: the whole list */
+  switch (script)
+    {
+    case TRICKLE:
+      /* A valid start, then white space for ever, 4 KiB a millisecond (each
+       * piece arrives at once: no wait of the HTTP client ever times out).
+       */
+      n = snprintf (doc, sizeof doc,
+                    "[{\"start\": 0, \"length\": %llu, "
+                    "\"zero\": true, \"hole\": true}",
+                    64 * MIB);
+      CHECK (sink (sink_opaque, doc, n) == 0);
+      memset (spaces, ' ', sizeof spaces);
+      for (;;)
+        {
+          if (sink (sink_opaque, spaces, sizeof spaces) == -1)
+            {
+              sink_refused++;
+              snprintf (errbuf, errlen,
+                        "response body rejected by the receiver");
+              return -1;
+            }
+          usleep (1000);
+        }
+    case GOOD_WITH_UPDATES:
+      /* 64 MiB: data 0-1 MiB, hole after.  While it downloads, a write of
+       * 4 KiB at 10 MiB + 12 KiB and a zero of 8 KiB at 32 MiB - 4 KiB.
+       */
+      n = snprintf (doc, sizeof doc,
+                    "[{\"start\": 0, \"length\": %llu, \"zero\": false, "
+                    "\"hole\": false}, ",
+                    MIB);
+      CHECK (sink (sink_opaque, doc, n) == 0);
+      extents_written (10 * MIB + 12288, 4096);
+      extents_zeroed (32 * MIB - 4096, 8192);
+      n = snprintf (doc, sizeof doc,
+                    "{\"start\": %llu, \"length\": %llu, "
+                    "\"zero\": true, \"hole\": true}]",
+                    MIB, 63 * MIB);
+      CHECK (sink (sink_opaque, doc, n) == 0);
+      return 0;
+    case BAD_DOC:
+      n = snprintf (doc, sizeof doc, "[{\"start\": 0, \"length\": 1");
+      CHECK (sink (sink_opaque, doc, n) == 0);
+      memset (spaces, '1', sizeof spaces);
+      if (sink (sink_opaque, spaces, sizeof spaces) == -1)
+        {
+          sink_refused++;
+          snprintf (errbuf, errlen, "response body rejected by the receiver");
+          return -1;
+        }
+      abort (); /* a 4 KiB number must be refused */
+    case NET_ERROR:
+      snprintf (errbuf, errlen, "recv: connection reset by peer");
       return -1;
     }
-    abort ();                   /* a 4 KiB number must be refused */
-  case NET_ERROR:
-    snprintf (errbuf, errlen, "recv: connection reset by peer");
-    return -1;
-  }
   abort ();
 }
 
@@ -139,7 +155,7 @@ collect (void *opaque, uint64_t start, uint64_t length, uint32_t type)
   struct exts *x = opaque;
 
   CHECK (x->n < 16);
-  x->e[x->n++] = (struct ext) { start, length, type };
+  x->e[x->n++] = (struct ext){ start, length, type };
   return 0;
 }
 
@@ -184,39 +200,45 @@ win_fetch (void *opaque, uint64_t offset, uint64_t length, http_body_fn sink,
   char doc[256];
   int n;
 
-  (void) opaque; (void) errbuf; (void) errlen;
+  (void)opaque;
+  (void)errbuf;
+  (void)errlen;
   __atomic_add_fetch (&win_fetches, 1, __ATOMIC_SEQ_CST);
   win_last_offset = offset;
   win_last_length = length;
-  if (win_ignore || length == 0) {
-    offset = 0;
-    length = size;
-  }
+  if (win_ignore || length == 0)
+    {
+      offset = 0;
+      length = size;
+    }
   end = offset + length;
   CHECK (sink (sink_opaque, "[", 1) == 0);
-  for (pos = offset; pos < end; ) {
-    uint64_t blk = pos / (8 * MIB) * (8 * MIB);
-    bool data = pos < blk + MIB;
-    uint64_t e = data ? blk + MIB : blk + 8 * MIB;
+  for (pos = offset; pos < end;)
+    {
+      uint64_t blk = pos / (8 * MIB) * (8 * MIB);
+      bool data = pos < blk + MIB;
+      uint64_t e = data ? blk + MIB : blk + 8 * MIB;
 
-    if (e > end)
-      e = end;
-    n = snprintf (doc, sizeof doc, "%s{\"start\": %" PRIu64 ", \"length\": %"
-                  PRIu64 ", \"zero\": %s, \"hole\": %s}",
-                  pos == offset ? "" : ", ", pos, e - pos,
-                  data ? "false" : "true", data ? "false" : "true");
-    CHECK (sink (sink_opaque, doc, n) == 0);
-    pos = e;
-    if (update_at >= 0 && offset == (uint64_t) update_at * 8 * MIB
-        && pos >= offset + MIB) {
-      /* Made while the window downloads: in this window and in one not
-       * fetched (window 7).
-       */
-      extents_written (offset + 4 * MIB, 4096);
-      extents_written (56 * MIB + 2 * MIB, 4096);
-      update_at = -1;
+      if (e > end)
+        e = end;
+      n = snprintf (doc, sizeof doc,
+                    "%s{\"start\": %" PRIu64 ", \"length\": %" PRIu64
+                    ", \"zero\": %s, \"hole\": %s}",
+                    pos == offset ? "" : ", ", pos, e - pos,
+                    data ? "false" : "true", data ? "false" : "true");
+      CHECK (sink (sink_opaque, doc, n) == 0);
+      pos = e;
+      if (update_at >= 0 && offset == (uint64_t)update_at * 8 * MIB
+          && pos >= offset + MIB)
+        {
+          /* Made while the window downloads: in this window and in one not
+           * fetched (window 7).
+           */
+          extents_written (offset + 4 * MIB, 4096);
+          extents_written (56 * MIB + 2 * MIB, 4096);
+          update_at = -1;
+        }
     }
-  }
   CHECK (sink (sink_opaque, "]", 1) == 0);
   return 0;
 }
@@ -227,8 +249,8 @@ win_fetch (void *opaque, uint64_t offset, uint64_t length, http_body_fn sink,
 static void
 wait_fetches (int n)
 {
-  for (int k = 0; k < 2000 && __atomic_load_n (&win_fetches, __ATOMIC_SEQ_CST)
-         < n; k++)
+  for (int k = 0;
+       k < 2000 && __atomic_load_n (&win_fetches, __ATOMIC_SEQ_CST) < n; k++)
     usleep (1000);
   usleep (20000);
 }
@@ -314,7 +336,7 @@ test_windows (void)
    * background.
    */
   i = win_fetches;
-  CHECK (type_at (45 * MIB, NULL) == 3);              /* window 5, fetched */
+  CHECK (type_at (45 * MIB, NULL) == 3); /* window 5, fetched */
   CHECK (win_fetches == i + 1);
   wait_fetches (i + 2);
   printf ("prefetch: %d fetches (before %d), last offset %" PRIu64 "\n",
@@ -322,7 +344,7 @@ test_windows (void)
   CHECK (win_fetches == i + 2 && win_last_offset == 48 * MIB);
   /* Zero elision asks for the window too, without waiting. */
   i = win_fetches;
-  CHECK (!extents_reads_as_zero (2 * MIB, 4096));     /* window 0: absent */
+  CHECK (!extents_reads_as_zero (2 * MIB, 4096)); /* window 0: absent */
   wait_fetches (i + 1);
   CHECK (win_fetches == i + 1 && win_last_offset == 0);
   for (int k = 0; k < 2000 && !extents_reads_as_zero (2 * MIB, 4096); k++)
@@ -357,7 +379,7 @@ main (void)
   struct exts x;
   double t;
 
-  setvbuf (stdout, NULL, _IONBF, 0);    /* printed before an abort */
+  setvbuf (stdout, NULL, _IONBF, 0); /* printed before an abort */
   /* A body still arriving at the deadline is cut by the sink. */
   t = run (TRICKLE, 64 * MIB, 1, &x);
   printf ("trickle: fell back after %.3f s\n", t);
@@ -385,14 +407,14 @@ main (void)
       { 10 * MIB + 12288, 4096, 0 },
       { 10 * MIB + 16384, 2 * MIB - 16384, 2 },
       { 12 * MIB, 18 * MIB, 3 },
-      { 30 * MIB, 4 * MIB, 2 },        /* the zero spans two blocks */
+      { 30 * MIB, 4 * MIB, 2 }, /* the zero spans two blocks */
       { 34 * MIB, 30 * MIB, 3 },
     };
 
     for (int i = 0; i < x.n; i++)
       printf ("  %" PRIu64 " %" PRIu64 " %u\n", x.e[i].start, x.e[i].length,
               x.e[i].type);
-    CHECK (x.n == (int) (sizeof want / sizeof want[0]));
+    CHECK (x.n == (int)(sizeof want / sizeof want[0]));
     for (int i = 0; i < x.n; i++)
       CHECK (x.e[i].start == want[i].start && x.e[i].length == want[i].length
              && x.e[i].type == want[i].type);
@@ -412,7 +434,8 @@ main (void)
   run (BAD_DOC, 64 * MIB, 10, &x);
   CHECK (sink_refused == 1 && errors == 1);
   CHECK (strstr (last_error, "invalid document from server: a number or "
-                 "literal longer than 32 bytes at byte 56") != NULL);
+                             "literal longer than 32 bytes at byte 56")
+         != NULL);
   CHECK (x.n == 1 && x.e[0].type == 0);
   extents_cleanup ();
 
@@ -420,7 +443,8 @@ main (void)
   run (NET_ERROR, 64 * MIB, 10, &x);
   CHECK (errors == 1);
   CHECK (strstr (last_error, "could not download the extents: recv: "
-                 "connection reset by peer") != NULL);
+                             "connection reset by peer")
+         != NULL);
   CHECK (x.n == 1 && x.e[0].type == 0);
   extents_cleanup ();
 

@@ -339,7 +339,7 @@ decode (const char *s, size_t len, size_t step, char *out, size_t *out_len,
         }
       if (r >= 0)
         {
-          CHECK (got + (size_t) r <= n);
+          CHECK (got + (size_t)r <= n);
           memcpy (tail, piece + got, r);
           *tail_len = r;
           /* What was not fed yet is after the body too. */
@@ -367,9 +367,10 @@ decode_is (const char *s, const char *want, const char *want_tail)
           || tail_len != strlen (want_tail)
           || memcmp (tail, want_tail, tail_len))
         {
-          fprintf (stderr, "decode \"%s\" step %zu: r %zd, got \"%.*s\" "
-                   "tail \"%.*s\"\n", s, step, r, (int) out_len, out,
-                   (int) tail_len, tail);
+          fprintf (stderr,
+                   "decode \"%s\" step %zu: r %zd, got \"%.*s\" "
+                   "tail \"%.*s\"\n",
+                   s, step, r, (int)out_len, out, (int)tail_len, tail);
           abort ();
         }
     }
@@ -389,7 +390,7 @@ decode_fails (const char *s, size_t len, ssize_t want)
       if (r != want)
         {
           fprintf (stderr, "decode \"%.*s\" step %zu: %zd, expected %zd\n",
-                   (int) len, s, step, r, want);
+                   (int)len, s, step, r, want);
           abort ();
         }
     }
@@ -420,11 +421,11 @@ test_chunked (void)
   BAD ("0x3\r\n");
   BAD ("1 2\r\n");
   BAD (";x\r\n");
-  BAD ("3\nabc\r\n0\r\n\r\n");          /* bare LF */
-  BAD ("3\r\nabcd\r\n0\r\n\r\n");       /* data longer than the size */
+  BAD ("3\nabc\r\n0\r\n\r\n");    /* bare LF */
+  BAD ("3\r\nabcd\r\n0\r\n\r\n"); /* data longer than the size */
   BAD ("3\r\nabc\n0\r\n\r\n");
   BAD ("3\r\nabc\r\n0\r\n\r\r\n");
-  BAD ("10000000000000000\r\n");        /* 2^64 */
+  BAD ("10000000000000000\r\n"); /* 2^64 */
   BAD ("3;a\x01\r\n");
   BAD ("0\r\nX: a\x01\r\n\r\n");
   SHORT ("3\r\nab");

@@ -14,7 +14,7 @@ struct seen
   unsigned n;
   uint64_t offsets[16];
   char first_bytes[16];
-  int stop_at;                  /* entry index at which to stop, or -1 */
+  int stop_at; /* entry index at which to stop, or -1 */
 };
 
 static int
@@ -22,10 +22,10 @@ collect (void *opaque, const struct journal_entry *e)
 {
   struct seen *s = opaque;
 
-  if ((int) s->n == s->stop_at)
+  if ((int)s->n == s->stop_at)
     return 7;
   s->offsets[s->n] = e->offset;
-  s->first_bytes[s->n] = e->data ? ((const char *) e->data)[0] : 0;
+  s->first_bytes[s->n] = e->data ? ((const char *)e->data)[0] : 0;
   s->n++;
   return 0;
 }
@@ -69,7 +69,8 @@ main (void)
   CHECK (journal_foreach (&j, collect, &s) == 7 && s.n == 1);
 
   /* Past the bound, append says so (and still keeps the entry). */
-  CHECK (!journal_append (&j, journal_entry_new (buf, 8192, 4096 - 2 * JOURNAL_ENTRY_COST)));
+  CHECK (!journal_append (
+      &j, journal_entry_new (buf, 8192, 4096 - 2 * JOURNAL_ENTRY_COST)));
   CHECK (journal_append (&j, journal_entry_new (buf, 12288, 4096)));
   CHECK (journal_count (&j) == 5);
 

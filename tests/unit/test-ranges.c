@@ -21,7 +21,7 @@
 #define WHY_UNIT "Unsupported range unit, expecting 'bytes'"
 #define WHY_MULTI "Multiple ranges are not supported"
 #define WHY_SUFFIX "Suffix range 'bytes=-N' is not supported"
-#define WHY_INVALID \
+#define WHY_INVALID                                                            \
   "Invalid range, expecting 'bytes=first-last' or 'bytes=first-'"
 #define WHY_REVERSED "Invalid range, last byte before first byte"
 #define WHY_OUT "Requested range out of allowed range"
@@ -33,8 +33,8 @@ request_ok (const char *value, uint64_t size, uint64_t first, uint64_t last)
   uint64_t a = 12345, b = 12345;
   const char *why = NULL;
 
-  if (range_parse_request (value, size, &a, &b, &why) != 0
-      || a != first || b != last)
+  if (range_parse_request (value, size, &a, &b, &why) != 0 || a != first
+      || b != last)
     {
       fprintf (stderr,
                "range_parse_request (\"%s\", %" PRIu64 "): expected %" PRIu64
@@ -53,8 +53,8 @@ request_bad (const char *value, uint64_t size, const char *why)
   uint64_t a = 12345, b = 12345;
   const char *got = NULL;
 
-  if (range_parse_request (value, size, &a, &b, &got) != -1
-      || got == NULL || strcmp (got, why) != 0 || a != 12345 || b != 12345)
+  if (range_parse_request (value, size, &a, &b, &got) != -1 || got == NULL
+      || strcmp (got, why) != 0 || a != 12345 || b != 12345)
     {
       fprintf (stderr,
                "range_parse_request (\"%s\", %" PRIu64 "): expected failure"
@@ -71,13 +71,13 @@ content_range_ok (const char *value, uint64_t first, uint64_t last,
 {
   uint64_t a = 1, b = 2, t = 3;
 
-  if (range_parse_content_range (value, &a, &b, &t) != 0
-      || a != first || b != last || t != total)
+  if (range_parse_content_range (value, &a, &b, &t) != 0 || a != first
+      || b != last || t != total)
     {
       fprintf (stderr,
                "range_parse_content_range (\"%s\"): expected %" PRIu64
-               "-%" PRIu64 "/%" PRIu64 ", got %" PRIu64 "-%" PRIu64
-               "/%" PRIu64 "\n",
+               "-%" PRIu64 "/%" PRIu64 ", got %" PRIu64 "-%" PRIu64 "/%" PRIu64
+               "\n",
                value, first, last, total, a, b, t);
       abort ();
     }
@@ -88,12 +88,14 @@ content_range_bad (const char *value)
 {
   uint64_t a = 1, b = 2, t = 3;
 
-  if (range_parse_content_range (value, &a, &b, &t) != -1
-      || a != 1 || b != 2 || t != 3)
+  if (range_parse_content_range (value, &a, &b, &t) != -1 || a != 1 || b != 2
+      || t != 3)
     {
-      fprintf (stderr,
-               "range_parse_content_range (\"%s\"): expected failure, got %"
-               PRIu64 "-%" PRIu64 "/%" PRIu64 "\n", value, a, b, t);
+      fprintf (
+          stderr,
+          "range_parse_content_range (\"%s\"): expected failure, got %" PRIu64
+          "-%" PRIu64 "/%" PRIu64 "\n",
+          value, a, b, t);
       abort ();
     }
 }
@@ -105,8 +107,10 @@ u64_ok (const char *s, size_t n, uint64_t want)
 
   if (range_parse_u64 (s, n, &v) != 0 || v != want)
     {
-      fprintf (stderr, "range_parse_u64 (\"%.*s\"): expected %" PRIu64
-               ", got %" PRIu64 "\n", (int) n, s, want, v);
+      fprintf (stderr,
+               "range_parse_u64 (\"%.*s\"): expected %" PRIu64 ", got %" PRIu64
+               "\n",
+               (int)n, s, want, v);
       abort ();
     }
 }
@@ -118,8 +122,8 @@ u64_bad (const char *s, size_t n)
 
   if (range_parse_u64 (s, n, &v) != -1 || v != 7)
     {
-      fprintf (stderr, "range_parse_u64 (\"%.*s\"): expected failure\n",
-               (int) n, s);
+      fprintf (stderr, "range_parse_u64 (\"%.*s\"): expected failure\n", (int)n,
+               s);
       abort ();
     }
 }
@@ -131,7 +135,7 @@ test_u64 (void)
   u64_ok ("1", 1, 1);
   u64_ok ("007", 3, 7);
   u64_ok ("4096", 4, 4096);
-  u64_ok ("12345", 2, 12);          /* only N characters are read */
+  u64_ok ("12345", 2, 12); /* only N characters are read */
   u64_ok ("18446744073709551615", 20, MAX);
   u64_ok ("18446744073709551614", 20, MAX - 1);
   u64_ok ("00000000000000000001", 20, 1);
@@ -139,11 +143,11 @@ test_u64 (void)
 
   u64_bad ("", 0);
   u64_bad ("1", 0);
-  u64_bad ("18446744073709551616", 20);      /* UINT64_MAX + 1 */
+  u64_bad ("18446744073709551616", 20); /* UINT64_MAX + 1 */
   u64_bad ("18446744073709551620", 20);
   u64_bad ("99999999999999999999", 20);
   u64_bad ("184467440737095516150", 21);
-  u64_bad ("000000000000000000001", 21);     /* more than 20 characters */
+  u64_bad ("000000000000000000001", 21); /* more than 20 characters */
   u64_bad ("-1", 2);
   u64_bad ("+1", 2);
   u64_bad (" 1", 2);
@@ -151,7 +155,9 @@ test_u64 (void)
   u64_bad ("1a", 2);
   u64_bad ("0x10", 4);
   u64_bad ("1.0", 3);
-  u64_bad ("1\0" "2", 3);
+  u64_bad ("1\0"
+           "2",
+           3);
 }
 
 static void
@@ -251,8 +257,8 @@ test_content_range (void)
   content_range_ok ("bytes 1023-1023/1024", 1023, 1023, 1024);
   content_range_ok ("bytes 512-1023/*", 512, 1023, MAX);
   content_range_ok ("bytes 0-0/*", 0, 0, MAX);
-  content_range_ok ("bytes 0-18446744073709551614/18446744073709551615",
-                    0, MAX - 1, MAX);
+  content_range_ok ("bytes 0-18446744073709551614/18446744073709551615", 0,
+                    MAX - 1, MAX);
   /* Unsatisfied range. */
   content_range_ok ("bytes */1024", MAX, MAX, 1024);
   content_range_ok ("bytes */0", MAX, MAX, 0);

@@ -39,7 +39,8 @@ url_is (const char *url, size_t bufsz, const char *want)
   got = redact_url (url, buf, bufsz);
   if (got != buf || strcmp (got, want) != 0)
     {
-      fprintf (stderr, "redact_url (\"%s\", %zu): expected \"%s\", got \"%s\"\n",
+      fprintf (stderr,
+               "redact_url (\"%s\", %zu): expected \"%s\", got \"%s\"\n",
                url ? url : "(null)", bufsz, want, got);
       abort ();
     }
@@ -57,8 +58,8 @@ test_ticket (void)
   ticket_is ("", "");
   ticket_is ("a", "a");
   ticket_is ("abcdefg", "abcdefg");
-  ticket_is ("abcdefgh", "abcdefgh");         /* exactly KEEP: nothing cut */
-  ticket_is ("abcdefghi", "abcdefgh...");     /* KEEP + 1 */
+  ticket_is ("abcdefgh", "abcdefgh");     /* exactly KEEP: nothing cut */
+  ticket_is ("abcdefghi", "abcdefgh..."); /* KEEP + 1 */
   ticket_is (UUID, "0123abcd...");
   ticket_is (UUID UUID UUID, "0123abcd...");
 }
@@ -155,8 +156,9 @@ text_is (const char *text, const char *secret, size_t bufsz, const char *want)
   got = redact_text (text, secret, buf, bufsz);
   if (got != buf || strcmp (got, want) != 0)
     {
-      fprintf (stderr, "redact_text (\"%s\", %zu): expected \"%s\", got \"%s\"\n",
-               text, bufsz, want, got);
+      fprintf (stderr,
+               "redact_text (\"%s\", %zu): expected \"%s\", got \"%s\"\n", text,
+               bufsz, want, got);
       abort ();
     }
 }

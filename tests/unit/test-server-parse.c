@@ -115,8 +115,8 @@ test_framing (void)
   const char *te2[] = { "Transfer-Encoding", "TRANSFER-ENCODING" };
   const char *te2_v[] = { "chunked", "chunked" };
   const char *sp[] = { "Content-Length " };
-  const char *bad[][1] = { { "5x" }, { "-1" }, { "+5" }, { "" }, { " 5" },
-                           { "99999999999999999999" } };
+  const char *bad[][1] = { { "5x" }, { "-1" }, { "+5" },
+                           { "" },   { " 5" }, { "99999999999999999999" } };
 
   CHECK (framing (2, cl, ok) == 0);
   CHECK (framing (0, NULL, NULL) == 0);
@@ -169,13 +169,13 @@ test_bodies (void)
   CHECK (parse_control_path ("/tickets/a/b", id, sizeof id) == -1);
   CHECK (parse_control_path ("/TICKETS/abc", id, sizeof id) == -1);
   CHECK (parse_control_path ("/tickets/0123456789abcdef", id, sizeof id) == -1);
-  CHECK (parse_control_patch ("{\"timeout\": 30}", 15, &timeout, err,
-                              sizeof err)
-             == 0
-         && timeout == 30);
-  CHECK (parse_control_patch ("{\"timeout\": -1}", 15, &timeout, err,
-                              sizeof err)
-         == -1);
+  CHECK (
+      parse_control_patch ("{\"timeout\": 30}", 15, &timeout, err, sizeof err)
+          == 0
+      && timeout == 30);
+  CHECK (
+      parse_control_patch ("{\"timeout\": -1}", 15, &timeout, err, sizeof err)
+      == -1);
 }
 
 int
