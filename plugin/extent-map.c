@@ -538,70 +538,62 @@ remove_range (struct extent_map *m, struct pos p1, struct pos p2)
  * The result is sorted and merged: the entry after END (if any) differed
  * from AFTER before, and nothing else changed.
  */
-int
-extent_map_set (struct extent_map *m, uint64_t offset, uint64_t length,
-                uint32_t type)
+/* Reserves what a split may need, so nothing in extent_map_set can fail
+ * after it changed the map.
+ */
+static int
+reserve_for_set (struct extent_map *m)
 {
-  uint64_t end;
-  int before = -1, after = -1;
-  bool ins_start, ins_end;
-  struct pos p1, p2;
-  size_t bi;
-
-  if (!valid_type (type))
-    {
-      errno = EINVAL;
-      return -1;
-    }
-  if (length == 0 || offset >= m->size || m->count == 0)
-    return 0;
-  end = length > m->size - offset ? m->size : offset + length;
-
-  /* Reserve what a split may need, so nothing below can fail. */
   if (m->spare == NULL)
     {
       m->spare = malloc (sizeof *m->spare);
       if (m->spare == NULL)
         return -1;
     }
-  if (reserve_index (m, m->nblocks + 1) == -1)
-    return -1;
+  return reserve_index (m, m->nblocks + 1);
+}
 
-  p1 = find (m, offset);
-  if (pos_start (m, p1) < offset)
+/* The extents that [OFFSET, END) replaces run from *P1 to *P2 (excluded);
+ * *BEFORE and *AFTER get the types around the range (-1 at the edges of
+ * the image).
+ */
+static void
+find_bounds (struct extent_map *m, uint64_t offset, uint64_t end,
+             struct pos *p1, struct pos *p2, int *before, int *after)
+{
+  *before = *after = -1;
+  *p1 = find (m, offset);
+  if (pos_start (m, *p1) < offset)
     {
-      before = pos_type (m, p1);
-      p1 = next_pos (m, p1);
+      *before = pos_type (m, *p1);
+      *p1 = next_pos (m, *p1);
     }
   else if (offset > 0)
     {
       /* p1 starts at OFFSET; the extent before it ends at OFFSET. */
       struct pos q = find (m, offset - 1);
-      before = pos_type (m, q);
+      *before = pos_type (m, q);
     }
   if (end < m->size)
     {
-      p2 = find (m, end);
-      after = pos_type (m, p2);
-      p2 = next_pos (m, p2);
+      *p2 = find (m, end);
+      *after = pos_type (m, *p2);
+      *p2 = next_pos (m, *p2);
     }
   else
     {
-      p2.bi = m->nblocks;
-      p2.i = 0;
+      p2->bi = m->nblocks;
+      p2->i = 0;
     }
+}
 
-  ins_start = before != (int)type;
-  ins_end = end < m->size && after != (int)type;
-  /* P2 is never before P1 (END > OFFSET); equal means nothing to remove. */
-  if (p1.bi != p2.bi || p1.i != p2.i)
-    remove_range (m, p1, p2);
-  else if (!ins_start && !ins_end)
-    return 0; /* the range already has TYPE */
-
-  /* Normalize: an insert position past a block's end goes to the end of
-   * that block; past the last block goes to the end of the last block.
-   */
+/* Normalizes an insert position after a removal: past a block's end goes
+ * to the end of that block, past the last block to the end of the last
+ * block, into an emptied block to the end of the previous one.
+ */
+static struct pos
+insert_pos (struct extent_map *m, struct pos p1)
+{
   if (p1.bi >= m->nblocks)
     {
       if (m->nblocks == 0)
@@ -634,22 +626,17 @@ extent_map_set (struct extent_map *m, uint64_t offset, uint64_t length,
       p1.bi--;
       p1.i = m->blocks[p1.bi]->n;
     }
+  return p1;
+}
 
-  /* An insert splits a full block with the spare; after a split both
-   * halves have room, so the second insert never needs another spare.
-   */
-  if (ins_start)
-    p1 = insert_at (m, p1, offset, type);
-  if (ins_end)
-    {
-      assert (m->blocks[p1.bi]->n < BLOCK_MAX || m->spare != NULL);
-      p1 = insert_at (m, p1, end, after);
-    }
-
-  /* Drop an empty block (possible when nothing was inserted), then merge
-   * small neighbours around the change.
-   */
-  bi = p1.bi < m->nblocks ? p1.bi : m->nblocks - 1;
+/* Drops an empty block near BI (possible when nothing was inserted), then
+ * merges small neighbours around the change.
+ */
+static void
+tidy_around (struct extent_map *m, size_t bi)
+{
+  if (bi >= m->nblocks)
+    bi = m->nblocks - 1;
   if (m->nblocks > 1 && m->blocks[bi]->n == 0)
     {
       remove_block (m, bi);
@@ -662,6 +649,49 @@ extent_map_set (struct extent_map *m, uint64_t offset, uint64_t length,
     bi--;
   while (try_merge (m, bi))
     ;
+}
+
+int
+extent_map_set (struct extent_map *m, uint64_t offset, uint64_t length,
+                uint32_t type)
+{
+  uint64_t end;
+  int before, after;
+  bool ins_start, ins_end;
+  struct pos p1, p2;
+
+  if (!valid_type (type))
+    {
+      errno = EINVAL;
+      return -1;
+    }
+  if (length == 0 || offset >= m->size || m->count == 0)
+    return 0;
+  end = length > m->size - offset ? m->size : offset + length;
+  if (reserve_for_set (m) == -1)
+    return -1;
+
+  find_bounds (m, offset, end, &p1, &p2, &before, &after);
+  ins_start = before != (int)type;
+  ins_end = end < m->size && after != (int)type;
+  /* P2 is never before P1 (END > OFFSET); equal means nothing to remove. */
+  if (p1.bi != p2.bi || p1.i != p2.i)
+    remove_range (m, p1, p2);
+  else if (!ins_start && !ins_end)
+    return 0; /* the range already has TYPE */
+
+  p1 = insert_pos (m, p1);
+  /* An insert splits a full block with the spare; after a split both
+   * halves have room, so the second insert never needs another spare.
+   */
+  if (ins_start)
+    p1 = insert_at (m, p1, offset, type);
+  if (ins_end)
+    {
+      assert (m->blocks[p1.bi]->n < BLOCK_MAX || m->spare != NULL);
+      p1 = insert_at (m, p1, end, after);
+    }
+  tidy_around (m, p1.bi);
   return 0;
 }
 

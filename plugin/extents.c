@@ -413,6 +413,177 @@ fetch_sink_fn (void *opaque, const void *data, size_t len)
   return extents_parser_feed (s->parser, data, len);
 }
 
+/* What downloading a window gave. */
+struct fetched
+{
+  struct extent_map *m;         /* NULL: failed, REASON says why */
+  uint64_t base;                /* the map's offset 0 in the export */
+  uint64_t wstart, wlen;        /* the window asked for */
+  uint64_t bytes;               /* document bytes received */
+  bool whole_asked, whole;      /* asked for / got the whole list */
+  char reason[400];
+};
+
+/* Downloads and parses window W into F (no lock held: it can take
+ * seconds).
+ */
+static void
+download_window (uint64_t w, struct fetched *f)
+{
+  struct fetch_sink sink = { .deadline = now_seconds () + fetch_timeout };
+  char errbuf[256];
+  int fetched;
+
+  {
+    LOCK_FOR_SCOPE (&state_lock);
+    window_range (w, &f->wstart, &f->wlen);
+  }
+  f->whole_asked = f->wstart == 0 && f->wlen == image_size;
+  sink.parser = f->whole_asked
+                    ? extents_parser_new (image_size, EXTENTS_MAX_DOC_BYTES)
+                    : extents_parser_new_window (image_size, f->wstart,
+                                                 f->wlen,
+                                                 EXTENTS_MAX_DOC_BYTES);
+  if (sink.parser == NULL)
+    snprintf (f->reason, sizeof f->reason, "out of memory");
+  else if ((fetched = fetch_fn (fetch_opaque, f->wstart,
+                                f->whole_asked ? 0 : f->wlen, fetch_sink_fn,
+                                &sink, errbuf, sizeof errbuf))
+           < 0)
+    {
+      /* A download aborted by the parser failed because of the document. */
+      const char *perr = extents_parser_error (sink.parser);
+
+      if (perr)
+        snprintf (f->reason, sizeof f->reason,
+                  "invalid document from server: %s", perr);
+      else if (sink.late || fetched == -2 || now_seconds () >= sink.deadline)
+        snprintf (f->reason, sizeof f->reason,
+                  "the server did not send them "
+                  "within extents_timeout=%u seconds (%" PRIu64 " bytes "
+                  "received: %s)",
+                  fetch_timeout, sink.bytes,
+                  sink.late ? "cut at the deadline" : errbuf);
+      else
+        snprintf (f->reason, sizeof f->reason,
+                  "could not download the extents: %s", errbuf);
+    }
+  else
+    {
+      f->m = extents_parser_finish (sink.parser, errbuf, sizeof errbuf);
+      if (f->m == NULL)
+        snprintf (f->reason, sizeof f->reason,
+                  "invalid document from server: %s", errbuf);
+      else
+        {
+          f->base = extents_parser_base (sink.parser);
+          f->whole = f->base == 0 && extent_map_size (f->m) == image_size;
+        }
+    }
+  f->bytes = sink.bytes;
+  extents_parser_free (sink.parser);
+}
+
+/* Applies the updates queued during the download to F's map, or gives it
+ * up (state_lock held).  Returns how many were applied.
+ */
+static size_t
+apply_queued (struct fetched *f)
+{
+  size_t applied = 0;
+
+  if (f->m && pending_overflow)
+    {
+      snprintf (f->reason, sizeof f->reason,
+                "too many writes while the extents were downloading");
+      extent_map_free (f->m);
+      f->m = NULL;
+    }
+  if (f->m && f->whole && !f->whole_asked && mode == M_WINDOWED)
+    {
+      /* Windows of old and a whole list now: not one server's answers. */
+      snprintf (f->reason, sizeof f->reason,
+                "the server answered the whole list "
+                "after serving partial extents");
+      extent_map_free (f->m);
+      f->m = NULL;
+    }
+  for (size_t i = 0; f->m && i < npending; i++)
+    {
+      applied++;
+      if (apply_update (f->m, f->base, pending[i].offset, pending[i].length,
+                        pending[i].type)
+          == -1)
+        {
+          snprintf (f->reason, sizeof f->reason,
+                    "out of memory updating the map");
+          extent_map_free (f->m);
+          f->m = NULL;
+        }
+    }
+  free (pending);
+  pending = NULL;
+  npending = pending_cap = 0;
+  pending_overflow = false;
+  return applied;
+}
+
+/* Publishes F's map as window *W (state_lock held; *W becomes 0 when the
+ * answer was the whole list), or the fallback.  Returns the map's extent
+ * count; *BECAME says when the server's kind became known.
+ */
+static uint64_t
+publish (uint64_t *w, struct fetched *f, const char **became)
+{
+  uint64_t count = 0;
+
+  if (mode == M_FALLBACK)
+    {
+      /* An update ran out of memory meanwhile: nothing to publish into. */
+      extent_map_free (f->m);
+      f->m = NULL;
+      f->reason[0] = '\0';
+    }
+  else if (f->m)
+    {
+      WRLOCK_FOR_SCOPE (&map_lock);
+
+      count = extent_map_count (f->m); /* the map is shared from now on */
+      wstate[*w] = W_ABSENT;
+      if (f->whole)
+        {
+          if (mode == M_UNKNOWN && !f->whole_asked)
+            *became = "the server answered the whole list (it does not "
+                      "serve partial extents): one map for the image";
+          win_size = image_size;
+          nwin = 1;
+          *w = 0;
+          mode = M_WHOLE;
+        }
+      else if (mode == M_UNKNOWN)
+        {
+          mode = M_WINDOWED;
+          *became = "the server serves partial extents: fetching windows";
+        }
+      wmap[*w] = f->m;
+      wstate[*w] = W_PRESENT;
+      wused[*w] = ++tick;
+      if (mode == M_WINDOWED)
+        drop_windows (*w);
+    }
+  else
+    {
+      WRLOCK_FOR_SCOPE (&map_lock);
+
+      free_windows ();
+      wstate[*w] = W_ABSENT;
+      mode = M_FALLBACK;
+    }
+  if (f->m == NULL && wstate[*w] == W_FETCHING)
+    wstate[*w] = W_ABSENT;
+  return count;
+}
+
 /* Downloads and parses window W (no lock held: it can take seconds), then
  * applies the queued updates and publishes it (or the whole list), or
  * falls back with one error.  Called by the one thread that took the
@@ -422,148 +593,25 @@ static void
 fetch_and_publish (uint64_t w)
 {
   double t0 = now_seconds (), t1;
-  struct fetch_sink sink = { .deadline = t0 + fetch_timeout };
-  struct extent_map *m = NULL;
-  char errbuf[256], reason[400] = "";
-  size_t applied = 0, i;
-  uint64_t count = 0, wstart, wlen, base = 0;
-  bool whole_asked, whole = false;
+  struct fetched f = { .m = NULL };
   const char *became = NULL;
-  int fetched;
+  size_t applied;
+  uint64_t count;
 
-  {
-    LOCK_FOR_SCOPE (&state_lock);
-    window_range (w, &wstart, &wlen);
-  }
-  whole_asked = wstart == 0 && wlen == image_size;
-  sink.parser = whole_asked
-                    ? extents_parser_new (image_size, EXTENTS_MAX_DOC_BYTES)
-                    : extents_parser_new_window (image_size, wstart, wlen,
-                                                 EXTENTS_MAX_DOC_BYTES);
-  if (sink.parser == NULL)
-    snprintf (reason, sizeof reason, "out of memory");
-  else if ((fetched = fetch_fn (fetch_opaque, wstart, whole_asked ? 0 : wlen,
-                                fetch_sink_fn, &sink, errbuf, sizeof errbuf))
-           < 0)
-    {
-      /* A download aborted by the parser failed because of the document. */
-      const char *perr = extents_parser_error (sink.parser);
-
-      if (perr)
-        snprintf (reason, sizeof reason, "invalid document from server: %s",
-                  perr);
-      else if (sink.late || fetched == -2 || now_seconds () >= sink.deadline)
-        snprintf (reason, sizeof reason,
-                  "the server did not send them "
-                  "within extents_timeout=%u seconds (%" PRIu64 " bytes "
-                  "received: %s)",
-                  fetch_timeout, sink.bytes,
-                  sink.late ? "cut at the deadline" : errbuf);
-      else
-        snprintf (reason, sizeof reason, "could not download the extents: %s",
-                  errbuf);
-    }
-  else
-    {
-      m = extents_parser_finish (sink.parser, errbuf, sizeof errbuf);
-      if (m == NULL)
-        snprintf (reason, sizeof reason, "invalid document from server: %s",
-                  errbuf);
-      else
-        {
-          base = extents_parser_base (sink.parser);
-          whole = base == 0 && extent_map_size (m) == image_size;
-        }
-    }
-  extents_parser_free (sink.parser);
+  download_window (w, &f);
   t1 = now_seconds ();
-
   {
     LOCK_FOR_SCOPE (&state_lock);
 
-    if (m && pending_overflow)
-      {
-        snprintf (reason, sizeof reason,
-                  "too many writes while the extents were downloading");
-        extent_map_free (m);
-        m = NULL;
-      }
-    if (m && whole && !whole_asked && mode == M_WINDOWED)
-      {
-        /* Windows of old and a whole list now: not one server's answers. */
-        snprintf (reason, sizeof reason,
-                  "the server answered the whole list "
-                  "after serving partial extents");
-        extent_map_free (m);
-        m = NULL;
-      }
-    for (i = 0; m && i < npending; i++)
-      {
-        applied++;
-        if (apply_update (m, base, pending[i].offset, pending[i].length,
-                          pending[i].type)
-            == -1)
-          {
-            snprintf (reason, sizeof reason, "out of memory updating the map");
-            extent_map_free (m);
-            m = NULL;
-          }
-      }
-    free (pending);
-    pending = NULL;
-    npending = pending_cap = 0;
-    pending_overflow = false;
-
-    if (mode == M_FALLBACK)
-      {
-        /* An update ran out of memory meanwhile: nothing to publish into. */
-        extent_map_free (m);
-        m = NULL;
-        reason[0] = '\0';
-      }
-    else if (m)
-      {
-        WRLOCK_FOR_SCOPE (&map_lock);
-
-        count = extent_map_count (m); /* M is shared from now on */
-        wstate[w] = W_ABSENT;
-        if (whole)
-          {
-            if (mode == M_UNKNOWN && !whole_asked)
-              became = "the server answered the whole list (it does not serve "
-                       "partial extents): one map for the image";
-            win_size = image_size;
-            nwin = 1;
-            w = 0;
-            mode = M_WHOLE;
-          }
-        else if (mode == M_UNKNOWN)
-          {
-            mode = M_WINDOWED;
-            became = "the server serves partial extents: fetching windows";
-          }
-        wmap[w] = m;
-        wstate[w] = W_PRESENT;
-        wused[w] = ++tick;
-        if (mode == M_WINDOWED)
-          drop_windows (w);
-      }
-    else
-      {
-        WRLOCK_FOR_SCOPE (&map_lock);
-
-        free_windows ();
-        wstate[w] = W_ABSENT;
-        mode = M_FALLBACK;
-      }
-    if (m == NULL && wstate[w] == W_FETCHING)
-      wstate[w] = W_ABSENT;
+    applied = apply_queued (&f);
+    count = publish (&w, &f, &became);
     fetch_busy = false;
     pthread_cond_broadcast (&state_cond);
   }
 
-  if (m == NULL && reason[0])
-    nbdkit_error ("extents: %s; reporting the whole image as data", reason);
+  if (f.m == NULL && f.reason[0])
+    nbdkit_error ("extents: %s; reporting the whole image as data",
+                  f.reason);
   if (became)
     nbdkit_debug ("extents: %s", became);
   if (imageio_debug_extents)
@@ -571,8 +619,9 @@ fetch_and_publish (uint64_t w)
         "extents: window %" PRIu64 " (offset %" PRIu64 " length %" PRIu64
         "%s): fetched %" PRIu64 " bytes in %.3f s: %s, %" PRIu64
         " extents, %zu queued updates applied",
-        w, wstart, wlen, whole_asked ? ", the whole image" : "", sink.bytes,
-        t1 - t0, m ? (whole ? "whole list" : "window") : "fallback", count,
+        w, f.wstart, f.wlen, f.whole_asked ? ", the whole image" : "",
+        f.bytes, t1 - t0,
+        f.m ? (f.whole ? "whole list" : "window") : "fallback", count,
         applied);
 }
 
