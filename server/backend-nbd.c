@@ -227,16 +227,92 @@ cursor_skip_empty (struct cursor *c)
   return c->i < c->p->len;
 }
 
+/* The cursors over the lists a query of CTX merges: the dirty bitmap,
+ * base:allocation, qemu:allocation-depth, each when there is one.
+ */
+struct merge
+{
+  struct cursor cur[3];
+  size_t nc;
+  struct cursor *base, *depth, *dirty;
+};
+
+static void
+merge_init (struct merge *mg, struct status_lists *sl,
+            enum extents_context ctx, const struct nbd_backend *nb)
+{
+  *mg = (struct merge){ .nc = 0 };
+  if (ctx == EXTENTS_DIRTY)
+    {
+      mg->cur[mg->nc] = (struct cursor){ .p = &sl->dirty };
+      mg->dirty = &mg->cur[mg->nc++];
+    }
+  if (nb->has_base)
+    {
+      mg->cur[mg->nc] = (struct cursor){ .p = &sl->base };
+      mg->base = &mg->cur[mg->nc++];
+    }
+  if (ctx == EXTENTS_ZERO && nb->has_depth)
+    {
+      mg->cur[mg->nc] = (struct cursor){ .p = &sl->depth };
+      mg->depth = &mg->cur[mg->nc++];
+    }
+}
+
+/* Appends to OUT the extents [POS, LIMIT) where no list changes state,
+ * until LIMIT or the end of the shortest list.  Returns 0 or -1 (out of
+ * memory).
+ */
+static int
+merge_lists (struct merge *mg, uint64_t pos, uint64_t limit,
+             struct extent_vec *out)
+{
+  while (pos < limit)
+    {
+      uint64_t step = limit - pos;
+      struct extent e = { .start = pos };
+
+      for (size_t k = 0; k < mg->nc; k++)
+        {
+          uint64_t left;
+
+          if (!cursor_skip_empty (&mg->cur[k]))
+            return 0;
+          left = mg->cur[k].p->v[mg->cur[k].i] - mg->cur[k].used;
+          if (left < step)
+            step = left;
+        }
+      e.length = step;
+      if (mg->base)
+        e.zero = (mg->base->p->v[mg->base->i + 1] & NBD_STATE_ZERO) != 0;
+      if (mg->depth)
+        e.hole = mg->depth->p->v[mg->depth->i + 1] == 0;
+      if (mg->dirty)
+        e.dirty = (mg->dirty->p->v[mg->dirty->i + 1] & NBD_STATE_DIRTY) != 0;
+      if (extent_vec_push (out, e) == -1)
+        return -1;
+      pos += step;
+      for (size_t k = 0; k < mg->nc; k++)
+        {
+          mg->cur[k].used += step;
+          if (mg->cur[k].used == mg->cur[k].p->v[mg->cur[k].i])
+            {
+              mg->cur[k].i += 2;
+              mg->cur[k].used = 0;
+            }
+        }
+    }
+  return 0;
+}
+
 static int
 nbdb_extents (struct backend *b, enum extents_context ctx, uint64_t offset,
               uint64_t length, struct extent_vec *out)
 {
   struct nbd_backend *nb = NB (b);
   struct status_lists sl = { .nb = nb };
-  struct cursor cur[2];
-  struct cursor *c_base = NULL, *c_depth = NULL, *c_dirty = NULL;
-  size_t nc = 0;
-  uint64_t len = nb->size - offset, pos = offset, limit;
+  struct merge mg;
+  uint64_t len = nb->size - offset, limit;
   size_t before = out->len;
   int r = -1;
 
@@ -271,63 +347,9 @@ nbdb_extents (struct backend *b, enum extents_context ctx, uint64_t offset,
       fail (b, "nbd_block_status");
       goto out;
     }
-  if (ctx == EXTENTS_DIRTY)
-    {
-      cur[nc] = (struct cursor){ .p = &sl.dirty };
-      c_dirty = &cur[nc++];
-    }
-  if (nb->has_base)
-    {
-      cur[nc] = (struct cursor){ .p = &sl.base };
-      c_base = &cur[nc++];
-    }
-  if (ctx == EXTENTS_ZERO && nb->has_depth)
-    {
-      cur[nc] = (struct cursor){ .p = &sl.depth };
-      c_depth = &cur[nc++];
-    }
-
-  while (pos < limit)
-    {
-      uint64_t step = limit - pos;
-      struct extent e = { .start = pos };
-      bool more = true;
-
-      for (size_t k = 0; k < nc; k++)
-        {
-          uint64_t left;
-
-          if (!cursor_skip_empty (&cur[k]))
-            {
-              more = false;
-              break;
-            }
-          left = cur[k].p->v[cur[k].i] - cur[k].used;
-          if (left < step)
-            step = left;
-        }
-      if (!more)
-        break;
-      e.length = step;
-      if (c_base)
-        e.zero = (c_base->p->v[c_base->i + 1] & NBD_STATE_ZERO) != 0;
-      if (c_depth)
-        e.hole = c_depth->p->v[c_depth->i + 1] == 0;
-      if (c_dirty)
-        e.dirty = (c_dirty->p->v[c_dirty->i + 1] & NBD_STATE_DIRTY) != 0;
-      if (extent_vec_push (out, e) == -1)
-        goto nomem;
-      pos += step;
-      for (size_t k = 0; k < nc; k++)
-        {
-          cur[k].used += step;
-          if (cur[k].used == cur[k].p->v[cur[k].i])
-            {
-              cur[k].i += 2;
-              cur[k].used = 0;
-            }
-        }
-    }
+  merge_init (&mg, &sl, ctx, nb);
+  if (merge_lists (&mg, offset, limit, out) == -1)
+    goto nomem;
   if (out->len == before)
     {
       snprintf (b->err, sizeof b->err,
