@@ -161,10 +161,27 @@ add_nth (uint64_t n, enum fault_action action, int status)
   return 0;
 }
 
-int
-faults_parse (const char *spec)
+/* The faults that lose unflushed data, for faults_parse. */
+static const struct
 {
-  static const char *const extents_names[] = {
+  const char *name;
+  enum loss_kind kind;
+  enum loss_class cls;
+  bool with_ms;                 /* WHEN:MS */
+} loss_faults[] = {
+  { "ack-then-drop", LOSS_ACK_THEN_DROP, CLASS_PUT, false },
+  { "drop-before-answer", LOSS_DROP, CLASS_PUT, false },
+  { "put-500", LOSS_500, CLASS_PUT, false },
+  { "stall", LOSS_STALL, CLASS_PUT, true },
+  { "flush-500", LOSS_500, CLASS_FLUSH, false },
+  { "flush-drop", LOSS_DROP, CLASS_FLUSH, false },
+};
+
+/* extents=KIND */
+static int
+parse_extents_fault (const char *val)
+{
+  static const char *const names[] = {
     [EXTENTS_FAULT_UNSORTED] = "unsorted",
     [EXTENTS_FAULT_GAP] = "gap",
     [EXTENTS_FAULT_OVERLAP] = "overlap",
@@ -173,135 +190,123 @@ faults_parse (const char *spec)
     [EXTENTS_FAULT_NEGATIVE] = "negative",
     [EXTENTS_FAULT_BADFLAG] = "badflag",
   };
-  const char *eq = strchr (spec, '=');
-  const char *val = eq ? eq + 1 : "";
-  size_t klen = eq ? (size_t)(eq - spec) : strlen (spec);
+
+  for (size_t i = 1; i < sizeof names / sizeof names[0]; i++)
+    if (strcmp (val, names[i]) == 0)
+      {
+        settings.extents = (enum extents_fault)i;
+        return 0;
+      }
+  return -1;
+}
+
+/* error=N:STATUS */
+static int
+parse_error_fault (const char *val)
+{
+  const char *colon = strchr (val, ':');
+  uint64_t n, status;
+
+  if (colon == NULL || range_parse_u64 (val, colon - val, &n) == -1
+      || parse_uint (colon + 1, 599, &status) == -1 || status < 100)
+    return -1;
+  return add_nth (n, FAULT_ERROR, status);
+}
+
+/* idle-close=MS[xCOUNT] */
+static int
+parse_idle_close (const char *val)
+{
+  const char *x = strchr (val, 'x');
+  uint64_t ms, count = 0;
+
+  if (range_parse_u64 (val, x ? (size_t)(x - val) : strlen (val), &ms) == -1
+      || ms < MIN_IDLE_CLOSE_MS || ms > MAX_IDLE_CLOSE_MS
+      || (x && (parse_uint (x + 1, UINT32_MAX, &count) == -1 || count == 0)))
+    return -1;
+  idle_close_ms = ms;
+  idle_close_left = count;
+  idle_close_limited = count > 0;
+  return 0;
+}
+
+/* A fault that takes a value: KEY (KLEN bytes) = VAL. */
+static int
+parse_valued (const char *key, size_t klen, const char *val)
+{
   uint64_t v;
 
-#define KEY(k) (klen == strlen (k) && strncmp (spec, k, klen) == 0)
-  if (KEY ("options") && eq)
+#define KEY(k) (klen == strlen (k) && strncmp (key, k, klen) == 0)
+  for (size_t i = 0; i < sizeof loss_faults / sizeof loss_faults[0]; i++)
+    if (KEY (loss_faults[i].name))
+      return add_loss (loss_faults[i].name, loss_faults[i].kind,
+                       loss_faults[i].cls, val, loss_faults[i].with_ms);
+  if (KEY ("options"))
     {
-      if (strcmp (val, "405") == 0)
-        settings.options_status = 405;
-      else if (strcmp (val, "204") == 0)
-        settings.options_status = 204;
-      else
-        goto bad;
+      if (strcmp (val, "405") != 0 && strcmp (val, "204") != 0)
+        return -1;
+      settings.options_status = atoi (val);
+      return 0;
     }
-  else if (KEY ("no-zero") && !eq)
-    settings.no_zero = true;
-  else if (KEY ("no-extents") && !eq)
-    settings.no_extents = true;
-  else if (KEY ("extents") && eq)
-    {
-      size_t i;
-
-      for (i = 1; i < sizeof extents_names / sizeof extents_names[0]; i++)
-        if (strcmp (val, extents_names[i]) == 0)
-          break;
-      if (i == sizeof extents_names / sizeof extents_names[0])
-        goto bad;
-      settings.extents = (enum extents_fault)i;
-    }
-  else if (KEY ("extents-whole") && !eq)
-    settings.extents_whole = true;
-  else if (KEY ("extents-delay") && eq)
+  if (KEY ("extents"))
+    return parse_extents_fault (val);
+  if (KEY ("extents-delay"))
     {
       if (parse_uint (val, 600000, &v) == -1)
-        goto bad;
+        return -1;
       settings.extents_delay_ms = v;
+      return 0;
     }
-  else if (KEY ("drop") && eq)
+  if (KEY ("drop"))
+    return parse_uint (val, UINT64_MAX, &v) == -1 ? -1
+                                                   : add_nth (v, FAULT_DROP, 0);
+  if (KEY ("error"))
+    return parse_error_fault (val);
+  if (KEY ("idle-close"))
+    return parse_idle_close (val);
+  if (KEY ("lose"))
     {
-      if (parse_uint (val, UINT64_MAX, &v) == -1
-          || add_nth (v, FAULT_DROP, 0) == -1)
-        goto bad;
+      if (strcmp (val, "ticket") != 0 && strcmp (val, "conn") != 0)
+        return -1;
+      lose_ticket = strcmp (val, "ticket") == 0;
+      return 0;
     }
-  else if (KEY ("error") && eq)
-    {
-      const char *colon = strchr (val, ':');
-      uint64_t status;
-
-      if (colon == NULL || range_parse_u64 (val, colon - val, &v) == -1
-          || parse_uint (colon + 1, 599, &status) == -1 || status < 100
-          || add_nth (v, FAULT_ERROR, status) == -1)
-        goto bad;
-    }
-  else if (KEY ("ack-then-drop") && eq)
-    {
-      if (add_loss ("ack-then-drop", LOSS_ACK_THEN_DROP, CLASS_PUT, val, false)
-          == -1)
-        goto bad;
-    }
-  else if (KEY ("drop-before-answer") && eq)
-    {
-      if (add_loss ("drop-before-answer", LOSS_DROP, CLASS_PUT, val, false)
-          == -1)
-        goto bad;
-    }
-  else if (KEY ("put-500") && eq)
-    {
-      if (add_loss ("put-500", LOSS_500, CLASS_PUT, val, false) == -1)
-        goto bad;
-    }
-  else if (KEY ("stall") && eq)
-    {
-      if (add_loss ("stall", LOSS_STALL, CLASS_PUT, val, true) == -1)
-        goto bad;
-    }
-  else if (KEY ("flush-500") && eq)
-    {
-      if (add_loss ("flush-500", LOSS_500, CLASS_FLUSH, val, false) == -1)
-        goto bad;
-    }
-  else if (KEY ("flush-drop") && eq)
-    {
-      if (add_loss ("flush-drop", LOSS_DROP, CLASS_FLUSH, val, false) == -1)
-        goto bad;
-    }
-  else if (KEY ("idle-close") && eq)
-    {
-      const char *x = strchr (val, 'x');
-      uint64_t count = 0;
-
-      if (range_parse_u64 (val, x ? (size_t)(x - val) : strlen (val), &v) == -1
-          || v < MIN_IDLE_CLOSE_MS || v > MAX_IDLE_CLOSE_MS
-          || (x
-              && (parse_uint (x + 1, UINT32_MAX, &count) == -1 || count == 0)))
-        goto bad;
-      idle_close_ms = v;
-      idle_close_left = count;
-      idle_close_limited = count > 0;
-    }
-  else if (KEY ("lose") && eq)
-    {
-      if (strcmp (val, "ticket") == 0)
-        lose_ticket = true;
-      else if (strcmp (val, "conn") == 0)
-        lose_ticket = false;
-      else
-        goto bad;
-    }
-  else if (KEY ("max-writers") && eq)
+  if (KEY ("max-writers") || KEY ("max-readers"))
     {
       if (parse_uint (val, 1024, &v) == -1)
-        goto bad;
-      settings.max_writers = v;
+        return -1;
+      *(KEY ("max-writers") ? &settings.max_writers : &settings.max_readers)
+          = v;
+      return 0;
     }
-  else if (KEY ("max-readers") && eq)
-    {
-      if (parse_uint (val, 1024, &v) == -1)
-        goto bad;
-      settings.max_readers = v;
-    }
-  else
-    goto bad;
 #undef KEY
-  return 0;
-
-bad:
-  log_msg ("invalid --fault '%s' (see --help)", spec);
   return -1;
+}
+
+int
+faults_parse (const char *spec)
+{
+  const char *eq = strchr (spec, '=');
+  int r = -1;
+
+  bool *flag = NULL;
+
+  if (eq)
+    r = parse_valued (spec, eq - spec, eq + 1);
+  else if (strcmp (spec, "no-zero") == 0)
+    flag = &settings.no_zero;
+  else if (strcmp (spec, "no-extents") == 0)
+    flag = &settings.no_extents;
+  else if (strcmp (spec, "extents-whole") == 0)
+    flag = &settings.extents_whole;
+  if (flag)
+    {
+      *flag = true;
+      r = 0;
+    }
+  if (r == -1)
+    log_msg ("invalid --fault '%s' (see --help)", spec);
+  return r;
 }
 
 enum fault_action
