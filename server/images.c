@@ -789,6 +789,43 @@ extents_cb (void *cls, uint64_t pos, char *buf, size_t max)
   return n;
 }
 
+/* Partial extents (imageio issue #83): start= and length= (STARTARG,
+ * LENARG, either may be NULL) pick the range described.  Returns 0 with
+ * *START and *LENGTH (0: to the end), or -1 with the answer in *RET (400
+ * for a bad value, 416 past the ticket's size).
+ */
+static int
+parse_extents_range (struct request *r, const struct ticket *t,
+                     const char *startarg, const char *lenarg,
+                     uint64_t *start, uint64_t *length, enum MHD_Result *ret)
+{
+  if (startarg && range_parse_u64 (startarg, strlen (startarg), start) == -1)
+    {
+      *ret = http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
+                              "Invalid start: '%.40s' (expecting an integer "
+                              ">= 0)",
+                              startarg);
+      return -1;
+    }
+  if (lenarg
+      && (range_parse_u64 (lenarg, strlen (lenarg), length) == -1
+          || *length == 0))
+    {
+      *ret = http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
+                              "Invalid length: '%.40s' (expecting an integer "
+                              "> 0)",
+                              lenarg);
+      return -1;
+    }
+  if ((startarg || lenarg)
+      && (*start >= t->size || (lenarg && *length > t->size - *start)))
+    {
+      *ret = out_of_range (r, t->size, false, OUT_OF_RANGE);
+      return -1;
+    }
+  return 0;
+}
+
 static enum MHD_Result
 handle_extents (struct request *r, const char *id)
 {
@@ -821,27 +858,14 @@ handle_extents (struct request *r, const char *id)
       return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false, "%s", err);
     }
   Q (r)->context = ctx == EXTENTS_DIRTY ? "dirty" : "zero";
-  /* Partial extents (imageio issue #83): start= and length= pick the range
-   * described.  Under the extents-whole fault they are ignored, as by
+  /* Under the extents-whole fault start= and length= are ignored, as by
    * imageio itself.
    */
   if (f->extents_whole)
     startarg = lenarg = NULL;
-  if (startarg && range_parse_u64 (startarg, strlen (startarg), &start) == -1)
-    return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
-                            "Invalid start: '%.40s' (expecting an integer "
-                            ">= 0)",
-                            startarg);
-  if (lenarg
-      && (range_parse_u64 (lenarg, strlen (lenarg), &length) == -1
-          || length == 0))
-    return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
-                            "Invalid length: '%.40s' (expecting an integer "
-                            "> 0)",
-                            lenarg);
-  if ((startarg || lenarg)
-      && (start >= t->size || (lenarg && length > t->size - start)))
-    return out_of_range (r, t->size, false, OUT_OF_RANGE);
+  if (parse_extents_range (r, t, startarg, lenarg, &start, &length, &ret)
+      == -1)
+    return ret;
   if (ctx == EXTENTS_DIRTY && !t->dirty)
     return http_reply_text (r, MHD_HTTP_NOT_FOUND, false,
                             "Ticket does not support dirty extents");
