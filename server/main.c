@@ -500,6 +500,26 @@ static struct limits lim = {
   .put_memory = (size_t)LIMITS_DEFAULT_PUT_MEMORY_MIB * 1024 * 1024,
 };
 
+/* --control-uid, --file-root or --nbd-root: who may do what, where. */
+static int
+parse_access (int c, const char *arg)
+{
+  unsigned long v;
+
+  switch (c)
+    {
+    case OPT_CONTROL_UID:
+      if (parse_uint ("control-uid", arg, 0, (uid_t)-2, &v) == -1)
+        return -1;
+      access_allow_uid (v);
+      return 0;
+    case OPT_FILE_ROOT:
+      return access_add_file_root (arg);
+    default: /* OPT_NBD_ROOT */
+      return access_add_nbd_root (arg);
+    }
+}
+
 /* One of the --max-*, --*-timeout and --put-memory options into lim. */
 static int
 parse_limit (int c, const char *arg)
@@ -542,7 +562,6 @@ parse_limit (int c, const char *arg)
 static void
 parse_args (int argc, char *argv[])
 {
-  unsigned long v;
   int c;
 
   while ((c = getopt_long (argc, argv, "vVh", long_options, NULL)) != -1)
@@ -582,16 +601,9 @@ parse_args (int argc, char *argv[])
         opt.ticket_files[opt.nr_ticket_files++] = optarg;
         break;
       case OPT_CONTROL_UID:
-        if (parse_uint ("control-uid", optarg, 0, (uid_t)-2, &v) == -1)
-          exit (EXIT_FAILURE);
-        access_allow_uid (v);
-        break;
       case OPT_FILE_ROOT:
-        if (access_add_file_root (optarg) == -1)
-          exit (EXIT_FAILURE);
-        break;
       case OPT_NBD_ROOT:
-        if (access_add_nbd_root (optarg) == -1)
+        if (parse_access (c, optarg) == -1)
           exit (EXIT_FAILURE);
         break;
       case OPT_MAX_CONNECTIONS:
