@@ -243,6 +243,41 @@ replay_entry (void *opaque, const struct journal_entry *e)
   return -1;
 }
 
+/* Flushes every connection of ALL that wrote.  Returns 0; 1 when a
+ * failure means the journal must be sent again; -1 when the server
+ * refused.  WHY (WHYLEN bytes) says what failed, prefixed with WHAT.
+ */
+static int
+flush_dirty (struct pool_conn **all, unsigned n, const char *what, char *why,
+             size_t whylen)
+{
+  for (unsigned i = 0; i < n; i++)
+    {
+      struct http_response resp;
+      char errbuf[256] = "";
+      enum http_result r;
+
+      if (!all[i]->dirty)
+        continue;
+      r = flush_conn (all[i], &resp, errbuf, sizeof errbuf);
+      if (r == HTTP_OK && resp.status / 100 == 2)
+        continue;
+      describe_failure (why, whylen, what, r, &resp, errbuf);
+      return is_failure_to_recover (r, &resp) ? 1 : -1;
+    }
+  return 0;
+}
+
+/* Every acknowledged write is safe: the journal empties. */
+static void
+flushed_all (void)
+{
+  journal_clear (&journal);
+  LOCK_FOR_SCOPE (&state_lock);
+  unflushed = 0;
+  replay_needed = false;
+}
+
 /* With every connection held: sends the journal again on the first one,
  * then flushes every connection holding writes.  On success the journal
  * is empty and nothing is unflushed; else the loss is marked.
@@ -265,44 +300,22 @@ replay_and_flush (struct pool_conn **all, unsigned n, const char *cause)
                 cause, count, journal_bytes (&journal));
   for (int round = 1; round <= MAX_REPLAY_ROUNDS; round++)
     {
-      struct http_response resp;
-      char errbuf[256] = "";
-      bool ok = true;
+      int r = 1;
 
       stats_add (STATS_REPLAYS, 1);
-      if (journal_foreach (&journal, replay_entry, &rc) != 0)
+      if (journal_foreach (&journal, replay_entry, &rc) == 0)
+        r = flush_dirty (all, n, "flush after resending", rc.why,
+                         sizeof rc.why);
+      else if (rc.hopeless)
+        r = -1;
+      if (r == 0)
         {
-          if (rc.hopeless)
-            break;
-          ok = false;
-        }
-      for (unsigned i = 0; ok && i < n; i++)
-        {
-          enum http_result r;
-
-          if (!all[i]->dirty)
-            continue;
-          r = flush_conn (all[i], &resp, errbuf, sizeof errbuf);
-          if (r == HTTP_OK && resp.status / 100 == 2)
-            continue;
-          ok = false;
-          describe_failure (rc.why, sizeof rc.why, "flush after resending", r,
-                            &resp, errbuf);
-          rc.hopeless = !is_failure_to_recover (r, &resp);
-        }
-      if (ok)
-        {
-          journal_clear (&journal);
-          {
-            LOCK_FOR_SCOPE (&state_lock);
-            unflushed = 0;
-            replay_needed = false;
-          }
+          flushed_all ();
           nbdkit_debug ("imageio: resent and flushed %" PRIu64 " write(s) "
                         "in %" PRIi64 " ms", count, clock_now_ms () - start);
           return 0;
         }
-      if (rc.hopeless || clock_now_ms () >= rc.deadline)
+      if (r == -1 || clock_now_ms () >= rc.deadline)
         break;
       nbdkit_debug ("imageio: %s; resending again", rc.why);
     }
@@ -441,42 +454,12 @@ replay_send (const char *what, const struct http_request *req,
   return 0;
 }
 
-/* Flushes every connection of ALL that wrote.  Returns 0, -1 after a
- * refusal (reported, the loss marked), or 1 when a failure means the
- * journal must be sent again.
- */
-static int
-flush_dirty (struct pool_conn **all, unsigned n)
-{
-  for (unsigned i = 0; i < n; i++)
-    {
-      struct http_response resp;
-      char errbuf[256] = "";
-      enum http_result r;
-
-      if (!all[i]->dirty)
-        continue;
-      r = flush_conn (all[i], &resp, errbuf, sizeof errbuf);
-      if (r == HTTP_OK && resp.status / 100 == 2)
-        continue;
-      if (is_failure_to_recover (r, &resp))
-        {
-          nbdkit_debug ("imageio: flush on connection %u: %s", all[i]->id,
-                        r == HTTP_OK ? resp.reason : errbuf);
-          return 1;
-        }
-      errors_report ("flush", r, &resp, errbuf);
-      mark_lost ("the server refused a flush");
-      return -1;
-    }
-  return 0;
-}
-
 int
 replay_flush (void)
 {
   unsigned n;
   bool must_replay;
+  char why[400] = "";
   int ret;
 
   if (refuse_after_loss ("flush") == -1)
@@ -489,16 +472,14 @@ replay_flush (void)
     LOCK_FOR_SCOPE (&state_lock);
     must_replay = replay_needed;
   }
-  ret = must_replay ? 1 : flush_dirty (all, n);
+  ret = must_replay ? 1 : flush_dirty (all, n, "flush", why, sizeof why);
   if (ret == 1)
     ret = replay_and_flush (all, n, "flush: a connection holding unflushed "
                                     "writes failed");
-  else if (ret == 0)
-    {
-      journal_clear (&journal);
-      LOCK_FOR_SCOPE (&state_lock);
-      unflushed = 0;
-    }
+  else if (ret == -1)
+    mark_lost (why);
+  else
+    flushed_all ();
   if (ret == -1)
     nbdkit_set_error (EIO);
   return ret;

@@ -345,6 +345,37 @@ gen_image_facts (yajl_gen g, const struct ticket *t)
     }
 }
 
+/* A 200 answer's response holding the JSON document in G and a newline,
+ * typed application/json, or NULL.  Frees G.
+ */
+static struct MHD_Response *
+json_response (yajl_gen g)
+{
+  struct MHD_Response *resp = NULL;
+  const unsigned char *out;
+  size_t outlen;
+
+  if (yajl_gen_get_buf (g, &out, &outlen) == yajl_gen_status_ok)
+    {
+      char *body = malloc (outlen + 1);
+
+      if (body)
+        {
+          memcpy (body, out, outlen);
+          body[outlen] = '\n';
+          resp = MHD_create_response_from_buffer (outlen + 1, body,
+                                                  MHD_RESPMEM_MUST_FREE);
+          if (resp == NULL)
+            free (body);
+        }
+    }
+  yajl_gen_free (g);
+  if (resp)
+    MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                             "application/json");
+  return resp;
+}
+
 static enum MHD_Result
 handle_options (struct request *r, const char *id)
 {
@@ -353,8 +384,6 @@ handle_options (struct request *r, const char *id)
   struct ticket *t = NULL;
   enum MHD_Result ret;
   struct MHD_Response *resp;
-  const unsigned char *out;
-  size_t outlen;
   yajl_gen g;
   bool write;
 
@@ -401,29 +430,10 @@ handle_options (struct request *r, const char *id)
       gen_image_facts (g, t);
     }
   yajl_gen_map_close (g);
-  resp = NULL;
-  if (yajl_gen_get_buf (g, &out, &outlen) == yajl_gen_status_ok)
-    {
-      char *body = malloc (outlen + 1);
-
-      if (body)
-        {
-          memcpy (body, out, outlen);
-          body[outlen] = '\n';
-          resp = MHD_create_response_from_buffer (outlen + 1, body,
-                                                  MHD_RESPMEM_MUST_FREE);
-          if (resp == NULL)
-            free (body);
-        }
-    }
-  yajl_gen_free (g);
+  resp = json_response (g);
   if (resp)
-    {
-      MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                               "application/json");
-      MHD_add_response_header (resp, MHD_HTTP_HEADER_ALLOW,
-                               write ? "OPTIONS,GET,PUT,PATCH" : "OPTIONS,GET");
-    }
+    MHD_add_response_header (resp, MHD_HTTP_HEADER_ALLOW,
+                             write ? "OPTIONS,GET,PUT,PATCH" : "OPTIONS,GET");
   return http_reply (r, MHD_HTTP_OK, resp);
 }
 
@@ -915,29 +925,7 @@ handle_extents (struct request *r, const char *id)
 static enum MHD_Result
 reply_json (struct request *r, yajl_gen g)
 {
-  struct MHD_Response *resp = NULL;
-  const unsigned char *out;
-  size_t outlen;
-
-  if (yajl_gen_get_buf (g, &out, &outlen) == yajl_gen_status_ok)
-    {
-      char *body = malloc (outlen + 1);
-
-      if (body)
-        {
-          memcpy (body, out, outlen);
-          body[outlen] = '\n';
-          resp = MHD_create_response_from_buffer (outlen + 1, body,
-                                                  MHD_RESPMEM_MUST_FREE);
-          if (resp == NULL)
-            free (body);
-        }
-    }
-  yajl_gen_free (g);
-  if (resp)
-    MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                             "application/json");
-  return http_reply (r, MHD_HTTP_OK, resp);
+  return http_reply (r, MHD_HTTP_OK, json_response (g));
 }
 
 /* ---- GET checksum, checksum/algorithms ---- */
