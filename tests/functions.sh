@@ -3,8 +3,9 @@
 # Contract with the tests (keep these names and meanings stable; the server
 # and plugin tests both rely on them):
 #
-#   requires CMD...            exit 77 (skip) unless every CMD is on PATH
-#   requires_run CMD ARGS...   exit 77 unless the command runs successfully
+#   requires_cmd CMD...        exit 77 (skip) unless every CMD is on PATH
+#   requires CMD ARGS...       exit 77 unless the command runs successfully
+#                              (nbdkit's tests/functions.sh meaning)
 #   cleanup_fn CMD ARGS...     run CMD ARGS at exit (any exit path), in
 #                              reverse order of registration
 #   $tmpdir / tmpdir           private `mktemp -d` directory, removed at exit
@@ -59,7 +60,7 @@ fail ()
 }
 
 # Skips the test unless every named command exists.
-requires ()
+requires_cmd ()
 {
   local c
   for c in "$@"; do
@@ -70,8 +71,9 @@ requires ()
   done
 }
 
-# Skips the test unless the command succeeds (e.g. requires_run qemu-nbd --version).
-requires_run ()
+# Skips the test unless the command succeeds (e.g. requires qemu-nbd --version),
+# as nbdkit's requires does.
+requires ()
 {
   if ! "$@" </dev/null >/dev/null 2>&1; then
     echo "$_test_name: SKIP: '$*' failed" >&2
@@ -239,7 +241,7 @@ _nbd_n=0
 # HTTP connection, and qemu-nbd's default of 1 would make the second wait.
 start_qemu_nbd ()
 {
-  requires qemu-nbd
+  requires_cmd qemu-nbd
   local image=$1 format=$2; shift 2
   _nbd_n=$(( _nbd_n + 1 ))
   local sock="$tmpdir/nbd-$_nbd_n.sock" pidf="$tmpdir/nbd-$_nbd_n.pid"

@@ -2,7 +2,7 @@
 # Every header compiles on its own: a file that includes only it builds,
 # so no header relies on what its includer happened to include first.
 source "$(dirname "$0")/functions.sh"
-requires cc pkg-config
+requires_cmd cc pkg-config
 
 cflags=$(pkg-config --cflags nbdkit openssl yajl libmicrohttpd libnbd)
 n=0

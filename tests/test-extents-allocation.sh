@@ -18,8 +18,8 @@
 #   - written ranges are data (0);
 #   - holes outside the 2 MiB blocks of the updates stay holes.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdsh qemu-img qemu-io qemu-nbd timeout
-requires_run /usr/bin/python3 -c 'import nbd'
+requires_cmd nbdkit nbdsh qemu-img qemu-io qemu-nbd timeout
+requires /usr/bin/python3 -c 'import nbd'
 
 mib=1048576
 size=$(( 32 * mib ))

@@ -7,7 +7,7 @@
 # ending at the end of the image, including an image whose size is not a
 # multiple of 512 (the server's list runs past it and is clipped).
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdsh qemu-img qemu-io qemu-nbd fallocate timeout
+requires_cmd nbdkit nbdsh qemu-img qemu-io qemu-nbd fallocate timeout
 
 mib=1048576
 k64=65536

@@ -7,7 +7,7 @@
 # once it arrives: the final map equals a model (up to holes reported as
 # zero next to updates), and so does the data.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdsh qemu-img qemu-io qemu-nbd timeout
+requires_cmd nbdkit nbdsh qemu-img qemu-io qemu-nbd timeout
 
 mib=1048576
 size=$(( 32 * mib ))

@@ -5,7 +5,7 @@
 # The same copy through --filter=noextents reads the whole image, which
 # shows the counting works.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdcopy qemu-img qemu-nbd fallocate timeout jq
+requires_cmd nbdkit nbdcopy qemu-img qemu-nbd fallocate timeout jq
 
 mib=1048576
 size=$(( 256 * mib ))

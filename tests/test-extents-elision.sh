@@ -8,7 +8,7 @@
 # one PATCH, the same zero again sends nothing, and the range reads back
 # as zeroes.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdcopy nbdsh qemu-img qemu-io qemu-nbd jq fallocate timeout
+requires_cmd nbdkit nbdcopy nbdsh qemu-img qemu-io qemu-nbd jq fallocate timeout
 
 mib=1048576
 

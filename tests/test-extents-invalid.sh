@@ -6,7 +6,7 @@
 # reads are right.  A server without the extents feature (--fault
 # no-extents): nothing is fetched and everything is data.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdinfo nbdcopy qemu-img qemu-nbd jq timeout
+requires_cmd nbdkit nbdinfo nbdcopy qemu-img qemu-nbd jq timeout
 
 mib=1048576
 size=$(( 8 * mib ))

@@ -4,8 +4,8 @@
 # whole image gets a reply that ends early, at an extent boundary, and
 # nbdinfo --map, which asks again from there, still sees every extent.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdinfo qemu-nbd timeout
-requires_run /usr/bin/python3 -c 'import nbd'
+requires_cmd nbdkit nbdinfo qemu-nbd timeout
+requires /usr/bin/python3 -c 'import nbd'
 
 # 4 KiB of data every 8 KiB: 150,000 extents over 600 MB (300 MB of data).
 pairs=75000

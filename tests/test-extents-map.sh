@@ -13,7 +13,7 @@
 # equals qemu-img map on qemu-nbd and data is "not a hole" by that rule.
 # qemu-nbd exports the size rounded up to 512; its maps are clipped.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdinfo qemu-img qemu-io qemu-nbd fallocate timeout
+requires_cmd nbdkit nbdinfo qemu-img qemu-io qemu-nbd fallocate timeout
 
 mib=1048576
 mkpat="$SRCDIR/tests/data/make-pattern.sh"

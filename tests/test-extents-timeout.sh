@@ -12,7 +12,7 @@
 #     short, the whole endless) is cut at the deadline the same way;
 #   - bad values are refused.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdinfo qemu-img qemu-io qemu-nbd timeout
+requires_cmd nbdkit nbdinfo qemu-img qemu-io qemu-nbd timeout
 
 mib=1048576
 size=$(( 8 * mib ))

@@ -12,7 +12,7 @@
 # and mapping its own region, and a final map of the whole image.  Every
 # run makes exactly one GET extents, and the data equals the model.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdsh qemu-img qemu-io qemu-nbd timeout
+requires_cmd nbdkit nbdsh qemu-img qemu-io qemu-nbd timeout
 
 mib=1048576
 

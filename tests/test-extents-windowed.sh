@@ -20,8 +20,8 @@
 # map for both servers, and the server's log shows windows asked for (ours)
 # or a single whole-list request (extents-whole).
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdinfo qemu-img qemu-io qemu-nbd timeout
-requires_run /usr/bin/python3 -c 'import nbd'
+requires_cmd nbdkit nbdinfo qemu-img qemu-io qemu-nbd timeout
+requires /usr/bin/python3 -c 'import nbd'
 
 mib=1048576
 size=$(( 64 * mib ))

@@ -31,8 +31,8 @@
 #   FAULT_SUITE_BUDGET   seconds (240): runs that would start later are
 #                        skipped and fail the suite
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdcopy qemu-img qemu-nbd timeout
-requires_run nbdkit --filter=delay null --dump-plugin
+requires_cmd nbdkit nbdcopy qemu-img qemu-nbd timeout
+requires nbdkit --filter=delay null --dump-plugin
 
 mib=1048576
 size=$(( 16 * mib ))

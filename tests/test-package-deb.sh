@@ -8,7 +8,7 @@
 # image through the installed plugin against the installed server.
 source "$(dirname "$0")/functions.sh"
 source "$(dirname "$0")/package-source.sh"
-requires dpkg-buildpackage dpkg-deb dpkg-parsechangelog dh pkg-config nbdkit \
+requires_cmd dpkg-buildpackage dpkg-deb dpkg-parsechangelog dh pkg-config nbdkit \
   qemu-img openssl timeout
 
 # Only installed binaries and the system's libraries: no library from the

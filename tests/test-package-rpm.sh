@@ -9,7 +9,7 @@
 # fails on files installed but not packaged, and on packaged but missing).
 source "$(dirname "$0")/functions.sh"
 source "$(dirname "$0")/package-source.sh"
-requires rpmbuild rpmspec rpm tar gzip
+requires_cmd rpmbuild rpmspec rpm tar gzip
 
 version=$(project_version)
 [ -n "$version" ] || fail "no version in meson.build"

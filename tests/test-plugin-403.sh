@@ -4,7 +4,7 @@
 # first 8 characters of the ticket.  A ticket that expires while nbdkit
 # serves makes reads and writes fail with a clear error, without hanging.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdsh timeout
+requires_cmd nbdkit nbdsh timeout
 
 size=$(( 16 * 1024 * 1024 ))
 head -c $size /dev/urandom > "$tmpdir/disk.raw"

@@ -5,7 +5,7 @@
 # extents document), however many requests are sent.  Over TCP and over an
 # abstract Unix socket (is_ovirt_host).
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdcopy qemu-img qemu-nbd timeout
+requires_cmd nbdkit nbdcopy qemu-img qemu-nbd timeout
 
 size=$(( 32 * 1024 * 1024 ))
 pool=4

@@ -4,7 +4,7 @@
 # and 4 plugin connections, and with qemu-img convert; each copy must equal
 # the source.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdcopy qemu-img qemu-io qemu-nbd timeout
+requires_cmd nbdkit nbdcopy qemu-img qemu-io qemu-nbd timeout
 
 size=$(( 48 * 1024 * 1024 ))
 

@@ -13,7 +13,7 @@
 # (5) A server that speaks only TLS 1.1 is refused, even with
 #     insecure=true.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdsh timeout python3
+requires_cmd nbdkit nbdsh timeout python3
 
 size=$(( 4 * 1024 * 1024 ))
 t=$(random_ticket)

@@ -8,7 +8,7 @@
 # journal and the request are sent again and the upload succeeds; a 500 on
 # every request fails the client, and nbdkit keeps serving.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdsh nbdcopy nbdinfo qemu-img qemu-nbd timeout
+requires_cmd nbdkit nbdsh nbdcopy nbdinfo qemu-img qemu-nbd timeout
 
 size=$(( 16 * 1024 * 1024 ))
 truncate -s $size "$tmpdir/src.raw"

@@ -5,7 +5,7 @@
 # last flush; zero with FUA is PATCH zero with flush true.  The data written
 # is then checked.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdsh qemu-img qemu-nbd timeout
+requires_cmd nbdkit nbdsh qemu-img qemu-nbd timeout
 
 size=$(( 16 * 1024 * 1024 ))
 qemu-img create -q -f qcow2 "$tmpdir/disk.qcow2" $size

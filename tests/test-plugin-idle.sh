@@ -8,7 +8,7 @@
 # fails with EIO, and so does every later write and flush (sticky).  (c) As (b) with idle_flush=1: the keeper flushed before
 # the server closed, so flush succeeds.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdsh timeout
+requires_cmd nbdkit nbdsh timeout
 
 size=$(( 16 * 1024 * 1024 ))
 export server_log

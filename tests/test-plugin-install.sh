@@ -6,7 +6,7 @@
 # DESTDIR; the system is not touched.  Other prefixes are checked with
 # `meson introspect --installed` on a configured (not compiled) build dir.
 source "$(dirname "$0")/functions.sh"
-requires meson pkg-config nbdkit jq
+requires_cmd meson pkg-config nbdkit jq
 
 plugindir=$(pkg-config --variable=plugindir nbdkit)
 nbdkit_prefix=$(pkg-config --variable=prefix nbdkit)

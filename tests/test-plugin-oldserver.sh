@@ -5,7 +5,7 @@
 # without the zero feature: zeroes become PUTs of zeroes, flush still
 # PATCH, data identical.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdinfo qemu-img qemu-io qemu-nbd timeout
+requires_cmd nbdkit nbdinfo qemu-img qemu-io qemu-nbd timeout
 
 size=$(( 16 * 1024 * 1024 ))
 truncate -s $size "$tmpdir/src.raw"

@@ -3,7 +3,7 @@
 # answer (here: its file was removed): the plugin falls back to the URL,
 # quietly (no error line), and the upload is still identical.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit qemu-img timeout
+requires_cmd nbdkit qemu-img timeout
 
 size=$(( 8 * 1024 * 1024 ))
 random_file "$tmpdir/src.raw" $size

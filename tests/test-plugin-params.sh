@@ -3,7 +3,7 @@
 # served) with a message naming it; --help lists every parameter;
 # --dump-plugin prints imageio_version=.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit timeout
+requires_cmd nbdkit timeout
 
 truncate -s 1M "$tmpdir/disk.raw"
 t=$(random_ticket)

@@ -2,7 +2,7 @@
 # A read-only ticket (ops: read) gives a read-only export: nbdinfo shows it,
 # a write fails, reads return the disk's data.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdinfo nbdsh nbdcopy qemu-img timeout
+requires_cmd nbdkit nbdinfo nbdsh nbdcopy qemu-img timeout
 
 size=$(( 16 * 1024 * 1024 ))
 truncate -s $size "$tmpdir/disk.raw"

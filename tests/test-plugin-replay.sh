@@ -6,7 +6,7 @@
 # again in acknowledgement order: the range must hold the LAST round's
 # data, never an earlier one, on the disk behind the server.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdsh qemu-img qemu-nbd timeout
+requires_cmd nbdkit nbdsh qemu-img qemu-nbd timeout
 
 size=$(( 16 * 1024 * 1024 ))
 export want=$tmpdir/want server_log

@@ -4,7 +4,7 @@
 # a smaller size= is used as given and works; a larger one stops nbdkit at
 # start-up with a message.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdinfo nbdcopy timeout
+requires_cmd nbdkit nbdinfo nbdcopy timeout
 
 # The ticket allows less than the file holds, and not a power of two.
 file_size=$(( 16 * 1024 * 1024 ))

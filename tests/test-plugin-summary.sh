@@ -4,7 +4,7 @@
 # zeroed, zero requests not sent), and it starts again with the next
 # connection.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdsh timeout
+requires_cmd nbdkit nbdsh timeout
 
 size=$(( 4 * 1024 * 1024 ))
 truncate -s $size "$tmpdir/disk.raw"

@@ -4,7 +4,7 @@
 # works; a certificate for another host name is refused (and accepted with
 # insecure=true).
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdinfo openssl timeout
+requires_cmd nbdkit nbdinfo openssl timeout
 
 size=$(( 16 * 1024 * 1024 ))
 head -c $size /dev/urandom > "$tmpdir/disk.raw"

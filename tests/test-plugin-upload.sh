@@ -5,7 +5,7 @@
 # Unix path socket and an abstract socket (is_ovirt_host=true).  Every
 # target starts full of garbage, so zero regions must really be written.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit qemu-img qemu-io qemu-nbd openssl timeout
+requires_cmd nbdkit qemu-img qemu-io qemu-nbd openssl timeout
 
 size=$(( 32 * 1024 * 1024 ))
 

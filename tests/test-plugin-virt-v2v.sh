@@ -12,7 +12,7 @@
 # (is_ovirt_host) to qemu-nbd serving a qcow2.  Each target is compared
 # with its source.
 source "$(dirname "$0")/functions.sh"
-requires nbdkit nbdcopy qemu-img qemu-nbd timeout
+requires_cmd nbdkit nbdcopy qemu-img qemu-nbd timeout
 
 export LANG=C
 size0=$(( 24 * 1024 * 1024 )) size1=$(( 40 * 1024 * 1024 ))

@@ -9,7 +9,7 @@
 # blocks are not read; block_size and algorithm errors give imageio's 400
 # texts; OPTIONS lists the feature; no whole ticket id in the log.
 source "$(dirname "$0")/functions.sh"
-requires curl jq qemu-img qemu-io qemu-nbd
+requires_cmd curl jq qemu-img qemu-io qemu-nbd
 
 mib=1048576
 blkhash ()

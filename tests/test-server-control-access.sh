@@ -4,7 +4,7 @@
 # is opened up anyway, a peer of another uid gets 403 and changes nothing;
 # --control-uid lets that uid in; --control @NAME is refused.
 source "$(dirname "$0")/functions.sh"
-requires curl setpriv stat
+requires_cmd curl setpriv stat
 [ "$(id -u)" -eq 0 ] || { echo "$_test_name: SKIP: needs root to run a second uid" >&2; exit 77; }
 other=65534
 

@@ -4,7 +4,7 @@
 # whole and in odd ranges; file, nbd raw and nbd qcow2 backends; the backend
 # image is compared with the source afterwards.
 source "$(dirname "$0")/functions.sh"
-requires curl qemu-img qemu-nbd cmp
+requires_cmd curl qemu-img qemu-nbd cmp
 
 mib=1048576
 size=$(( 6 * mib + 4096 ))

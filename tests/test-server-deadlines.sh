@@ -5,7 +5,7 @@
 # finishes the handshake is closed by the earlier of the two; a connection that named a valid ticket
 # may then stay idle for the ticket's inactivity_timeout instead.
 source "$(dirname "$0")/functions.sh"
-requires curl /usr/bin/python3
+requires_cmd curl /usr/bin/python3
 
 truncate -s 1M "$tmpdir/disk.img"
 t=$(random_ticket)

@@ -5,7 +5,7 @@
 # and the unit uses only options the server has (systemd-analyze verify
 # when present).
 source "$(dirname "$0")/functions.sh"
-requires podchecker
+requires_cmd podchecker
 
 pod=$SRCDIR/docs/imageio-server.pod
 unit=$SRCDIR/docs/imageio-server.service

@@ -10,7 +10,7 @@
 # does).  OPTIONS reports size, sparse, dirty and transfer_id (imageio
 # issue #67).
 source "$(dirname "$0")/functions.sh"
-requires curl jq qemu-img qemu-io qemu-nbd nbdkit
+requires_cmd curl jq qemu-img qemu-io qemu-nbd nbdkit
 
 mib=1048576
 size=$(( 8 * mib ))

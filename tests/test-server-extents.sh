@@ -6,7 +6,7 @@
 # contexts, Range ignored.  nbd extents are compared with
 # `qemu-img map --output=json` of the same image.
 source "$(dirname "$0")/functions.sh"
-requires curl jq qemu-img qemu-io qemu-nbd
+requires_cmd curl jq qemu-img qemu-io qemu-nbd
 
 check ()
 {

@@ -7,7 +7,7 @@
 # takes every connection's unflushed ranges; WHEN repeats; bad specs are
 # refused.  File backend, and once the nbd backend (qemu-nbd).
 source "$(dirname "$0")/functions.sh"
-requires qemu-nbd timeout
+requires_cmd qemu-nbd timeout
 
 K=65536
 size=$(( 16 * K ))

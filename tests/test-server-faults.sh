@@ -3,7 +3,7 @@
 # missing features, corrupt extents documents, delays, dropped connections,
 # injected errors, max_readers/max_writers overrides.
 source "$(dirname "$0")/functions.sh"
-requires curl jq qemu-img qemu-io qemu-nbd
+requires_cmd curl jq qemu-img qemu-io qemu-nbd
 
 mib=1048576
 size=$(( 4 * mib ))

@@ -5,7 +5,7 @@
 # server holds at most --max-per-ip of the flood's connections and cuts
 # each after --head-timeout.  Loopback only; bounded in count and time.
 source "$(dirname "$0")/functions.sh"
-requires curl cmp /usr/bin/python3
+requires_cmd curl cmp /usr/bin/python3
 
 flood=1500 per_ip=64 head=3 run=8
 # The flood needs a descriptor per connection.

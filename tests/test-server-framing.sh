@@ -6,7 +6,7 @@
 # answered (nor its ticket touched); a raw NUL, %00 or an encoded '/' in
 # the target gets 400 (404 for the rest), never the ticket's data.
 source "$(dirname "$0")/functions.sh"
-requires /usr/bin/python3 curl cmp
+requires_cmd /usr/bin/python3 curl cmp
 
 size=65536
 printf 'IMAGE-DATA-%05d\n' $(seq 4000) > "$tmpdir/disk.img"

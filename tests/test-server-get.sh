@@ -4,7 +4,7 @@
 # The image size is odd so the nbd export (rounded up to 512) is larger than
 # the ticket: the ticket size must win.
 source "$(dirname "$0")/functions.sh"
-requires curl qemu-nbd cmp
+requires_cmd curl qemu-nbd cmp
 
 size=1048583
 img=$tmpdir/disk.img

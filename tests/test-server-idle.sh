@@ -4,7 +4,7 @@
 # any client action; a busy connection and one under the default (60 s)
 # stay open.
 source "$(dirname "$0")/functions.sh"
-requires curl
+requires_cmd curl
 
 truncate -s 1M "$tmpdir/disk.img"
 t2=$(random_ticket) t60=$(random_ticket)

@@ -6,7 +6,7 @@
 # cycle), and the binary does not link OpenSSL (TLS is GnuTLS inside
 # libmicrohttpd; checksums use libb2).
 source "$(dirname "$0")/functions.sh"
-requires readelf
+requires_cmd readelf
 
 for f in "$SRCDIR/server/http.c" "$SRCDIR/server/http.h"; do
   bad=$(grep -n -E '#include "(images|control|backend|tickets|extents-json|faults|checksum)\.h"' "$f" || true)

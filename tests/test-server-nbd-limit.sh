@@ -4,8 +4,8 @@
 # must get a 500 with a clear reason within the connect timeout (10 s),
 # not hang, while the first connection keeps working.
 source "$(dirname "$0")/functions.sh"
-requires curl qemu-nbd timeout
-requires_run /usr/bin/python3 -c 'import socket'
+requires_cmd curl qemu-nbd timeout
+requires /usr/bin/python3 -c 'import socket'
 
 size=1048576
 truncate -s $size "$tmpdir/d.raw"

@@ -2,7 +2,7 @@
 # OPTIONS /images/TICKET and /images/*: Allow header, features, max_readers/
 # max_writers per backend, unix_socket, read-only tickets, missing tickets.
 source "$(dirname "$0")/functions.sh"
-requires curl jq qemu-img qemu-nbd
+requires_cmd curl jq qemu-img qemu-nbd
 
 # Sorted, comma-separated members of the Allow header of the last answer.
 allow_set ()

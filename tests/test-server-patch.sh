@@ -2,7 +2,7 @@
 # PATCH /images/TICKET: zero (offset default, flush) and flush, every
 # validation message, bad and oversized JSON; file and nbd backends.
 source "$(dirname "$0")/functions.sh"
-requires curl qemu-img qemu-nbd cmp
+requires_cmd curl qemu-img qemu-nbd cmp
 
 size=1048576
 random_file "$tmpdir/orig" $size

@@ -4,7 +4,7 @@
 # (4 MiB each) under the default budget, but not under --put-memory 4 (one
 # buffer; the others write through), and every byte arrives either way.
 source "$(dirname "$0")/functions.sh"
-requires curl cmp
+requires_cmd curl cmp
 
 size=$(( 16 * 1024 * 1024 )) n=8
 for i in $(seq $n); do random_file "$tmpdir/src$i" $size; done

@@ -3,7 +3,7 @@
 # flush=y|n|other, writes past the end (416, connection closed), ?close=y,
 # short bodies from a client that goes away; file and nbd backends.
 source "$(dirname "$0")/functions.sh"
-requires curl qemu-img qemu-nbd cmp
+requires_cmd curl qemu-img qemu-nbd cmp
 
 size=1048576
 truncate -s $size "$tmpdir/disk.img"

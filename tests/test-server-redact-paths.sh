@@ -4,7 +4,7 @@
 # holding an id anywhere, refused targets, the control service's paths in
 # any case.  Not even 9 characters of an id appear.
 source "$(dirname "$0")/functions.sh"
-requires curl
+requires_cmd curl
 
 truncate -s 1M "$tmpdir/disk.img"
 t=$(random_ticket)

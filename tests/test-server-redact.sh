@@ -3,7 +3,7 @@
 # kind of error, the control service, unknown tickets, TLS and Unix.  The
 # redacted form (first 8 characters and "...") does.
 source "$(dirname "$0")/functions.sh"
-requires curl qemu-img qemu-nbd
+requires_cmd curl qemu-img qemu-nbd
 
 size=1048576
 truncate -s $size "$tmpdir/disk.img"

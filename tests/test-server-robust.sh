@@ -3,7 +3,7 @@
 # vanish mid-body or mid-answer; the server keeps answering and exits 0 on
 # SIGTERM (and on SIGINT).
 source "$(dirname "$0")/functions.sh"
-requires curl qemu-img qemu-nbd cmp
+requires_cmd curl qemu-img qemu-nbd cmp
 
 size=4194304
 random_file "$tmpdir/orig" $size

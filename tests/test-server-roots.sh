@@ -5,7 +5,7 @@
 # ticket was added is not served; a FIFO does not hang the server; a
 # --ticket file outside the roots stops the server at start-up.
 source "$(dirname "$0")/functions.sh"
-requires curl mkfifo
+requires_cmd curl mkfifo
 
 size=4096
 root=$tmpdir/root outside=$tmpdir/outside

@@ -3,7 +3,7 @@
 # its Unix sockets (the local service's and the control service's), also
 # with a connection open.
 source "$(dirname "$0")/functions.sh"
-requires curl
+requires_cmd curl
 
 truncate -s 1M "$tmpdir/disk.img"
 t=$(random_ticket)

@@ -6,7 +6,7 @@
 # which it expires), idle_time and transfer_id ("(ticket/" + the id's first
 # 18 characters + ")" unless given).
 source "$(dirname "$0")/functions.sh"
-requires curl jq
+requires_cmd curl jq
 
 size=$(( 4 * 1048576 ))
 truncate -s $size "$tmpdir/disk.img"

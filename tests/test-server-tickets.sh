@@ -3,7 +3,7 @@
 # expiry (403 and connection closed), activity extending a ticket,
 # read-only tickets refusing PUT and PATCH.
 source "$(dirname "$0")/functions.sh"
-requires curl jq
+requires_cmd curl jq
 
 size=1048576
 truncate -s $size "$tmpdir/disk.img"

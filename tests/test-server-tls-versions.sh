@@ -6,7 +6,7 @@
 # and the test would prove nothing); against a server without the
 # restriction these same commands complete a TLS 1.0/1.1 handshake.
 source "$(dirname "$0")/functions.sh"
-requires openssl curl
+requires_cmd openssl curl
 
 truncate -s 1M "$tmpdir/disk.img"
 t=$(random_ticket)

@@ -4,7 +4,7 @@
 # (the bound port, not the 0 asked for; printed without -v), GET /info/,
 # and the Server header on every kind of answer.
 source "$(dirname "$0")/functions.sh"
-requires curl jq openssl
+requires_cmd curl jq openssl
 
 version=$(sed -n "s/^ *version : '\([^']*\)'.*/\1/p" "$SRCDIR/meson.build" | head -n 1)
 [ -n "$version" ] || fail "no version in meson.build"

@@ -3,7 +3,7 @@
 # path and an abstract socket (@NAME); OPTIONS reports unix_socket; data
 # written on one transport is read on another.
 source "$(dirname "$0")/functions.sh"
-requires curl jq openssl cmp
+requires_cmd curl jq openssl cmp
 
 size=1048576
 random_file "$tmpdir/orig" $size
