@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "minmax.h"
 #include "redact.h"
 
 const char *
@@ -59,7 +60,7 @@ redact_url (const char *url, char *buf, size_t bufsz)
       return buf;
     }
   snprintf (tmp, sizeof tmp, "%.*s",
-            (int)(len < REDACT_KEEP + 1 ? len : REDACT_KEEP + 1), secret);
+            (int)MIN (len, (size_t)REDACT_KEEP + 1), secret);
   redact_ticket (tmp, shown);
   snprintf (buf, bufsz, "%.*s%s%s", (int)(secret - url), url, shown,
             secret + len);
@@ -114,9 +115,9 @@ redact_text (const char *text, const char *secret, char *buf, size_t bufsz)
       size_t len = 0, rest = strlen (p);
 
       if (slen > REDACT_KEEP
-          && strncmp (p, secret, slen < rest ? slen : rest) == 0
+          && strncmp (p, secret, MIN (slen, rest)) == 0
           && (rest >= slen || rest > REDACT_KEEP))
-        len = slen < rest ? slen : rest;
+        len = MIN (slen, rest);
       else if (p == text || !is_id_char (p[-1]))
         len = quoted_id_len (text, p);
       if (len > REDACT_KEEP)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <linux/falloc.h>
 
+#include "minmax.h"
 #include "access.h"
 #include "backend.h"
 #include "tickets.h"
@@ -91,7 +92,7 @@ write_zeroes (struct backend *b, uint64_t offset, uint64_t count)
 
   while (count > 0)
     {
-      size_t n = count < sizeof zeroes ? count : sizeof zeroes;
+      size_t n = MIN (count, sizeof zeroes);
 
       if (file_pwrite (b, zeroes, n, offset) == -1)
         return -1;

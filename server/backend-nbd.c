@@ -17,6 +17,7 @@
 
 #include <libnbd.h>
 
+#include "minmax.h"
 #include "clock.h"
 #include "backend.h"
 #include "tickets.h"
@@ -64,7 +65,7 @@ nbdb_pread (struct backend *b, void *buf, size_t count, uint64_t offset)
 
   while (count > 0)
     {
-      size_t n = count < MAX_IO ? count : MAX_IO;
+      size_t n = MIN (count, (size_t)MAX_IO);
 
       if (nbd_pread (NB (b)->h, p, n, offset, 0) == -1)
         return fail (b, "nbd_pread");
@@ -82,7 +83,7 @@ nbdb_pwrite (struct backend *b, const void *buf, size_t count, uint64_t offset)
 
   while (count > 0)
     {
-      size_t n = count < MAX_IO ? count : MAX_IO;
+      size_t n = MIN (count, (size_t)MAX_IO);
 
       if (nbd_pwrite (NB (b)->h, p, n, offset, 0) == -1)
         return fail (b, "nbd_pwrite");
@@ -102,7 +103,7 @@ nbdb_zero (struct backend *b, uint64_t offset, uint64_t count)
 
   while (count > 0)
     {
-      uint64_t n = count < MAX_ZERO ? count : MAX_ZERO;
+      uint64_t n = MIN (count, (uint64_t)MAX_ZERO);
 
       if (nbd_can_zero (h) == 1)
         {
@@ -112,7 +113,7 @@ nbdb_zero (struct backend *b, uint64_t offset, uint64_t count)
       else
         {
           /* No write zeroes in this server: write them. */
-          n = count < MAX_IO ? count : MAX_IO;
+          n = MIN (count, (size_t)MAX_IO);
           if (zeroes == NULL && (zeroes = calloc (1, MAX_IO)) == NULL)
             {
               snprintf (b->err, sizeof b->err, "zero: %s", strerror (errno));

@@ -14,6 +14,7 @@
 
 #include <blake2.h>
 
+#include "minmax.h"
 #include "backend.h"
 #include "checksum.h"
 
@@ -68,7 +69,7 @@ hash_zeroes (bool s, uint64_t len, uint8_t *digest)
   hash_init (&h, s);
   while (len > 0)
     {
-      size_t n = len < sizeof zeroes ? len : sizeof zeroes;
+      size_t n = MIN (len, sizeof zeroes);
 
       hash_update (&h, zeroes, n);
       len -= n;
@@ -192,7 +193,7 @@ checksum_compute (struct backend *b, uint64_t size, const char *algorithm,
   hash_init (&total, s);
   for (uint64_t start = 0; start < size; start += block_size)
     {
-      uint64_t len = size - start < block_size ? size - start : block_size;
+      uint64_t len = MIN (size - start, block_size);
 
       if (zero_map_is_zero (&zm, start, start + len))
         {
@@ -214,7 +215,7 @@ checksum_compute (struct backend *b, uint64_t size, const char *algorithm,
           for (uint64_t done = 0; done < len;)
             {
               size_t n
-                  = len - done < CHECKSUM_PIECE ? len - done : CHECKSUM_PIECE;
+                  = MIN (len - done, (uint64_t)CHECKSUM_PIECE);
 
               if (b->ops->pread (b, buf, n, start + done) == -1)
                 {

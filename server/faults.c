@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "minmax.h"
 #include "backend.h"
 #include "faults.h"
 #include "log.h"
@@ -515,7 +516,7 @@ ranges_lose (struct tracked *tb, const struct tracked *owner, uint64_t *nr,
       for (uint64_t done = 0; done < r.len;)
         {
           size_t k
-              = r.len - done < sizeof garbage ? r.len - done : sizeof garbage;
+              = MIN (r.len - done, (uint64_t)sizeof garbage);
 
           if (tb->inner->ops->pwrite (tb->inner, garbage, k, r.off + done)
               == -1)

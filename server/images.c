@@ -32,6 +32,7 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+#include "minmax.h"
 #include "backend.h"
 #include "checksum.h"
 #include "conn-limits.h"
@@ -445,7 +446,7 @@ read_cb (void *cls, uint64_t pos, char *buf, size_t max)
   struct request *r = cls;
   struct backend *b = IC (r)->backend;
   uint64_t left = Q (r)->length - pos;
-  size_t n = left < max ? left : max;
+  size_t n = MIN (left, (uint64_t)max);
 
   if (n == 0)
     return MHD_CONTENT_READER_END_OF_STREAM;

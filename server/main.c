@@ -23,6 +23,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "minmax.h"
 #include "access.h"
 #include "control.h"
 #include "faults.h"
@@ -481,7 +482,7 @@ fit_fd_limit (struct limits *lim)
 
   if (getrlimit (RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= want)
     return;
-  rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+  rl.rlim_cur = MIN (rl.rlim_max, want);
   setrlimit (RLIMIT_NOFILE, &rl);
   if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
     {
