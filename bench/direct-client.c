@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* direct-client: the benchmarks' baseline.  Moves an image straight
  * between a file and imageio-server with libcurl, the way the plugin does
  * it for nbdcopy, so "plugin / direct" measures only the plugin's cost.

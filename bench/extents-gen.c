@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* extents-gen: makes and parses large imageio extents documents, to measure
  * the plugin's streaming extents parser (plugin/json.c) on its own.
  *

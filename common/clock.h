@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The monotonic clock in milliseconds, for deadlines: never goes back when
  * the wall clock is set.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Scope-bound locking: a lock taken with LOCK_FOR_SCOPE, RDLOCK_FOR_SCOPE or
  * WRLOCK_FOR_SCOPE is released when the enclosing scope ends, on every path
  * (GCC/clang cleanup attribute).  Taking or releasing a lock cannot fail in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* MIN and MAX that evaluate each argument once. */
 #ifndef IMAGEIO_MINMAX_H
 #define IMAGEIO_MINMAX_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Strict decimal parsing; see parse-uint.h. */
 #include "parse-uint.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Strict decimal parsing of unsigned numbers, the one way the plugin and
  * the server read a number from the network or the command line: digits
  * only (no sign, no space, no base prefix), at least one, and no larger

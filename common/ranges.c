@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* HTTP byte range parsing; see ranges.h. */
 #include <ctype.h>
 #include <stddef.h>

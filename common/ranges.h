@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* HTTP byte ranges, shared by the server (Range, Content-Range of PUT) and
  * the plugin (Content-Range of a 206 answer).  Pure functions, no I/O.
  *

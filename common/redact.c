@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Ticket redaction; see redact.h. */
 #include <ctype.h>
 #include <stdbool.h>

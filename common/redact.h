@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Ticket redaction: the one way the plugin and the server print a ticket id.
  *
  * A ticket id is a bearer secret (whoever knows it may read or write the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The size of a Unix socket address's path, sun_path: one name for what
  * was written as 108 and 110 in several places.
  */

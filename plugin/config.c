@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Parameters: parsed by .config, checked by .config_complete, read-only
  * afterwards.  Names and meanings of url, size, cafile, insecure and
  * is_ovirt_host match virt-v2v's Python plugin, so this is a drop-in.

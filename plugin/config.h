@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* config.c: the plugin's parameters, parsed by .config, checked by
  * .config_complete, read-only afterwards.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* How a failed imageio request reaches the user and the NBD client: one
  * nbdkit_error saying what was attempted, then the transport failure or
  * the HTTP status and the server's own text (ticket ids shortened), and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* errors.c: how a failed request reaches the user and the NBD client. */
 #ifndef IMAGEIO_ERRORS_H
 #define IMAGEIO_ERRORS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The extent map (see extent-map.h): a sorted list of extent starts, each
  * with a type; extent I covers [start[I], start[I+1]) and the last one ends
  * at the map's size.  Adjacent extents always differ in type.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The extent map: which ranges of the image are data, zero, or hole+zero.
  * Types use nbdkit's bits: 0 = data, NBDKIT_EXTENT_ZERO (2),
  * NBDKIT_EXTENT_HOLE|NBDKIT_EXTENT_ZERO (3).  Adjacent equal extents are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The plugin's cached allocation map (see extents.h).
  *
  * imageio serves only the whole image's extent list; our server (and any

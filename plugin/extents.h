@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The plugin's cached allocation map (see extents.c): fetched lazily, in
  * windows when the server serves partial extents, kept exact by writes and
  * zeroes, and a safe all-data answer when the server's document is bad.

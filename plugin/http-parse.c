@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Response head parsing and chunked body decoding for the HTTP client: pure
  * functions, no I/O and no nbdkit symbols, so the unit tests and the fuzzer
  * link this file alone.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The HTTP/1.1 client's protocol layer: one kept-alive connection per
  * struct http_conn, on a transport (transport.c: sockets, TLS, waiting).
  * This file frames requests, reads response heads (parsed by the pure

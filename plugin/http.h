@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A small HTTP/1.1 client for the imageio protocol: one kept-alive connection
  * per struct http_conn, on a transport (transport.h: TCP, a Unix path
  * socket or an abstract Unix socket, with optional TLS).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* nbdkit-imageio-plugin: an ovirt-imageio transfer URL as an NBD export.
  *
  * This file holds the nbdkit callbacks: start-up (OPTIONS and the size,

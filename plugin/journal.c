@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The journal of unflushed writes; see journal.h. */
 #include <stdlib.h>
 #include <string.h>

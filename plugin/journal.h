@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The journal of unflushed writes: every write the server acknowledged
  * since the last image-wide flush, in the order the acknowledgements
  * arrived, kept so that it can be sent again if the server loses it.

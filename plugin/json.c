@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The JSON documents the plugin reads (see json.h), both through yajl's
  * callback parser:
  *   - OPTIONS: small (bounded by OPTIONS_MAX_BYTES), parsed in one call.  Not

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* JSON documents the plugin reads: the OPTIONS answer (yajl tree parser,
  * small) and the extents list (yajl callback parser, streamed straight into
  * an extent map, because a tree of 1,000,000 extents needs over 600 MiB).

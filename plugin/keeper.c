@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The keeper thread; see keeper.h.  It starts in .after_fork and stops in
  * .cleanup.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* keeper.c: the thread that flushes what stays unflushed while the pool
  * idles, before the server's inactivity timeout (60 s in imageio) closes
  * a connection holding unflushed writes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The connection pool: a fixed set of kept-alive HTTP connections shared by
  * all nbdkit threads and NBD connections.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* pool.c: the connection pool, a fixed set of kept-alive HTTP connections
  * shared by every nbdkit thread.
  *

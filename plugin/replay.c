@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Losing nothing: every data-path request goes through here.
  *
  * imageio acknowledges a PUT or zero sent with flush=n before the data is

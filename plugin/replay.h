@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* replay.c: requests that lose nothing: the journal of unflushed writes,
  * its replay after a failure, the image-wide flush, sticky loss.
  */

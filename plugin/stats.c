@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Transfer statistics; see stats.h. */
 #include <inttypes.h>
 #include <pthread.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Transfer statistics: what the plugin did for its NBD clients, logged as
  * one summary line when the last NBD connection closes (see the man page,
  * "TRANSFER SUMMARY").  Counters are atomic: any thread may add.

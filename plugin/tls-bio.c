@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A socket BIO for OpenSSL that never raises SIGPIPE.
  *
  * OpenSSL's own socket BIO writes with write(), which raises SIGPIPE when

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* A socket BIO that never raises SIGPIPE; see tls-bio.c. */
 #ifndef IMAGEIO_TLS_BIO_H
 #define IMAGEIO_TLS_BIO_H

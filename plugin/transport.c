@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The HTTP client's transport; see transport.h. */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The HTTP client's transport: a connected byte stream to an endpoint, over
  * TCP, a Unix path socket or an abstract Unix socket, with TLS (OpenSSL)
  * when the endpoint asks for it.  It knows nothing of HTTP.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Configures (once) and builds the project in BUILDDIR (default: build).
 # Extra arguments go to `meson setup`, e.g. -Db_sanitize=address,undefined.
 set -euo pipefail

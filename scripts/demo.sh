@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The README's main job, end to end on this machine: installs what is
 # missing, builds, makes a sample qcow2 with data and zero regions, serves an
 # empty qcow2 target through qemu-nbd and imageio-server (HTTPS, with a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The test command (README, .ci/run): installs what is missing, builds, and
 # runs every test: unit tests and end-to-end shell tests in a normal build
 # (valgrind tests included), then unit and server tests again in an

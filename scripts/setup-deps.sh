@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Installs every Debian 12 package the project needs to build, test and benchmark.
 # Idempotent: when everything is present it only checks and prints nothing.
 set -euo pipefail

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Control-service peers and ticket locations; see access.h. */
 #include <errno.h>
 #include <limits.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Who may do what on imageio-server (docs/imageio-server-security.md):
  * - the control service answers only peers whose uid (SO_PEERCRED) is the
  *   server's own or one given with --control-uid;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The file backend: a regular file or block device, pread/pwrite.
  * Zero punches holes when the ticket is sparse, else zeroes the range in
  * place (FALLOC_FL_ZERO_RANGE), writing zeroes when neither works.  Flush

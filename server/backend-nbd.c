@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The nbd backend: one libnbd handle (one NBD connection, e.g. to
  * qemu-nbd) per HTTP connection.  Reads and writes are split into NBD
  * requests of at most 32 MiB; zero keeps allocation unless the ticket is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Backend selection from a ticket url and shared helpers; see backend.h. */
 #include <errno.h>
 #include <limits.h>

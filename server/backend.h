@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Backends: where a ticket's bytes live (file:///PATH or
  * nbd:unix:/PATH[:exportname=NAME]).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Connection count, head deadlines (a watchdog thread) and the PUT
  * memory budget; see conn-limits.h.
  */

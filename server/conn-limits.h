@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Resource limits of imageio-server (docs/imageio-server-security.md):
  * how many connections in all, how long a connection may take to send a
  * request head (the TLS handshake included), and how much memory all PUT

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The control service (/tickets/ID on a Unix socket): PUT adds or replaces
  * a ticket, GET describes it, PATCH {"timeout": N} extends it, DELETE
  * removes it (204, also when there is no such ticket; 409 while a request

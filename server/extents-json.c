@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Streaming extents JSON with yajl_gen; see extents-json.h.
  *
  * Pipeline: backend chunks (batch) -> merge of adjacent equal extents

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* GET /images/TICKET/extents: the JSON document, generated as it is sent.
  *
  * Contract: extents_stream_new asks the backend for the first chunk of

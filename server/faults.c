@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Fault injection and pretend modes; see faults.h.  Every --fault option
  * lives here so they are easy to find.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Fault injection and pretend modes (--fault SPEC), for tests only.
  *
  * Contract: main calls faults_parse for every --fault before any listener

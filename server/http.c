@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* libmicrohttpd glue: daemons, per-connection and per-request state,
  * routing to the handlers registered on each listener, replies and the -v
  * log line of every request; see http.h.

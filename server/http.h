@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* imageio-server's HTTP layer on libmicrohttpd (thread per connection).
  * It knows no handler: services register routes on a listener.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* The Images API (/images/TICKET, /images/TICKET/extents,
  * /images/TICKET/checksum[/algorithms], and "*" as the ticket for OPTIONS)
  * and GET /info/: OPTIONS, GET (read), PUT (write), PATCH (zero, flush),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* imageio-server logging; see log.h. */
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* imageio-server logging: one line per message on stderr, written with a
  * single write(2) so lines from connection threads never interleave.
  *

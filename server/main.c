@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* imageio-server: a small imageio-compatible server (the plugin's test
  * peer).  This file owns the command line, the listening sockets, the
  * readiness files and the signals: it binds every listener, starts one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Pure parsers of client input; see parse.h. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Pure parsers of what clients send imageio-server: the request target,
  * the query string, the framing headers, PATCH bodies and the control
  * service's paths and bodies.  No I/O, no globals: each takes bytes and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Ticket parsing and the ticket store; see tickets.h. */
 #include <errno.h>
 #include <pthread.h>

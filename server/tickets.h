@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Tickets: parsing (PUT /tickets/ID, --ticket FILE) and the store.
  *
  * Contract:

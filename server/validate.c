@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* JSON value checks with imageio's messages; see validate.h. */
 #include <stdio.h>
 #include <string.h>

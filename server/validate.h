@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Checks values in small JSON documents (PATCH bodies, tickets) parsed with
  * yajl's tree parser, with imageio's one-line error messages:
  *   "Missing required value for 'size'", "Integer required '4096'",

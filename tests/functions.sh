@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Shared helpers for the shell tests; every tests/test-*.sh sources this.
 #
 # Contract with the tests (keep these names and meanings stable; the server

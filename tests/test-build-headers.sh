@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Every header compiles on its own: a file that includes only it builds,
 # so no header relies on what its includer happened to include first.
 source "$(dirname "$0")/functions.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # After a write or a zero inside a hole of a qcow2 image, the plugin's map
 # never claims a hole where qemu has allocated: qcow2 allocates whole
 # clusters (64 KiB by default, up to 2 MiB), so the rest of the written

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # NBD block status through the plugin, request by request (nbdsh): with
 # REQ_ONE exactly one extent starting at the requested offset, clipped to
 # the request; without it, every extent of the range, the first one from

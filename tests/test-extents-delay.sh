@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The map download does not hold up I/O: with --fault extents-delay=3000
 # the server answers GET extents after 3 s; while one connection's block
 # status waits for it, reads, writes and zeroes on another connection keep

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Download of a sparse image with nbdcopy: the copy equals the source and
 # is sparse, and thanks to the extents only the data is read from the
 # server (bytes of GET op=read in the server log, about the data size).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A bad extents document from the server (--fault extents=unsorted, gap,
 # overlap, short, garbage, negative, badflag): block status still works and
 # reports the whole image as data (always safe), nbdkit logs exactly one

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A map of more extents than one block status reply holds (the plugin
 # bounds a reply to 65536 extents, as qemu-nbd does): one request over the
 # whole image gets a reply that ends early, at an extent boundary, and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The plugin's block status equals what qemu-nbd knows about the image:
 # raw and qcow2 images with random data, zero and unallocated runs, all
 # empty, all data, a qcow2 overlay served with and without its backing

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The extents download has its own deadline, extents_timeout=, separate from
 # timeout= (the longest wait of any other request).  The server sleeps
 # before answering GET extents (--fault extents-delay=MS), as a real daemon

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The cached map stays exact under writes and zeroes, without fetching it
 # again.  One nbdsh session interleaves pwrite, zero and block status (some
 # writes before the map is first loaded), checking after every operation

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The windowed extent cache against both kinds of server: ours, which
 # serves partial extents (start=, length=), and ours under --fault
 # extents-whole, which ignores them as real imageio does.  The plugin runs

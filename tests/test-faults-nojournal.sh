@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The fault suite without the journal (max_unflushed=0), for the client
 # that checks its flush (nbdcopy --flush): every run that met a fault must
 # fail loudly, none may survive by luck or end silently wrong.  (A client

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The fault suite (issue 7): uploads through `nbdkit imageio` while
 # imageio-server injects faults that really lose unflushed data (see
 # `imageio-server --help`, "Faults that lose data"), and checks that no

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Tickets the server does not know.  An unknown ticket stops nbdkit at once
 # with "ticket not found, expired or canceled", and no message shows more than the
 # first 8 characters of the ticket.  A ticket that expires while nbdkit

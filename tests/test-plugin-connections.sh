@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The plugin keeps its connections alive: over a whole upload the server
 # accepts exactly the connections the code opens (the pool, whose first
 # connection is the one that probed the server at start-up, and one for the

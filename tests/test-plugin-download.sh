@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Download through the plugin: a qcow2 disk served by qemu-nbd (data, zero
 # clusters, holes), read with nbdcopy over 1 and 4 NBD connections and 1
 # and 4 plugin connections, and with qemu-img convert; each copy must equal

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Errors an NBD client understands, within bounded time.
 # (1) A server that accepts and never answers: nbdkit fails at start-up,
 #     within the start-up bound (here timeout=2), saying it timed out.

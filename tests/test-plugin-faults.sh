@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Server faults.  --fault drop=N closes the connection without answering
 # the Nth image request (OPTIONS counts): the plugin sends it again on a
 # new connection, so downloads and uploads still succeed and are

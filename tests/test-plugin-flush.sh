@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # FUA and flush reach the server: a FUA write is PUT ?flush=y, a plain one
 # ?flush=n; NBD flush (and a client's disconnect without one) sends PATCH
 # op=flush on exactly the connections that wrote without flushing since the

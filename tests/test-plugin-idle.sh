@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Idle connections.  The server closes a connection idle for the ticket's
 # inactivity_timeout.  (a) After write + flush and a pause that outlasts
 # it, reads, writes and flush go on without error (the plugin reconnects).

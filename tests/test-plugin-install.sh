@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # `meson install` puts the plugin into nbdkit's plugindir (from pkg-config)
 # when the prefix is nbdkit's, so that `nbdkit imageio url=...` finds it,
 # else into LIBDIR/nbdkit/plugins under the prefix; -Dplugindir= overrides

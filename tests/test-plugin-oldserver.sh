@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Old servers.  OPTIONS answering 405 (old daemon) or 204 without a body
 # (old proxy): the plugin uses one connection, no extents (everything
 # reads as data), no PATCH, and an upload still round-trips.  A server

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # is_ovirt_host=true when the Unix socket that OPTIONS reports does not
 # answer (here: its file was removed): the plugin falls back to the URL,
 # quietly (no error line), and the upload is still identical.

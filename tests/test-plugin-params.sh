@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Parameters: each bad one stops nbdkit at start-up (non-zero exit, nothing
 # served) with a message naming it; --help lists every parameter;
 # --dump-plugin prints imageio_version=.

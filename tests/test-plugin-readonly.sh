@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A read-only ticket (ops: read) gives a read-only export: nbdinfo shows it,
 # a write fails, reads return the disk's data.
 source "$(dirname "$0")/functions.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Replay keeps the newest data.  Writes to the same range go out on
 # different connections (four at a time, the pool spreads them), each
 # round overwriting the range with new data; then the server fails a

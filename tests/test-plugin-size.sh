@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The export size: learned from the server (the ticket size, from OPTIONS:
 # no probe) without size=;
 # a smaller size= is used as given and works; a larger one stops nbdkit at

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The transfer summary: when the last NBD connection closes, one line on
 # standard error with exactly what the client did (bytes read, written and
 # zeroed, zero requests not sent), and it starts again with the next

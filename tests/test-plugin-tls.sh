@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # TLS verification.  A certificate from another CA stops nbdkit at start-up
 # with a verification message; insecure=true accepts it; the right cafile
 # works; a certificate for another host name is refused (and accepted with

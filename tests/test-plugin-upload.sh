@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Upload through the plugin with qemu-img convert: raw and qcow2 sources
 # with data, allocated zeroes and holes, to the nbd backend (qemu-nbd
 # serving a qcow2 target) and to the file backend, over TLS, plain HTTP, a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The plugin run exactly as virt-v2v runs its Python plugin (its
 # output_ovirt_upload.ml and lib/nbdkit.ml): one nbdkit per disk with
 #   nbdkit --exit-with-parent --foreground --pidfile F --unix S --threads 8

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Who may reach the control service: its socket is created mode 0600 even
 # under umask 000, so another uid cannot even connect; if the socket's mode
 # is opened up anyway, a peer of another uid gets 403 and changes nothing;

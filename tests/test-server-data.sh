@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Data round trips with checksums: random data PUT in pieces (flush=n then
 # PATCH flush), in one request, and from 4 parallel connections; read back
 # whole and in odd ranges; file, nbd raw and nbd qcow2 backends; the backend

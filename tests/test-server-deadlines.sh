@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Deadlines: a connection that sends nothing is closed after --idle-timeout;
 # one that sends its request head a byte at a time (each byte well within
 # the idle timeout) is closed at --head-timeout; a TLS client that never

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Partial extents (beyond imageio; its issue #83): GET
 # /images/TICKET/extents?start=S&length=L answers the extents covering
 # [S, S+L) only, the first and last clipped to it, and the nbd backend asks

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # GET /images/TICKET/extents: file backend (one data extent), nbd raw (no
 # holes), qcow2 with unallocated and zero clusters and a backing file
 # (hole: true exactly where qemu-img map says "present": false), a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The faults that lose data really lose it: after ack-then-drop,
 # drop-before-answer, put-500, stall, flush-500, flush-drop and idle-close
 # the connection's unflushed ranges read as 0xEE, while what was flushed

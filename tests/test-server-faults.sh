@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Every --fault mode is observable from a client: old OPTIONS answers,
 # missing features, corrupt extents documents, delays, dropped connections,
 # injected errors, max_readers/max_writers overrides.

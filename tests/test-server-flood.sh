@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # 1500 slow connections from one address (127.0.0.2, each sending its
 # request head one byte every 0.5 s) do not lock a legitimate client
 # (127.0.0.1) out: it is served, right data, within a second, while the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Request framing and targets: a request with two Content-Length fields
 # (equal or not), Content-Length with Transfer-Encoding, a Transfer-Encoding
 # other than chunked, or a malformed Content-Length gets 400 and the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # GET /images/TICKET: inclusive ranges at both edges, open ranges, whole
 # image, every 416 case, HEAD 405, headers; file and nbd (raw) backends.
 # The image size is odd so the nbd export (rounded up to 512) is larger than

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # inactivity_timeout: the server closes a connection idle for the ticket's
 # inactivity timeout (2 s here) by itself, and logs "conn=N close" without
 # any client action; a busy connection and one under the default (60 s)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A qemu-nbd at its client limit (-e 1) accepts no second NBD connection.
 # The server opens one per HTTP connection, so a second HTTP connection
 # must get a 500 with a clear reason within the connect timeout (10 s),

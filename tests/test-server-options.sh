@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # OPTIONS /images/TICKET and /images/*: Allow header, features, max_readers/
 # max_writers per backend, unix_socket, read-only tickets, missing tickets.
 source "$(dirname "$0")/functions.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # PATCH /images/TICKET: zero (offset default, flush) and flush, every
 # validation message, bad and oversized JSON; file and nbd backends.
 source "$(dirname "$0")/functions.sh"

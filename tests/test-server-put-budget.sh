@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # --put-memory bounds what all PUT buffers take together: with 8 parallel
 # 16 MiB uploads the server's peak memory grows by the 8 gathering buffers
 # (4 MiB each) under the default budget, but not under --put-memory 4 (one

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # PUT /images/TICKET: Content-Range offsets, Content-Length required,
 # flush=y|n|other, writes past the end (416, connection closed), ?close=y,
 # short bodies from a client that goes away; file and nbd backends.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Ticket ids stay shortened in every log line and every error body whatever
 # the path looks like: /IMAGES/<id>, /Images/<id>/extents, unknown paths
 # holding an id anywhere, refused targets, the control service's paths in

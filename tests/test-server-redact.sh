@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The whole ticket id never appears in the server log: every endpoint, every
 # kind of error, the control service, unknown tickets, TLS and Unix.  The
 # redacted form (first 8 characters and "...") does.

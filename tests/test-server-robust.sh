@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Robustness: garbage, unknown paths and methods, huge headers, clients that
 # vanish mid-body or mid-answer; the server keeps answering and exits 0 on
 # SIGTERM (and on SIGINT).

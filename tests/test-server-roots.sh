@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Where tickets may point: a file:// ticket outside every --file-root is
 # refused (a plain path, "..", a symlink out), and so is an nbd:unix:
 # socket outside every --nbd-root; a file swapped for a symlink after its

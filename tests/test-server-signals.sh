@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # SIGHUP, SIGTERM and SIGINT each stop the server with status 0 and remove
 # its Unix sockets (the local service's and the control service's), also
 # with a connection open.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Control service (PUT/GET/PATCH/DELETE /tickets/ID), invalid tickets,
 # expiry (403 and connection closed), activity extending a ticket,
 # read-only tickets refusing PUT and PATCH.

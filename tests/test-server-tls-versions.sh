@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # TLS 1.2 is the minimum: openssl s_client -tls1 and -tls1_1 fail to
 # handshake, -tls1_2 and -tls1_3 succeed and are served.  The client is
 # run with OPENSSL_CONF=/dev/null and @SECLEVEL=0 so that it does offer

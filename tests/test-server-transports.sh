@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Transports: HTTPS with a throw-away CA, plain TCP (--no-tls), IPv6, a Unix
 # path and an abstract socket (@NAME); OPTIONS reports unix_socket; data
 # written on one transport is read on another.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The plugin under valgrind: nbdkit serves an upload (during which the
 # server fails twice, so unflushed writes are sent again), a download with
 # extents (in 2 MiB windows, at most 3 kept: fetched on demand and ahead,

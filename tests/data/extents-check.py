@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Checks an imageio extents document for the server tests.
 
   extents-check.py EXTENTS.json END zero [QEMU_MAP.json]

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """A misbehaving imageio server for the plugin's error tests: what our own
 server will not do.  Listens on 127.0.0.1, writes the port to PORTFILE,
 serves one thread per connection, and stops by itself after 120 s.

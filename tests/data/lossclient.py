@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Scripted imageio client on several named connections, for the loss
 tests (tests/test-server-faults-loss.sh): what one curl cannot do (keep a
 connection open and idle while another writes).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Makes a test image with a reproducible pattern of data and zero runs, for
 # the extents tests.
 #

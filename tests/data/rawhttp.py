@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Raw HTTP/1.1 client for the server tests: what curl cannot do.
 
 Sends exact bytes on one connection (garbage, short bodies, idle pauses,

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
 """Slow-connection flood for the server tests: many TCP connections from
 one source address, each sending a request head one byte at a time.
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* libFuzzer target for the control service's parsers (server/parse.c):
  * the path "/tickets/ID" and the PATCH body {"timeout": N}, over arbitrary
  * bytes.  An accepted path gives a non-empty id without '/' that fits its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* libFuzzer target for the streaming extents parser in plugin/json.c.
  *
  * Input: byte 0 picks how the document is cut into pieces (and a tiny size

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* libFuzzer target for plugin/http-parse.c: the response head parser and
  * the chunked body decoder get arbitrary bytes (not NUL-terminated).
  * Checks the invariants the client relies on after a successful parse,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* libFuzzer target for the OPTIONS parser in plugin/json.c: arbitrary bytes
  * (not NUL-terminated).  On success the socket name must fit sockaddr_un
  * and the size be -1 or a usable one (an ignored size's reason one line);

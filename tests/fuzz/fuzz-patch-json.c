@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* libFuzzer target for the PATCH /images/TICKET body parser
  * (parse_patch in server/parse.c): arbitrary bytes, not NUL-terminated.
  * A parsed request is flush or zero with offset and size that fit in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* libFuzzer target for the request-target checks and the query-string
  * parser (uri_check, query_parse, query_get in server/parse.c), and the
  * framing check over header fields cut from the same bytes.  Properties:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* libFuzzer target for common/ranges.c: Range and Content-Range values as
  * the server and the plugin receive them from the network.  Checks the
  * promises callers rely on after a successful parse.

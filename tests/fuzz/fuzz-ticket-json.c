@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* libFuzzer target for the ticket parser in server/tickets.c (the body of
  * control PUT /tickets/ID and --ticket files): arbitrary bytes, not
  * NUL-terminated.  A parsed ticket must have a non-empty id of printable

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* CHECK for the unit tests: on failure print the condition and where, then
  * abort (so the test fails with a core dump the test runner reports).
  */

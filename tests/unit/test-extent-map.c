@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit test of plugin/extent-map.c: a randomized comparison against a
  * trivial model (one type byte per image byte), edge cases, and a timing
  * sanity check on 1,000,000 extents (printed, not asserted).

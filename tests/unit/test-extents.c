@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit test of plugin/extents.c with a scripted download (no HTTP): the
  * extents_timeout deadline cuts a body that keeps arriving, with one error
  * and the whole image as data; a refused document and a failed download

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Test of plugin/http.c against a scripted server thread on a private
  * abstract Unix socket: keep-alive, body delivery, error text, result
  * classification (closed / I/O / timeout / protocol) and connection

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit test of plugin/http-parse.c: response heads (each strictness rule)
  * and chunk-size lines.  Every input is copied into a buffer of exactly its
  * length, without a NUL, so ASan or valgrind catch a read past LEN.

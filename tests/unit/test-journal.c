@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit test of plugin/journal.c: entries come back in the order they were
  * appended, with their own copy of the data; the bound is reported; clear
  * drops everything.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit test of plugin/json.c: the OPTIONS parser (all fields, missing
  * fields, wrong types, abstract and null unix_socket) and the streaming
  * extents parser (good documents fed whole and byte by byte, and every kind

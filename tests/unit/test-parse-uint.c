@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit test of common/parse-uint.c: digits only, bounded, and a number too
  * large is told apart from one that is not a number.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit test of common/ranges.c: Range and Content-Range parsing and strict
  * decimals.  Aborts on the first failure, printing the case.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit test of common/redact.c: ticket ids and transfer URLs are shown with
  * at most REDACT_KEEP characters of the ticket.  Aborts on the first
  * failure, printing the case.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit test of server/parse.c: request targets, query strings, framing
  * headers and PATCH/control bodies, each edge named.  Aborts on the first
  * failure.
