@@ -28,6 +28,11 @@
 
 /* Largest single SSL_write. */
 #define TLS_WRITE_MAX (1024 * 1024)
+/* TLS reads ahead into a buffer of this size: one recv brings several
+ * records.  Without read-ahead OpenSSL makes two recv calls per 16 KiB
+ * record (its header, then the rest).
+ */
+#define TLS_READ_BUFFER (128 * 1024)
 
 struct transport
 {
@@ -194,6 +199,11 @@ http_endpoint_init (struct http_endpoint *ep, char *errbuf, size_t errlen)
     }
   SSL_CTX_set_mode (ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
                              | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  /* Every wait for input first asks SSL_read, so bytes read ahead are
+   * never left behind a poll (transport_recv).
+   */
+  SSL_CTX_set_read_ahead (ctx, 1);
+  SSL_CTX_set_default_read_buffer_len (ctx, TLS_READ_BUFFER);
   if (load_trust (ctx, ep, errbuf, errlen) == -1)
     {
       SSL_CTX_free (ctx);
@@ -648,6 +658,12 @@ bool
 transport_is_tls (const struct transport *t)
 {
   return t->ssl != NULL;
+}
+
+bool
+transport_pending (const struct transport *t)
+{
+  return t->ssl != NULL && SSL_pending (t->ssl) > 0;
 }
 
 /* ---------------------------------------------------------------------
