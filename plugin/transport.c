@@ -33,6 +33,11 @@
  * record (its header, then the rest).
  */
 #define TLS_READ_BUFFER (128 * 1024)
+/* TLS writes go through a buffer of this size in front of the socket,
+ * flushed at the end of every transport_send: a 1 MiB SSL_write is 64
+ * records, otherwise one send call each.
+ */
+#define TLS_WRITE_BUFFER (256 * 1024)
 
 struct transport
 {
@@ -550,7 +555,7 @@ tls_handshake (struct transport *t, const char *name, int64_t deadline,
                char *errbuf, size_t errlen)
 {
   char ebuf[256];
-  BIO *bio;
+  BIO *bio, *wbio;
 
   ERR_clear_error ();
   t->ssl = SSL_new (t->ep->ssl_ctx);
@@ -560,14 +565,23 @@ tls_handshake (struct transport *t, const char *name, int64_t deadline,
               ssl_err_text (ebuf, sizeof ebuf, "SSL_new failed"));
       return -1;
     }
+  /* Reads from the socket BIO; writes through a buffer BIO in front of
+   * it (the SSL object then holds a reference to each).
+   */
   bio = tls_bio_new (t->fd);
-  if (bio == NULL)
+  wbio = BIO_new (BIO_f_buffer ());
+  if (bio == NULL || wbio == NULL
+      || BIO_set_write_buffer_size (wbio, TLS_WRITE_BUFFER) != 1
+      || !BIO_up_ref (bio))
     {
+      BIO_free (bio);
+      BIO_free (wbio);
       seterr (errbuf, errlen, "TLS with %s: cannot create the socket BIO",
               name);
       return -1;
     }
-  SSL_set_bio (t->ssl, bio, bio);
+  BIO_push (wbio, bio);
+  SSL_set_bio (t->ssl, bio, wbio);
   if (tls_set_peer (t, name, errbuf, errlen) == -1)
     return -1;
 
@@ -820,6 +834,33 @@ wait_until (struct transport *t, short want, int64_t deadline,
   return HTTP_ERR_IO;
 }
 
+/* Sends what the TLS write buffer holds by DEADLINE. */
+static enum http_result
+tls_flush (struct transport *t, int64_t deadline, char *errbuf, size_t errlen)
+{
+  BIO *wbio = SSL_get_wbio (t->ssl);
+
+  for (;;)
+    {
+      enum http_result r;
+      int e;
+
+      errno = 0;
+      if (BIO_flush (wbio) > 0)
+        return HTTP_OK;
+      e = errno;
+      if (!BIO_should_retry (wbio))
+        {
+          seterr (errbuf, errlen, "send: %s",
+                  e ? strerror (e) : "connection closed by peer");
+          return e == 0 || errno_is_closed (e) ? HTTP_ERR_CLOSED : HTTP_ERR_IO;
+        }
+      r = wait_until (t, POLLOUT, deadline, "send", errbuf, errlen);
+      if (r != HTTP_OK)
+        return r;
+    }
+}
+
 enum http_result
 transport_send (struct transport *t, struct iovec *iov, int iovcnt,
                 int64_t deadline, char *errbuf, size_t errlen)
@@ -850,7 +891,7 @@ transport_send (struct transport *t, struct iovec *iov, int iovcnt,
           iov->iov_len -= n;
         }
     }
-  return HTTP_OK;
+  return t->ssl ? tls_flush (t, deadline, errbuf, errlen) : HTTP_OK;
 }
 
 enum http_result
