@@ -5,93 +5,6 @@
 #include "journal.h"
 #include "locks.h"
 
-/* Copies freed by a flush, kept for the next entries.  glibc hands a
- * freed 4 MiB block back to the kernel, so the next copy faulted in (and
- * the kernel zeroed) fresh pages, which cost as much as the copy itself
- * (perf of an upload, issue 11); a kept buffer is already mapped.  The
- * cache holds at most cache_max bytes, the journal's own bound (memory the
- * journal held anyway), and is emptied by journal_free and by a clear of
- * an empty journal (nothing written since the last flush: the writing is
- * over).  A buffer is reused for a copy of at least half its size.
- */
-struct cached
-{
-  struct cached *next;
-  size_t cap;
-};
-
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct cached *cache_head;
-static uint64_t cache_bytes, cache_max;
-
-/* A kept buffer of LENGTH bytes at least, or NULL; sets *CAP. */
-static void *
-cache_take (uint64_t length, size_t *cap)
-{
-  LOCK_FOR_SCOPE (&cache_lock);
-  for (struct cached **p = &cache_head; *p; p = &(*p)->next)
-    {
-      struct cached *c = *p;
-
-      if (c->cap >= length && c->cap / 2 <= length)
-        {
-          *p = c->next;
-          cache_bytes -= c->cap;
-          *cap = c->cap;
-          return c;
-        }
-    }
-  return NULL;
-}
-
-/* Keeps DATA (CAP bytes) for reuse, or frees it when the cache is full. */
-static void
-cache_put (void *data, size_t cap)
-{
-  if (cap >= sizeof (struct cached))
-    {
-      LOCK_FOR_SCOPE (&cache_lock);
-      if (cache_bytes + cap <= cache_max)
-        {
-          struct cached *c = data;
-
-          c->cap = cap;
-          c->next = cache_head;
-          cache_head = c;
-          cache_bytes += cap;
-          return;
-        }
-    }
-  free (data);
-}
-
-static void
-cache_drop (void)
-{
-  struct cached *c;
-
-  {
-    LOCK_FOR_SCOPE (&cache_lock);
-    c = cache_head;
-    cache_head = NULL;
-    cache_bytes = 0;
-  }
-  while (c)
-    {
-      struct cached *next = c->next;
-
-      free (c);
-      c = next;
-    }
-}
-
-uint64_t
-journal_cached_bytes (void)
-{
-  LOCK_FOR_SCOPE (&cache_lock);
-  return cache_bytes;
-}
-
 void
 journal_init (struct journal *j, uint64_t max_bytes)
 {
@@ -99,15 +12,12 @@ journal_init (struct journal *j, uint64_t max_bytes)
   j->head = j->tail = NULL;
   j->count = j->bytes = 0;
   j->max_bytes = max_bytes;
-  LOCK_FOR_SCOPE (&cache_lock);
-  cache_max = max_bytes;
 }
 
 void
 journal_free (struct journal *j)
 {
   journal_clear (j);
-  cache_drop ();
   pthread_mutex_destroy (&j->lock);
 }
 
@@ -122,12 +32,7 @@ journal_entry_new (const void *buf, uint64_t offset, uint64_t length)
   e->length = length;
   if (buf)
     {
-      e->data = cache_take (length, &e->cap);
-      if (e->data == NULL)
-        {
-          e->data = malloc (length);
-          e->cap = length;
-        }
+      e->data = malloc (length);
       if (e->data == NULL)
         {
           free (e);
@@ -141,8 +46,8 @@ journal_entry_new (const void *buf, uint64_t offset, uint64_t length)
 void
 journal_entry_free (struct journal_entry *e)
 {
-  if (e && e->data)
-    cache_put (e->data, e->cap);
+  if (e)
+    free (e->data);
   free (e);
 }
 
@@ -178,8 +83,6 @@ journal_clear (struct journal *j)
     j->head = j->tail = NULL;
     j->count = j->bytes = 0;
   }
-  if (e == NULL)
-    cache_drop ();
   while (e)
     {
       struct journal_entry *next = e->next;

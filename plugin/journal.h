@@ -26,7 +26,6 @@ struct journal_entry
   uint64_t offset;
   uint64_t length;
   void *data;                   /* a copy of the PUT body; NULL: a zero */
-  size_t cap;                   /* bytes allocated at data (>= length) */
 };
 
 struct journal
@@ -46,8 +45,7 @@ void journal_init (struct journal *j, uint64_t max_bytes);
 void journal_free (struct journal *j);
 
 /* A new entry holding a copy of LEN bytes of BUF (a write), or none (BUF
- * NULL: a zero), in a buffer a cleared entry left when one fits.  NULL
- * when out of memory.
+ * NULL: a zero).  NULL when out of memory.
  */
 struct journal_entry *journal_entry_new (const void *buf, uint64_t offset,
                                          uint64_t length);
@@ -58,14 +56,8 @@ void journal_entry_free (struct journal_entry *e);
  */
 bool journal_append (struct journal *j, struct journal_entry *e);
 
-/* Drops every entry: a flush on every connection succeeded.  Their copies
- * are kept for the next entries, up to the bound; a clear of an empty
- * journal releases them.
- */
+/* Drops every entry: a flush on every connection succeeded. */
 void journal_clear (struct journal *j);
-
-/* Bytes of freed copies kept for reuse (all journals). */
-uint64_t journal_cached_bytes (void);
 
 uint64_t journal_bytes (struct journal *j);
 uint64_t journal_count (struct journal *j);
