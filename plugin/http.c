@@ -863,12 +863,13 @@ http_request (struct http_conn *c, const struct http_request *req,
     }
   if (!resp->keep_alive)
     conn_close (c, true);
-  else if (c->rstart != c->rend)
+  else if (c->rstart != c->rend || transport_pending (c->t))
     {
       /* The server sent more than the response: do not trust the stream. */
       if (imageio_debug_http)
-        nbdkit_debug ("http: %zu unexpected bytes after the response; "
-                      "closing", c->rend - c->rstart);
+        nbdkit_debug ("http: %zu unexpected bytes after the response%s; "
+                      "closing", c->rend - c->rstart,
+                      transport_pending (c->t) ? " (and in TLS)" : "");
       resp->keep_alive = false;
       conn_close (c, false);
     }

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,6 +97,26 @@ startup_request_ms (void)
   if (left > (int64_t) config.timeout * 1000)
     left = (int64_t) config.timeout * 1000;
   return left < 1 ? 1 : (int) left;
+}
+
+/* nbdkit allocates a buffer for every request (4 MiB in virt-v2v's shape)
+ * and frees it after the reply.  glibc's defaults give such blocks back to
+ * the kernel at once (mmap, or trimming the heap), so every request
+ * faulted in fresh, kernel-zeroed pages: 130k page faults for a 2 GiB
+ * upload, 62k with these settings, and 8-10% less CPU in nbdkit (issue
+ * 11).  Blocks up to 32 MiB (the largest NBD request) now come from the
+ * heap, and up to 64 MiB free at its top stays mapped, so memory stays
+ * bounded by what the requests in flight use at once.
+ */
+#define MALLOC_MMAP_THRESHOLD (32 * 1024 * 1024)
+#define MALLOC_TRIM_THRESHOLD (64 * 1024 * 1024)
+
+static void
+imageio_load (void)
+{
+  if (mallopt (M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD) != 1
+      || mallopt (M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD) != 1)
+    nbdkit_debug ("imageio: mallopt failed; glibc's defaults stay");
 }
 
 static void
@@ -921,6 +942,7 @@ static struct nbdkit_plugin plugin = {
   .longname = "nbdkit ovirt-imageio plugin",
   .version = PACKAGE_VERSION,
   .description = "Exposes an ovirt-imageio transfer URL as an NBD export.",
+  .load = imageio_load,
   .unload = imageio_unload,
   .config = imageio_config,
   .config_complete = imageio_config_complete,

@@ -29,6 +29,16 @@
 
 /* Largest single SSL_write. */
 #define TLS_WRITE_MAX (1024 * 1024)
+/* TLS reads ahead into a buffer of this size: one recv brings several
+ * records.  Without read-ahead OpenSSL makes two recv calls per 16 KiB
+ * record (its header, then the rest).
+ */
+#define TLS_READ_BUFFER (128 * 1024)
+/* TLS writes go through a buffer of this size in front of the socket,
+ * flushed at the end of every transport_send: a 1 MiB SSL_write is 64
+ * records, otherwise one send call each.
+ */
+#define TLS_WRITE_BUFFER (256 * 1024)
 
 struct transport
 {
@@ -195,6 +205,11 @@ http_endpoint_init (struct http_endpoint *ep, char *errbuf, size_t errlen)
     }
   SSL_CTX_set_mode (ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
                              | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  /* Every wait for input first asks SSL_read, so bytes read ahead are
+   * never left behind a poll (transport_recv).
+   */
+  SSL_CTX_set_read_ahead (ctx, 1);
+  SSL_CTX_set_default_read_buffer_len (ctx, TLS_READ_BUFFER);
   if (load_trust (ctx, ep, errbuf, errlen) == -1)
     {
       SSL_CTX_free (ctx);
@@ -541,7 +556,7 @@ tls_handshake (struct transport *t, const char *name, int64_t deadline,
                char *errbuf, size_t errlen)
 {
   char ebuf[256];
-  BIO *bio;
+  BIO *bio, *wbio;
 
   ERR_clear_error ();
   t->ssl = SSL_new (t->ep->ssl_ctx);
@@ -551,14 +566,23 @@ tls_handshake (struct transport *t, const char *name, int64_t deadline,
               ssl_err_text (ebuf, sizeof ebuf, "SSL_new failed"));
       return -1;
     }
+  /* Reads from the socket BIO; writes through a buffer BIO in front of
+   * it (the SSL object then holds a reference to each).
+   */
   bio = tls_bio_new (t->fd);
-  if (bio == NULL)
+  wbio = BIO_new (BIO_f_buffer ());
+  if (bio == NULL || wbio == NULL
+      || BIO_set_write_buffer_size (wbio, TLS_WRITE_BUFFER) != 1
+      || !BIO_up_ref (bio))
     {
+      BIO_free (bio);
+      BIO_free (wbio);
       seterr (errbuf, errlen, "TLS with %s: cannot create the socket BIO",
               name);
       return -1;
     }
-  SSL_set_bio (t->ssl, bio, bio);
+  BIO_push (wbio, bio);
+  SSL_set_bio (t->ssl, bio, wbio);
   if (tls_set_peer (t, name, errbuf, errlen) == -1)
     return -1;
 
@@ -649,6 +673,12 @@ bool
 transport_is_tls (const struct transport *t)
 {
   return t->ssl != NULL;
+}
+
+bool
+transport_pending (const struct transport *t)
+{
+  return t->ssl != NULL && SSL_pending (t->ssl) > 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -805,6 +835,33 @@ wait_until (struct transport *t, short want, int64_t deadline,
   return HTTP_ERR_IO;
 }
 
+/* Sends what the TLS write buffer holds by DEADLINE. */
+static enum http_result
+tls_flush (struct transport *t, int64_t deadline, char *errbuf, size_t errlen)
+{
+  BIO *wbio = SSL_get_wbio (t->ssl);
+
+  for (;;)
+    {
+      enum http_result r;
+      int e;
+
+      errno = 0;
+      if (BIO_flush (wbio) > 0)
+        return HTTP_OK;
+      e = errno;
+      if (!BIO_should_retry (wbio))
+        {
+          seterr (errbuf, errlen, "send: %s",
+                  e ? strerror (e) : "connection closed by peer");
+          return e == 0 || errno_is_closed (e) ? HTTP_ERR_CLOSED : HTTP_ERR_IO;
+        }
+      r = wait_until (t, POLLOUT, deadline, "send", errbuf, errlen);
+      if (r != HTTP_OK)
+        return r;
+    }
+}
+
 enum http_result
 transport_send (struct transport *t, struct iovec *iov, int iovcnt,
                 int64_t deadline, char *errbuf, size_t errlen)
@@ -835,7 +892,7 @@ transport_send (struct transport *t, struct iovec *iov, int iovcnt,
           iov->iov_len -= n;
         }
     }
-  return HTTP_OK;
+  return t->ssl ? tls_flush (t, deadline, errbuf, errlen) : HTTP_OK;
 }
 
 enum http_result

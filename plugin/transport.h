@@ -75,6 +75,10 @@ struct transport *transport_open (const struct http_endpoint *ep,
 /* Closes and frees.  GRACEFUL sends a TLS close_notify (never waiting). */
 void transport_close (struct transport *t, bool graceful);
 bool transport_is_tls (const struct transport *t);
+/* Whether received bytes wait inside the transport (TLS reads ahead:
+ * decrypted data not yet handed out), which poll cannot see.
+ */
+bool transport_pending (const struct transport *t);
 
 /* Sends every byte of the IOVCNT pieces at IOV (which it updates) by
  * DEADLINE.  HTTP_ERR_CLOSED when the peer closed or reset the stream.
