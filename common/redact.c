@@ -60,8 +60,8 @@ redact_url (const char *url, char *buf, size_t bufsz)
       snprintf (buf, bufsz, "%s", url);
       return buf;
     }
-  snprintf (tmp, sizeof tmp, "%.*s",
-            (int)MIN (len, (size_t)REDACT_KEEP + 1), secret);
+  snprintf (tmp, sizeof tmp, "%.*s", (int)MIN (len, (size_t)REDACT_KEEP + 1),
+            secret);
   redact_ticket (tmp, shown);
   snprintf (buf, bufsz, "%.*s%s%s", (int)(secret - url), url, shown,
             secret + len);
@@ -115,8 +115,7 @@ redact_text (const char *text, const char *secret, char *buf, size_t bufsz)
     {
       size_t len = 0, rest = strlen (p);
 
-      if (slen > REDACT_KEEP
-          && strncmp (p, secret, MIN (slen, rest)) == 0
+      if (slen > REDACT_KEEP && strncmp (p, secret, MIN (slen, rest)) == 0
           && (rest >= slen || rest > REDACT_KEEP))
         len = MIN (slen, rest);
       else if (p == text || !is_id_char (p[-1]))

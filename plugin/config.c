@@ -92,8 +92,8 @@ set_url (const char *value)
  * (nbdkit's own message does not).
  */
 static int
-parse_size_param (const char *key, const char *value, int64_t min,
-                  int64_t max, int64_t *out)
+parse_size_param (const char *key, const char *value, int64_t min, int64_t max,
+                  int64_t *out)
 {
   int64_t v = nbdkit_parse_size (value);
 
@@ -104,8 +104,8 @@ parse_size_param (const char *key, const char *value, int64_t min,
     }
   if (v < min || v > max)
     {
-      nbdkit_error ("%s=%s: must be between %" PRIi64 " and %" PRIi64
-                    " bytes", key, value, min, max);
+      nbdkit_error ("%s=%s: must be between %" PRIi64 " and %" PRIi64 " bytes",
+                    key, value, min, max);
       return -1;
     }
   *out = v;
@@ -186,8 +186,7 @@ parse_scheme (const char *url, const char *shown, struct http_endpoint *ep)
  * url_host and url_port (the scheme's default when absent).
  */
 static int
-parse_authority (const char *p, const char *end, const char *shown,
-                 bool tls)
+parse_authority (const char *p, const char *end, const char *shown, bool tls)
 {
   const char *host_end;
   unsigned port;
@@ -232,8 +231,8 @@ parse_authority (const char *p, const char *end, const char *shown,
       return -1;
     }
   if (url_port == NULL
-      || nbdkit_parse_unsigned ("url port", url_port, &port) == -1
-      || port == 0 || port > 65535)
+      || nbdkit_parse_unsigned ("url port", url_port, &port) == -1 || port == 0
+      || port > 65535)
     {
       nbdkit_error ("url=%s: invalid port", shown);
       return -1;

@@ -12,20 +12,20 @@
 
 struct imageio_config
 {
-  const char *url;              /* url= as given (never logged whole) */
-  const char *path;             /* "/images/TICKET" from the URL */
-  struct http_endpoint remote;  /* from the URL */
-  int64_t size;                 /* size=, or -1 to ask the server */
+  const char *url;             /* url= as given (never logged whole) */
+  const char *path;            /* "/images/TICKET" from the URL */
+  struct http_endpoint remote; /* from the URL */
+  int64_t size;                /* size=, or -1 to ask the server */
   const char *cafile;
   bool insecure;
   bool is_ovirt_host;
-  unsigned connections;         /* connections=, default 4 */
-  unsigned timeout;             /* timeout= seconds per request wait */
-  unsigned connect_timeout;     /* seconds for connect + TLS handshake */
-  unsigned idle_flush;          /* flush a connection idle this long */
-  bool zero_elision;            /* skip zeroes the map says are zero */
-  uint64_t max_unflushed;       /* journal bound in bytes; 0: no journal */
-  unsigned extents_timeout;     /* seconds for the whole extents download */
+  unsigned connections;     /* connections=, default 4 */
+  unsigned timeout;         /* timeout= seconds per request wait */
+  unsigned connect_timeout; /* seconds for connect + TLS handshake */
+  unsigned idle_flush;      /* flush a connection idle this long */
+  bool zero_elision;        /* skip zeroes the map says are zero */
+  uint64_t max_unflushed;   /* journal bound in bytes; 0: no journal */
+  unsigned extents_timeout; /* seconds for the whole extents download */
 };
 
 /* The journal's default bound: see the man page, "DATA SAFETY", and
@@ -39,17 +39,19 @@ extern struct imageio_config config;
 int config_set (const char *key, const char *value);
 int config_complete (void);
 void config_free (void);
-#define CONFIG_HELP \
-  "url=URL|+FILE            (required) imageio transfer URL, https:// or http://\n" \
-  "size=SIZE                Image size; default: asked from the server.\n" \
-  "cafile=FILE              CA certificates to verify the server.\n" \
-  "insecure=true            Do not verify the server's certificate.\n" \
-  "is_ovirt_host=true       Use the server's Unix socket when offered.\n" \
-  "connections=N            HTTP connections (default 4).\n" \
-  "timeout=SECONDS          Longest wait for one request (default 60).\n" \
+#define CONFIG_HELP                                                            \
+  "url=URL|+FILE            (required) imageio transfer URL, https:// or "     \
+  "http://\n"                                                                  \
+  "size=SIZE                Image size; default: asked from the server.\n"     \
+  "cafile=FILE              CA certificates to verify the server.\n"           \
+  "insecure=true            Do not verify the server's certificate.\n"         \
+  "is_ovirt_host=true       Use the server's Unix socket when offered.\n"      \
+  "connections=N            HTTP connections (default 4).\n"                   \
+  "timeout=SECONDS          Longest wait for one request (default 60).\n"      \
   "idle_flush=SECONDS       Flush a connection idle this long (default 20).\n" \
-  "max_unflushed=SIZE       Unflushed writes kept for resending (default 64M).\n" \
-  "extents_timeout=SECONDS  Longest extents download (default 3600).\n" \
+  "max_unflushed=SIZE       Unflushed writes kept for resending (default "     \
+  "64M).\n"                                                                    \
+  "extents_timeout=SECONDS  Longest extents download (default 3600).\n"        \
   "zero_elision=false       Send every zero request, even over known zeroes."
 
 #endif

@@ -417,11 +417,11 @@ fetch_sink_fn (void *opaque, const void *data, size_t len)
 /* What downloading a window gave. */
 struct fetched
 {
-  struct extent_map *m;         /* NULL: failed, REASON says why */
-  uint64_t base;                /* the map's offset 0 in the export */
-  uint64_t wstart, wlen;        /* the window asked for */
-  uint64_t bytes;               /* document bytes received */
-  bool whole_asked, whole;      /* asked for / got the whole list */
+  struct extent_map *m;    /* NULL: failed, REASON says why */
+  uint64_t base;           /* the map's offset 0 in the export */
+  uint64_t wstart, wlen;   /* the window asked for */
+  uint64_t bytes;          /* document bytes received */
+  bool whole_asked, whole; /* asked for / got the whole list */
   char reason[400];
 };
 
@@ -442,14 +442,13 @@ download_window (uint64_t w, struct fetched *f)
   f->whole_asked = f->wstart == 0 && f->wlen == image_size;
   sink.parser = f->whole_asked
                     ? extents_parser_new (image_size, EXTENTS_MAX_DOC_BYTES)
-                    : extents_parser_new_window (image_size, f->wstart,
-                                                 f->wlen,
+                    : extents_parser_new_window (image_size, f->wstart, f->wlen,
                                                  EXTENTS_MAX_DOC_BYTES);
   if (sink.parser == NULL)
     snprintf (f->reason, sizeof f->reason, "out of memory");
-  else if ((fetched = fetch_fn (fetch_opaque, f->wstart,
-                                f->whole_asked ? 0 : f->wlen, fetch_sink_fn,
-                                &sink, errbuf, sizeof errbuf))
+  else if ((fetched
+            = fetch_fn (fetch_opaque, f->wstart, f->whole_asked ? 0 : f->wlen,
+                        fetch_sink_fn, &sink, errbuf, sizeof errbuf))
            < 0)
     {
       /* A download aborted by the parser failed because of the document. */
@@ -611,8 +610,7 @@ fetch_and_publish (uint64_t w)
   }
 
   if (f.m == NULL && f.reason[0])
-    nbdkit_error ("extents: %s; reporting the whole image as data",
-                  f.reason);
+    nbdkit_error ("extents: %s; reporting the whole image as data", f.reason);
   if (became)
     nbdkit_debug ("extents: %s", became);
   if (imageio_debug_extents)
@@ -620,9 +618,8 @@ fetch_and_publish (uint64_t w)
         "extents: window %" PRIu64 " (offset %" PRIu64 " length %" PRIu64
         "%s): fetched %" PRIu64 " bytes in %.3f s: %s, %" PRIu64
         " extents, %zu queued updates applied",
-        w, f.wstart, f.wlen, f.whole_asked ? ", the whole image" : "",
-        f.bytes, t1 - t0,
-        f.m ? (f.whole ? "whole list" : "window") : "fallback", count,
+        w, f.wstart, f.wlen, f.whole_asked ? ", the whole image" : "", f.bytes,
+        t1 - t0, f.m ? (f.whole ? "whole list" : "window") : "fallback", count,
         applied);
 }
 

@@ -64,9 +64,9 @@ http_total_connects (void)
 struct http_conn
 {
   const struct http_endpoint *ep;
-  struct transport *t;          /* NULL when closed */
+  struct transport *t; /* NULL when closed */
   uint64_t connects;
-  size_t rstart, rend;          /* unread bytes are rbuf[rstart..rend) */
+  size_t rstart, rend; /* unread bytes are rbuf[rstart..rend) */
   char wbuf[WBUF_SIZE + INLINE_BODY_MAX];
   char rbuf[RBUF_SIZE];
 };
@@ -79,9 +79,9 @@ struct req_ctx
   struct http_conn *c;
   char *errbuf;
   size_t errlen;
-  int64_t deadline;             /* CLOCK_MONOTONIC ms */
-  int timeout_ms;               /* the request's whole time, for messages */
-  bool got_response_byte;       /* a byte of the response arrived */
+  int64_t deadline;       /* CLOCK_MONOTONIC ms */
+  int timeout_ms;         /* the request's whole time, for messages */
+  bool got_response_byte; /* a byte of the response arrived */
 };
 
 static void seterr (struct req_ctx *x, const char *fs, ...)
@@ -572,7 +572,7 @@ send_request (struct req_ctx *x, const struct http_request *req)
     }
   struct iovec iov[2] = {
     { .iov_base = c->wbuf, .iov_len = hlen },
-    { .iov_base = (void *) req->body, .iov_len = blen },
+    { .iov_base = (void *)req->body, .iov_len = blen },
   };
   int iovcnt = blen > 0 ? 2 : 1;
 
@@ -585,9 +585,9 @@ send_request (struct req_ctx *x, const struct http_request *req)
       iov[0].iov_len += blen;
       iovcnt = 1;
     }
-  return transport_result (x, transport_send (c->t, iov, iovcnt, x->deadline,
-                                              x->errbuf, x->errlen),
-                           "send");
+  return transport_result (
+      x, transport_send (c->t, iov, iovcnt, x->deadline, x->errbuf, x->errlen),
+      "send");
 }
 
 /* A TLS record (alert 0x15 or handshake 0x16, version 3.x) where a plain
@@ -664,8 +664,7 @@ read_head (struct req_ctx *x, size_t *head_len)
  * from rbuf; sets *CHUNKED.
  */
 static enum http_result
-read_final_head (struct req_ctx *x, struct http_response *resp,
-                 bool *chunked)
+read_final_head (struct req_ctx *x, struct http_response *resp, bool *chunked)
 {
   struct http_conn *c = x->c;
   int interim = 0;
@@ -843,7 +842,7 @@ http_request (struct http_conn *c, const struct http_request *req,
   struct req_ctx x = { .c = c, .errbuf = errbuf, .errlen = errlen };
   enum http_result r;
 
-  x.timeout_ms = req->timeout_ms > 0       ? req->timeout_ms
+  x.timeout_ms = req->timeout_ms > 0        ? req->timeout_ms
                  : c->ep->io_timeout_ms > 0 ? c->ep->io_timeout_ms
                                             : DEFAULT_TIMEOUT_MS;
   x.deadline = clock_now_ms () + x.timeout_ms;
@@ -868,7 +867,8 @@ http_request (struct http_conn *c, const struct http_request *req,
       /* The server sent more than the response: do not trust the stream. */
       if (imageio_debug_http)
         nbdkit_debug ("http: %zu unexpected bytes after the response%s; "
-                      "closing", c->rend - c->rstart,
+                      "closing",
+                      c->rend - c->rstart,
                       transport_pending (c->t) ? " (and in TLS)" : "");
       resp->keep_alive = false;
       conn_close (c, false);

@@ -29,13 +29,13 @@ typedef int (*http_body_fn) (void *opaque, const void *data, size_t len);
 
 struct http_request
 {
-  const char *method;          /* "GET", "PUT", "PATCH", "OPTIONS" */
-  const char *target;          /* path and query, e.g. "/images/T?flush=n" */
-  const char *range;           /* Range value or NULL */
-  const char *content_range;   /* Content-Range value or NULL */
-  const char *content_type;    /* Content-Type value or NULL */
-  const void *body;            /* request body (PUT, PATCH) or NULL */
-  size_t body_len;             /* Content-Length is sent when body != NULL */
+  const char *method;        /* "GET", "PUT", "PATCH", "OPTIONS" */
+  const char *target;        /* path and query, e.g. "/images/T?flush=n" */
+  const char *range;         /* Range value or NULL */
+  const char *content_range; /* Content-Range value or NULL */
+  const char *content_type;  /* Content-Type value or NULL */
+  const void *body;          /* request body (PUT, PATCH) or NULL */
+  size_t body_len;           /* Content-Length is sent when body != NULL */
 
   /* Where the body of a 2xx response goes: into BUF (at most BUF_LEN bytes;
    * a longer body is HTTP_ERR_PROTOCOL), or to BODY_FN when BUF is NULL.
@@ -54,14 +54,14 @@ struct http_request
 
 struct http_response
 {
-  int status;                  /* e.g. 206 */
-  char reason[64];             /* reason phrase, truncated */
-  bool keep_alive;             /* false: the connection is now closed */
-  int64_t content_length;      /* -1 when absent (chunked or until close) */
-  uint64_t body_len;           /* body bytes received */
-  char content_range[96];      /* "" when absent */
-  char content_type[64];       /* "" when absent */
-  char allow[128];             /* "" when absent */
+  int status;             /* e.g. 206 */
+  char reason[64];        /* reason phrase, truncated */
+  bool keep_alive;        /* false: the connection is now closed */
+  int64_t content_length; /* -1 when absent (chunked or until close) */
+  uint64_t body_len;      /* body bytes received */
+  char content_range[96]; /* "" when absent */
+  char content_type[64];  /* "" when absent */
+  char allow[128];        /* "" when absent */
   /* For a non-2xx status: the start of the body, NUL-terminated, trailing
    * whitespace trimmed (the server's one-line message).
    */
@@ -89,8 +89,8 @@ uint64_t http_total_connects (void);
  */
 enum http_result http_request (struct http_conn *c,
                                const struct http_request *req,
-                               struct http_response *resp,
-                               char *errbuf, size_t errlen);
+                               struct http_response *resp, char *errbuf,
+                               size_t errlen);
 
 /* Debug flag: log each request line and response head (-D imageio.http=1). */
 extern int imageio_debug_http;
@@ -110,9 +110,9 @@ int http_parse_head (const char *head, size_t len, struct http_response *resp,
 struct http_chunked
 {
   int state;
-  uint64_t remaining;           /* chunk-size, then data bytes left */
-  unsigned digits;              /* hex digits of the chunk-size so far */
-  size_t line_len;              /* bytes of the size or trailer line */
+  uint64_t remaining; /* chunk-size, then data bytes left */
+  unsigned digits;    /* hex digits of the chunk-size so far */
+  size_t line_len;    /* bytes of the size or trailer line */
   size_t trailer_bytes;
 };
 

@@ -47,11 +47,11 @@
 /* What start-up learned from the server; read-only once nbdkit serves. */
 static struct
 {
-  bool can_write;               /* Allow lists PUT */
+  bool can_write; /* Allow lists PUT */
   bool has_zero, has_flush, has_extents;
-  int max_readers, max_writers; /* 0: not reported */
-  uint64_t size;                /* export size */
-  const struct http_endpoint *ep;  /* where the pool connects */
+  int max_readers, max_writers;   /* 0: not reported */
+  uint64_t size;                  /* export size */
+  const struct http_endpoint *ep; /* where the pool connects */
 } server;
 
 /* Request targets, made once at start-up. */
@@ -94,9 +94,9 @@ startup_request_ms (void)
 {
   int64_t left = startup_deadline - clock_now_ms ();
 
-  if (left > (int64_t) config.timeout * 1000)
-    left = (int64_t) config.timeout * 1000;
-  return left < 1 ? 1 : (int) left;
+  if (left > (int64_t)config.timeout * 1000)
+    left = (int64_t)config.timeout * 1000;
+  return left < 1 ? 1 : (int)left;
 }
 
 /* nbdkit allocates a buffer for every request (4 MiB in virt-v2v's shape)
@@ -163,8 +163,10 @@ probe_options (struct http_conn *c, const char *where)
 {
   char body[OPTIONS_BODY_MAX];
   struct http_request req = {
-    .method = "OPTIONS", .target = config.path,
-    .buf = body, .buf_len = sizeof body,
+    .method = "OPTIONS",
+    .target = config.path,
+    .buf = body,
+    .buf_len = sizeof body,
     .timeout_ms = startup_request_ms (),
   };
   struct http_response resp;
@@ -178,7 +180,8 @@ probe_options (struct http_conn *c, const char *where)
     {
       /* A TLS server closes a plain connection without a word. */
       nbdkit_error ("%s: %s: %s (if this port speaks TLS, use an https:// "
-                    "URL)", what, http_result_str (r), errbuf);
+                    "URL)",
+                    what, http_result_str (r), errbuf);
       return -1;
     }
   if (r != HTTP_OK)
@@ -190,7 +193,8 @@ probe_options (struct http_conn *c, const char *where)
     {
       /* Old daemon (405) or proxy (204): only GET and PUT, one connection. */
       nbdkit_debug ("imageio: server has no OPTIONS (%d): old server mode, "
-                    "no zero, flush or extents", resp.status);
+                    "no zero, flush or extents",
+                    resp.status);
       server.can_write = true;
       server.max_readers = server.max_writers = 1;
       return 0;
@@ -200,8 +204,8 @@ probe_options (struct http_conn *c, const char *where)
       errors_report (what, HTTP_OK, &resp, errbuf);
       return -1;
     }
-  if (json_parse_options (body, resp.body_len, &opts, errbuf,
-                          sizeof errbuf) == -1)
+  if (json_parse_options (body, resp.body_len, &opts, errbuf, sizeof errbuf)
+      == -1)
     {
       nbdkit_error ("%s: invalid answer from server: %s", what, errbuf);
       return -1;
@@ -238,8 +242,12 @@ probe_size (struct http_conn *c, bool required)
 {
   char byte;
   struct http_request req = {
-    .method = "GET", .target = config.path, .range = "bytes=0-0",
-    .buf = &byte, .buf_len = 1, .timeout_ms = startup_request_ms (),
+    .method = "GET",
+    .target = config.path,
+    .range = "bytes=0-0",
+    .buf = &byte,
+    .buf_len = 1,
+    .timeout_ms = startup_request_ms (),
   };
   struct http_response resp;
   char errbuf[256] = "";
@@ -257,8 +265,8 @@ probe_size (struct http_conn *c, bool required)
                       r != HTTP_OK ? errbuf : resp.reason);
       return -1;
     }
-  if (range_parse_content_range (resp.content_range, &first, &last,
-                                 &total) == -1
+  if (range_parse_content_range (resp.content_range, &first, &last, &total)
+          == -1
       || total == UINT64_MAX || total > INT64_MAX)
     {
       if (required)
@@ -294,7 +302,8 @@ try_local_socket (void)
   if (c == NULL)
     return NULL;
   {
-    struct http_request req = { .method = "OPTIONS", .target = config.path,
+    struct http_request req = { .method = "OPTIONS",
+                                .target = config.path,
                                 .timeout_ms = startup_request_ms () };
     struct http_response resp;
     enum http_result r = http_request (c, &req, &resp, errbuf, sizeof errbuf);
@@ -313,8 +322,9 @@ try_local_socket (void)
     }
   server.ep = &local;
   nbdkit_debug ("imageio: is_ovirt_host: using the server's Unix socket "
-                "%s%.*s", local.unix_path[0] == '\0' ? "@" : "",
-                (int) local.unix_len - (local.unix_path[0] == '\0'),
+                "%s%.*s",
+                local.unix_path[0] == '\0' ? "@" : "",
+                (int)local.unix_len - (local.unix_path[0] == '\0'),
                 local.unix_path + (local.unix_path[0] == '\0'));
   return c;
 }
@@ -342,22 +352,25 @@ fetch_extents (void *opaque, uint64_t offset, uint64_t length,
 {
   char *target = NULL;
   struct http_request req = {
-    .method = "GET", .target = target_extents,
-    .body_fn = sink, .opaque = sink_opaque,
-    .timeout_ms = config.extents_timeout * 1000,  /* not timeout= */
+    .method = "GET",
+    .target = target_extents,
+    .body_fn = sink,
+    .opaque = sink_opaque,
+    .timeout_ms = config.extents_timeout * 1000, /* not timeout= */
   };
   struct http_response resp;
   struct http_conn *c;
   enum http_result r;
 
-  (void) opaque;
+  (void)opaque;
   if (length > 0)
     {
       /* A window (beyond imageio): extents.c detects from the answer
        * whether the server honoured it.
        */
       if (asprintf (&target, "%s?start=%" PRIu64 "&length=%" PRIu64,
-                    target_extents, offset, length) == -1)
+                    target_extents, offset, length)
+          == -1)
         {
           snprintf (errbuf, errlen, "out of memory");
           return -1;
@@ -381,16 +394,17 @@ fetch_extents (void *opaque, uint64_t offset, uint64_t length,
       char text[sizeof resp.error_text + 32];
 
       snprintf (errbuf, errlen, "GET extents: %d %s: %s", resp.status,
-                resp.reason, errors_redact (resp.error_text, text, sizeof text));
+                resp.reason,
+                errors_redact (resp.error_text, text, sizeof text));
       return -1;
     }
   return 0;
 }
 
 static enum http_result send_entry (struct http_conn *c,
-                                   const struct journal_entry *e,
-                                   struct http_response *resp, char *errbuf,
-                                   size_t errlen);
+                                    const struct journal_entry *e,
+                                    struct http_response *resp, char *errbuf,
+                                    size_t errlen);
 
 /* Sets server.size from the server's answer and size=: without size= the
  * server must tell; with it, a size= larger than the image is refused.
@@ -414,7 +428,8 @@ learn_size (struct http_conn *c)
   if (size != -1 && config.size > size)
     {
       nbdkit_error ("size=%" PRIi64 " is larger than the image "
-                    "(%" PRIi64 " bytes)", config.size, size);
+                    "(%" PRIi64 " bytes)",
+                    config.size, size);
       return -1;
     }
   server.size = config.size;
@@ -428,7 +443,7 @@ pool_connections (void)
   unsigned n = config.connections;
   int max = server.can_write ? server.max_writers : server.max_readers;
 
-  if (max > 0 && (unsigned) max < n)
+  if (max > 0 && (unsigned)max < n)
     n = max;
   return n;
 }
@@ -512,7 +527,7 @@ imageio_get_ready (void)
     }
   n = pool_connections ();
   if (pool_init (n, server.ep, c) == -1)
-    return -1;      /* the pool owns C now */
+    return -1; /* the pool owns C now */
   extents_init (server.size, config.extents_timeout, fetch_extents, NULL);
   replay_init (&(struct replay_params){
       .target = config.path,
@@ -523,10 +538,9 @@ imageio_get_ready (void)
   });
 
   nbdkit_debug ("imageio: size %" PRIu64 ", %s, zero %s, flush %s, "
-                "extents %s, %u connections%s, journal %s", server.size,
-                server.can_write ? "writable" : "read-only",
-                server.has_zero ? "yes" : "no",
-                server.has_flush ? "yes" : "no",
+                "extents %s, %u connections%s, journal %s",
+                server.size, server.can_write ? "writable" : "read-only",
+                server.has_zero ? "yes" : "no", server.has_flush ? "yes" : "no",
                 server.has_extents ? "yes" : "no", n,
                 server.ep == &local ? " via the Unix socket" : "",
                 replay_journal_on () ? "on" : "off");
@@ -536,7 +550,7 @@ imageio_get_ready (void)
 static void *
 fetch_main (void *arg)
 {
-  (void) arg;
+  (void)arg;
   extents_ensure ();
   return NULL;
 }
@@ -580,7 +594,7 @@ imageio_cleanup (void)
 static void *
 imageio_open (int readonly)
 {
-  (void) readonly;
+  (void)readonly;
   stats_client_open ();
   return NBDKIT_HANDLE_NOT_NEEDED;
 }
@@ -591,7 +605,7 @@ imageio_open (int readonly)
 static void
 imageio_close (void *handle)
 {
-  (void) handle;
+  (void)handle;
   replay_close ("closing the NBD connection");
   stats_client_close (http_total_connects ());
 }
@@ -599,14 +613,14 @@ imageio_close (void *handle)
 static int64_t
 imageio_get_size (void *handle)
 {
-  (void) handle;
+  (void)handle;
   return server.size;
 }
 
 static int
 imageio_can_write (void *handle)
 {
-  (void) handle;
+  (void)handle;
   return server.can_write;
 }
 
@@ -614,49 +628,49 @@ imageio_can_write (void *handle)
 static int
 imageio_can_flush (void *handle)
 {
-  (void) handle;
+  (void)handle;
   return server.can_write;
 }
 
 static int
 imageio_can_fua (void *handle)
 {
-  (void) handle;
+  (void)handle;
   return NBDKIT_FUA_NATIVE;
 }
 
 static int
 imageio_can_zero (void *handle)
 {
-  (void) handle;
+  (void)handle;
   return server.can_write;
 }
 
 static int
 imageio_can_fast_zero (void *handle)
 {
-  (void) handle;
+  (void)handle;
   return 0;
 }
 
 static int
 imageio_can_trim (void *handle)
 {
-  (void) handle;
+  (void)handle;
   return 0;
 }
 
 static int
 imageio_can_multi_conn (void *handle)
 {
-  (void) handle;
+  (void)handle;
   return 1;
 }
 
 static int
 imageio_can_extents (void *handle)
 {
-  (void) handle;
+  (void)handle;
   return server.has_extents;
 }
 
@@ -666,22 +680,25 @@ imageio_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
 {
   char range[64], what[96];
   struct http_request req = {
-    .method = "GET", .target = config.path, .range = range,
-    .buf = buf, .buf_len = count,
+    .method = "GET",
+    .target = config.path,
+    .range = range,
+    .buf = buf,
+    .buf_len = count,
   };
   struct http_response resp;
   uint64_t first, last, total;
 
-  (void) handle;
-  (void) flags;
+  (void)handle;
+  (void)flags;
   snprintf (range, sizeof range, "bytes=%" PRIu64 "-%" PRIu64, offset,
             offset + count - 1);
   snprintf (what, sizeof what, "pread offset %" PRIu64 " length %" PRIu32,
             offset, count);
   if (replay_send (what, &req, &resp, 206, false, false, NULL) == -1)
     return -1;
-  if (range_parse_content_range (resp.content_range, &first, &last,
-                                 &total) == -1
+  if (range_parse_content_range (resp.content_range, &first, &last, &total)
+          == -1
       || first != offset || last != offset + count - 1)
     {
       nbdkit_error ("%s: server answered with Content-Range '%.80s'", what,
@@ -690,8 +707,7 @@ imageio_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
     }
   if (resp.body_len != count)
     {
-      nbdkit_error ("%s: short answer, %" PRIu64 " bytes", what,
-                    resp.body_len);
+      nbdkit_error ("%s: short answer, %" PRIu64 " bytes", what, resp.body_len);
       return -1;
     }
   stats_add (STATS_BYTES_READ, count);
@@ -706,8 +722,10 @@ make_put (struct http_request *req, char *content_range, const void *buf,
           uint64_t count, uint64_t offset, bool fua)
 {
   *req = (struct http_request){
-    .method = "PUT", .content_range = content_range,
-    .body = buf, .body_len = count,
+    .method = "PUT",
+    .content_range = content_range,
+    .body = buf,
+    .body_len = count,
   };
   /* Without the flush feature the server flushes every PUT (flush=y is its
    * default), and an old server may not know the parameter.
@@ -728,8 +746,10 @@ make_patch_zero (struct http_request *req, char *body, uint64_t offset,
                  uint64_t size, bool fua)
 {
   *req = (struct http_request){
-    .method = "PATCH", .target = config.path,
-    .content_type = "application/json", .body = body,
+    .method = "PATCH",
+    .target = config.path,
+    .content_type = "application/json",
+    .body = body,
   };
   req->body_len = snprintf (body, 160,
                             "{\"op\": \"zero\", \"offset\": %" PRIu64
@@ -796,12 +816,12 @@ put_data (const void *buf, uint32_t count, uint64_t offset, bool fua,
 }
 
 static int
-imageio_pwrite (void *handle, const void *buf, uint32_t count,
-                uint64_t offset, uint32_t flags)
+imageio_pwrite (void *handle, const void *buf, uint32_t count, uint64_t offset,
+                uint32_t flags)
 {
   int ret;
 
-  (void) handle;
+  (void)handle;
   ret = put_data (buf, count, offset, flags & NBDKIT_FLAG_FUA, "pwrite");
   if (ret == 0)
     {
@@ -850,7 +870,8 @@ imageio_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
         {
           if (imageio_debug_pool)
             nbdkit_debug ("zero offset %" PRIu64 " length %" PRIu32
-                          ": already zero, not sent", offset, count);
+                          ": already zero, not sent",
+                          offset, count);
           stats_add (STATS_ZEROES_ELIDED, 1);
           stats_add (STATS_BYTES_ZEROED, count);
           return fua ? imageio_flush (handle, 0) : 0;
@@ -863,8 +884,7 @@ imageio_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 
       if (server.has_zero)
         {
-          n = count - done < MAX_ZERO_REQUEST ? count - done
-                                              : MAX_ZERO_REQUEST;
+          n = count - done < MAX_ZERO_REQUEST ? count - done : MAX_ZERO_REQUEST;
           ret = patch_zero (offset + done, n, fua);
         }
       else
@@ -891,8 +911,8 @@ imageio_zero (void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 static int
 imageio_flush (void *handle, uint32_t flags)
 {
-  (void) handle;
-  (void) flags;
+  (void)handle;
+  (void)flags;
   return replay_flush ();
 }
 
@@ -918,22 +938,22 @@ add_extent (void *opaque, uint64_t offset, uint64_t length, uint32_t type)
   if (reply->count == MAX_EXTENTS_PER_REPLY)
     {
       reply->full = true;
-      return -1;                /* stops the query; not an error */
+      return -1; /* stops the query; not an error */
     }
   reply->count++;
   return nbdkit_add_extent (reply->exts, offset, length, type);
 }
 
 static int
-imageio_extents (void *handle, uint32_t count, uint64_t offset,
-                 uint32_t flags, struct nbdkit_extents *exts)
+imageio_extents (void *handle, uint32_t count, uint64_t offset, uint32_t flags,
+                 struct nbdkit_extents *exts)
 {
   struct extents_reply reply = { .exts = exts };
   int r;
 
-  (void) handle;
-  r = extents_query (offset, count, flags & NBDKIT_FLAG_REQ_ONE,
-                     add_extent, &reply);
+  (void)handle;
+  r = extents_query (offset, count, flags & NBDKIT_FLAG_REQ_ONE, add_extent,
+                     &reply);
   return reply.full ? 0 : r;
 }
 

@@ -93,7 +93,8 @@ pool_free (void)
     }
   if (nr_conns > 0)
     nbdkit_debug ("imageio: pool closed; %" PRIu64 " connections opened "
-                  "in all", connects);
+                  "in all",
+                  connects);
   free (conns);
   free (free_list);
   free (all_list);

@@ -18,8 +18,8 @@ struct pool_conn
 {
   unsigned id;
   struct http_conn *http;
-  bool dirty;                   /* wrote since its last flush */
-  struct timespec last_used;    /* CLOCK_MONOTONIC */
+  bool dirty;                /* wrote since its last flush */
+  struct timespec last_used; /* CLOCK_MONOTONIC */
 };
 
 /* N connections to EP; FIRST (if not NULL, already connected to EP, e.g.
@@ -60,13 +60,13 @@ pool_put_all_cleanup (struct pool_conn ***all)
 }
 
 /* A connection borrowed until the end of the enclosing scope. */
-#define POOL_CONN_FOR_SCOPE(name)                                       \
-  __attribute__ ((cleanup (pool_put_cleanup))) struct pool_conn *name   \
+#define POOL_CONN_FOR_SCOPE(name)                                              \
+  __attribute__ ((cleanup (pool_put_cleanup))) struct pool_conn *name          \
       = pool_get ()
 
 /* Every connection, held until the end of the enclosing scope. */
-#define POOL_ALL_FOR_SCOPE(name, n)                                     \
-  __attribute__ ((cleanup (pool_put_all_cleanup))) struct pool_conn **name \
+#define POOL_ALL_FOR_SCOPE(name, n)                                            \
+  __attribute__ ((cleanup (pool_put_all_cleanup))) struct pool_conn **name     \
       = pool_get_all (&(n))
 
 extern int imageio_debug_pool;

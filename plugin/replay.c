@@ -102,8 +102,8 @@ is_failure_to_recover (enum http_result r, const struct http_response *resp)
   switch (r)
     {
     case HTTP_OK:
-      return resp->status == 500 || resp->status == 502
-             || resp->status == 503 || resp->status == 504;
+      return resp->status == 500 || resp->status == 502 || resp->status == 503
+             || resp->status == 504;
     case HTTP_ERR_CLOSED:
     case HTTP_ERR_IO:
     case HTTP_ERR_TIMEOUT:
@@ -216,7 +216,7 @@ struct replay_ctx
   struct pool_conn *pc;
   int64_t deadline;
   char why[256];
-  bool hopeless;                /* a refusal that retrying cannot change */
+  bool hopeless; /* a refusal that retrying cannot change */
 };
 
 static int
@@ -295,7 +295,7 @@ replay_and_flush (struct pool_conn **all, unsigned n, const char *cause)
       mark_lost (cause);
       return -1;
     }
-  rc.deadline = start + (int64_t) params.retry_window_ms;
+  rc.deadline = start + (int64_t)params.retry_window_ms;
   nbdkit_debug ("imageio: %s: sending again the %" PRIu64 " write(s) "
                 "acknowledged since the last flush (%" PRIu64 " bytes held)",
                 cause, count, journal_bytes (&journal));
@@ -313,7 +313,8 @@ replay_and_flush (struct pool_conn **all, unsigned n, const char *cause)
         {
           flushed_all ();
           nbdkit_debug ("imageio: resent and flushed %" PRIu64 " write(s) "
-                        "in %" PRIi64 " ms", count, clock_now_ms () - start);
+                        "in %" PRIi64 " ms",
+                        count, clock_now_ms () - start);
           return 0;
         }
       if (r == -1 || clock_now_ms () >= rc.deadline)
@@ -348,16 +349,14 @@ recover (const char *cause)
 static enum http_result
 send_once (const struct http_request *req, struct http_response *resp,
            char *errbuf, size_t errlen, bool is_write, bool fua,
-           struct journal_entry **entry, bool *over_bound,
-           bool *reused_clean)
+           struct journal_entry **entry, bool *over_bound, bool *reused_clean)
 {
   POOL_CONN_FOR_SCOPE (pc);
   enum http_result r;
 
   *reused_clean = http_conn_is_open (pc->http) && !pc->dirty;
   r = http_request (pc->http, req, resp, errbuf, errlen);
-  if (r == HTTP_OK && resp->status / 100 == 2 && is_write
-      && params.has_flush)
+  if (r == HTTP_OK && resp->status / 100 == 2 && is_write && params.has_flush)
     {
       pc->dirty = !fua;
       {
@@ -391,11 +390,11 @@ report_failure (const char *what, enum http_result r,
 
 int
 replay_send (const char *what, const struct http_request *req,
-             struct http_response *resp, int ok_status, bool is_write,
-             bool fua, struct journal_entry *entry)
+             struct http_response *resp, int ok_status, bool is_write, bool fua,
+             struct journal_entry *entry)
 {
   bool over_bound = false;
-  int64_t give_up = clock_now_ms () + (int64_t) params.retry_window_ms;
+  int64_t give_up = clock_now_ms () + (int64_t)params.retry_window_ms;
   char errbuf[256] = "";
   enum http_result r;
 
@@ -423,7 +422,8 @@ replay_send (const char *what, const struct http_request *req,
         {
           if (imageio_debug_replay)
             nbdkit_debug ("imageio: %s: idle connection was closed, sending "
-                          "again", what);
+                          "again",
+                          what);
           continue;
         }
       describe_failure (cause, sizeof cause, what, r, resp, errbuf);
@@ -475,8 +475,9 @@ replay_flush (void)
   }
   ret = must_replay ? 1 : flush_dirty (all, n, "flush", why, sizeof why);
   if (ret == 1)
-    ret = replay_and_flush (all, n, "flush: a connection holding unflushed "
-                                    "writes failed");
+    ret = replay_and_flush (all, n,
+                            "flush: a connection holding unflushed "
+                            "writes failed");
   else if (ret == -1)
     mark_lost (why);
   else
@@ -498,8 +499,8 @@ replay_flush_idle_conn (struct pool_conn *pc)
    */
   if (r != HTTP_OK || resp.status / 100 != 2)
     {
-      nbdkit_debug ("imageio: flush of idle connection %u failed: %s",
-                    pc->id, r == HTTP_OK ? resp.reason : errbuf);
+      nbdkit_debug ("imageio: flush of idle connection %u failed: %s", pc->id,
+                    r == HTTP_OK ? resp.reason : errbuf);
       if (pc->dirty)
         {
           http_conn_close (pc->http);
@@ -522,9 +523,11 @@ replay_close (const char *when)
     return 0;
   if (covered > 0)
     nbdkit_error ("%s: the final flush failed: %" PRIu64 " bytes of image "
-                  "written since the last flush may be lost", when, covered);
+                  "written since the last flush may be lost",
+                  when, covered);
   else
     nbdkit_error ("%s: the final flush failed: writes since the last flush "
-                  "may be lost", when);
+                  "may be lost",
+                  when);
   return -1;
 }

@@ -14,16 +14,17 @@
 struct journal_entry;
 
 /* Sends journal entry E again on C (a PUT of its data, or a zero). */
-typedef enum http_result (*replay_send_entry_fn) (
-    struct http_conn *c, const struct journal_entry *e,
-    struct http_response *resp, char *errbuf, size_t errlen);
+typedef enum http_result (*replay_send_entry_fn) (struct http_conn *c,
+                                                  const struct journal_entry *e,
+                                                  struct http_response *resp,
+                                                  char *errbuf, size_t errlen);
 
 struct replay_params
 {
-  const char *target;           /* the image's request target (PATCH) */
-  bool has_flush;               /* the server has flush: writes are kept */
-  uint64_t max_unflushed;       /* journal bound in bytes; 0: no journal */
-  unsigned retry_window_ms;     /* longest time spent retrying a request */
+  const char *target;       /* the image's request target (PATCH) */
+  bool has_flush;           /* the server has flush: writes are kept */
+  uint64_t max_unflushed;   /* journal bound in bytes; 0: no journal */
+  unsigned retry_window_ms; /* longest time spent retrying a request */
   replay_send_entry_fn send_entry;
 };
 

@@ -44,7 +44,7 @@ struct transport
 {
   const struct http_endpoint *ep;
   int fd;
-  SSL *ssl;                     /* NULL for a plain stream */
+  SSL *ssl; /* NULL for a plain stream */
 };
 
 static void seterr (char *errbuf, size_t errlen, const char *fs, ...)
@@ -89,7 +89,7 @@ remaining_ms (int64_t deadline)
 {
   int64_t left = deadline - clock_now_ms ();
 
-  return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int) left;
+  return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
 /* Waits for EVENTS on FD until DEADLINE.  Returns 1 when ready, 0 on
@@ -118,10 +118,10 @@ http_endpoint_name (const struct http_endpoint *ep, char *buf, size_t len)
   if (ep->unix_len > 0)
     {
       if (ep->unix_path[0] == '\0')
-        snprintf (buf, len, "unix:@%.*s", (int) ep->unix_len - 1,
+        snprintf (buf, len, "unix:@%.*s", (int)ep->unix_len - 1,
                   ep->unix_path + 1);
       else
-        snprintf (buf, len, "unix:%.*s", (int) ep->unix_len, ep->unix_path);
+        snprintf (buf, len, "unix:%.*s", (int)ep->unix_len, ep->unix_path);
     }
   else if (strchr (ep->host, ':'))
     snprintf (buf, len, "[%s]:%s", ep->host, ep->port);
@@ -341,8 +341,8 @@ lookup_wait (struct lookup *l, int64_t deadline)
   for (;;)
     {
       int ms = remaining_ms (deadline);
-      struct timespec ts = { .tv_sec = ms / 1000,
-                             .tv_nsec = (ms % 1000) * 1000000L };
+      struct timespec ts
+          = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
       int r = gai_suspend (list, 1, &ts);
 
       if (r == 0 || r == EAI_ALLDONE)
@@ -350,7 +350,7 @@ lookup_wait (struct lookup *l, int64_t deadline)
       if (r == EAI_INTR && remaining_ms (deadline) > 0)
         continue;
       if (gai_cancel (&l->cb) == EAI_CANCELED)
-        lookup_unref (l);       /* no notification will come */
+        lookup_unref (l); /* no notification will come */
       lookup_unref (l);
       return -1;
     }
@@ -370,8 +370,8 @@ resolve (const struct http_endpoint *ep, const char *name, int64_t deadline,
     .ai_socktype = SOCK_STREAM,
     .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST,
   };
-  struct sigevent sev = { .sigev_notify = SIGEV_THREAD,
-                          .sigev_notify_function = lookup_done };
+  struct sigevent sev
+      = { .sigev_notify = SIGEV_THREAD, .sigev_notify_function = lookup_done };
   struct gaicb *list[1];
   struct lookup *l;
   int r;
@@ -430,8 +430,8 @@ resolve (const struct http_endpoint *ep, const char *name, int64_t deadline,
 }
 
 static int
-connect_tcp (const struct http_endpoint *ep, const char *name,
-             int64_t deadline, char *errbuf, size_t errlen)
+connect_tcp (const struct http_endpoint *ep, const char *name, int64_t deadline,
+             char *errbuf, size_t errlen)
 {
   struct addrinfo *res, *ai;
   int fd = -1, err = 0, one = 1;
@@ -472,7 +472,7 @@ connect_unix (const struct http_endpoint *ep, const char *name,
       return -1;
     }
   memcpy (sun.sun_path, ep->unix_path, ep->unix_len);
-  fd = connect_addr (AF_UNIX, (struct sockaddr *) &sun,
+  fd = connect_addr (AF_UNIX, (struct sockaddr *)&sun,
                      offsetof (struct sockaddr_un, sun_path) + ep->unix_len,
                      deadline);
   if (fd == -1)
@@ -510,8 +510,10 @@ tls_set_peer (struct transport *t, const char *name, char *errbuf,
       SSL_set_tlsext_host_name (t->ssl, ep->host);
       if (!ep->insecure && !SSL_set1_host (t->ssl, ep->host))
         {
-          seterr (errbuf, errlen, "TLS with %s: cannot set the expected host "
-                  "name", name);
+          seterr (errbuf, errlen,
+                  "TLS with %s: cannot set the expected host "
+                  "name",
+                  name);
           return -1;
         }
     }
@@ -535,14 +537,18 @@ tls_handshake_error (struct transport *t, const char *name, int sslerr,
   char ebuf[256];
 
   if (vr != X509_V_OK)
-    seterr (errbuf, errlen, "TLS handshake with %s failed: certificate "
-            "verify failed (%s)", name, X509_verify_cert_error_string (vr));
+    seterr (errbuf, errlen,
+            "TLS handshake with %s failed: certificate "
+            "verify failed (%s)",
+            name, X509_verify_cert_error_string (vr));
   else if (sslerr == SSL_ERROR_SYSCALL && ERR_peek_error () == 0)
     seterr (errbuf, errlen, "TLS handshake with %s failed: %s", name,
             errno ? strerror (errno) : "connection closed by peer");
   else if (is_plain_http_reply (ERR_peek_error ()))
-    seterr (errbuf, errlen, "TLS handshake with %s failed: the server does "
-            "not speak TLS on this port: use an http:// URL", name);
+    seterr (errbuf, errlen,
+            "TLS handshake with %s failed: the server does "
+            "not speak TLS on this port: use an http:// URL",
+            name);
   else
     seterr (errbuf, errlen, "TLS handshake with %s failed: %s", name,
             ssl_err_text (ebuf, sizeof ebuf, "unknown error"));
@@ -613,15 +619,16 @@ tls_handshake (struct transport *t, const char *name, int64_t deadline,
 }
 
 struct transport *
-transport_open (const struct http_endpoint *ep, int64_t deadline,
-                char *errbuf, size_t errlen)
+transport_open (const struct http_endpoint *ep, int64_t deadline, char *errbuf,
+                size_t errlen)
 {
   struct transport *t;
   char name[300];
 
   if (ep->tls && ep->unix_len == 0 && ep->ssl_ctx == NULL)
     {
-      seterr (errbuf, errlen, "TLS requested but http_endpoint_init was not "
+      seterr (errbuf, errlen,
+              "TLS requested but http_endpoint_init was not "
               "called");
       return NULL;
     }
@@ -819,8 +826,8 @@ try_recv (struct transport *t, void *buf, size_t len, short *want,
 
 /* Waits for WANT until DEADLINE. */
 static enum http_result
-wait_until (struct transport *t, short want, int64_t deadline,
-            const char *what, char *errbuf, size_t errlen)
+wait_until (struct transport *t, short want, int64_t deadline, const char *what,
+            char *errbuf, size_t errlen)
 {
   int w = wait_fd (t->fd, want, deadline);
 
@@ -881,14 +888,14 @@ transport_send (struct transport *t, struct iovec *iov, int iovcnt,
             return r;
           continue;
         }
-      while (iovcnt > 0 && (size_t) n >= iov->iov_len)
+      while (iovcnt > 0 && (size_t)n >= iov->iov_len)
         {
           n -= iov->iov_len;
           iov++, iovcnt--;
         }
       if (iovcnt > 0)
         {
-          iov->iov_base = (char *) iov->iov_base + n;
+          iov->iov_base = (char *)iov->iov_base + n;
           iov->iov_len -= n;
         }
     }
@@ -912,7 +919,7 @@ transport_recv (struct transport *t, void *buf, size_t len, size_t *got,
           return HTTP_OK;
         }
       if (n == -2)
-        return HTTP_OK;         /* end of stream */
+        return HTTP_OK; /* end of stream */
       if (n < 0)
         return r;
       r = wait_until (t, want, deadline, "recv", errbuf, errlen);

@@ -25,17 +25,17 @@
  */
 struct http_endpoint
 {
-  bool tls;                     /* https */
-  const char *host;             /* TCP host name or address, no brackets */
-  const char *port;             /* TCP port, decimal */
+  bool tls;                      /* https */
+  const char *host;              /* TCP host name or address, no brackets */
+  const char *port;              /* TCP port, decimal */
   char unix_path[UNIX_PATH_MAX]; /* used when unix_len > 0; abstract when */
-  size_t unix_len;              /*   unix_path[0] == '\0' (no terminator) */
-  const char *host_header;      /* value of the Host header */
-  const char *cafile;           /* NULL: OpenSSL's default trust store */
-  bool insecure;                /* skip peer and host name verification */
-  int connect_timeout_ms;       /* name lookup + connect + TLS handshake */
-  int io_timeout_ms;            /* longest time one request may take */
-  void *ssl_ctx;                /* SSL_CTX *, made by http_endpoint_init */
+  size_t unix_len;               /*   unix_path[0] == '\0' (no terminator) */
+  const char *host_header;       /* value of the Host header */
+  const char *cafile;            /* NULL: OpenSSL's default trust store */
+  bool insecure;                 /* skip peer and host name verification */
+  int connect_timeout_ms;        /* name lookup + connect + TLS handshake */
+  int io_timeout_ms;             /* longest time one request may take */
+  void *ssl_ctx;                 /* SSL_CTX *, made by http_endpoint_init */
 };
 
 /* Creates the TLS context when ep->tls.  Returns 0, or -1 with a message in
@@ -44,21 +44,20 @@ struct http_endpoint
 int http_endpoint_init (struct http_endpoint *ep, char *errbuf, size_t errlen);
 void http_endpoint_free (struct http_endpoint *ep);
 /* HOST:PORT, [V6]:PORT, unix:PATH or unix:@NAME, for messages. */
-void http_endpoint_name (const struct http_endpoint *ep, char *buf,
-                         size_t len);
+void http_endpoint_name (const struct http_endpoint *ep, char *buf, size_t len);
 
 enum http_result
 {
-  HTTP_OK = 0,         /* done (for a request: a complete response, any
-                        * status) */
-  HTTP_ERR_CONNECT,    /* could not connect or complete the TLS handshake */
-  HTTP_ERR_CLOSED,     /* the peer closed or reset the stream: a request
-                        * may be sent again on a new connection when no
-                        * byte of its response arrived */
-  HTTP_ERR_TIMEOUT,    /* the deadline passed */
-  HTTP_ERR_PROTOCOL,   /* malformed or unexpected response */
-  HTTP_ERR_IO,         /* the connection broke in the middle of a response,
-                        * or another I/O error */
+  HTTP_OK = 0,       /* done (for a request: a complete response, any
+                      * status) */
+  HTTP_ERR_CONNECT,  /* could not connect or complete the TLS handshake */
+  HTTP_ERR_CLOSED,   /* the peer closed or reset the stream: a request
+                      * may be sent again on a new connection when no
+                      * byte of its response arrived */
+  HTTP_ERR_TIMEOUT,  /* the deadline passed */
+  HTTP_ERR_PROTOCOL, /* malformed or unexpected response */
+  HTTP_ERR_IO,       /* the connection broke in the middle of a response,
+                      * or another I/O error */
 };
 
 const char *http_result_str (enum http_result r);

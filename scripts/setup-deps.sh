@@ -9,7 +9,7 @@ packages=(
   libssl-dev libyajl-dev libmicrohttpd-dev libnbd-dev libcurl4-openssl-dev
   libb2-dev     # imageio-server: BLAKE2 for GET .../checksum
   nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd qemu-utils
-  curl openssl valgrind clang libclang-rt-14-dev perl jq
+  curl openssl valgrind clang libclang-rt-14-dev clang-format perl jq
   gnuplot-nox   # bench/ charts
   dpkg-dev debhelper lintian rpm   # tests/test-package-*.sh
 )

@@ -240,8 +240,8 @@ struct merge
 };
 
 static void
-merge_init (struct merge *mg, struct status_lists *sl,
-            enum extents_context ctx, const struct nbd_backend *nb)
+merge_init (struct merge *mg, struct status_lists *sl, enum extents_context ctx,
+            const struct nbd_backend *nb)
 {
   *mg = (struct merge){ .nc = 0 };
   if (ctx == EXTENTS_DIRTY)

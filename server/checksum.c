@@ -214,8 +214,7 @@ checksum_compute (struct backend *b, uint64_t size, const char *algorithm,
           hash_init (&h, s);
           for (uint64_t done = 0; done < len;)
             {
-              size_t n
-                  = MIN (len - done, (uint64_t)CHECKSUM_PIECE);
+              size_t n = MIN (len - done, (uint64_t)CHECKSUM_PIECE);
 
               if (b->ops->pread (b, buf, n, start + done) == -1)
                 {

@@ -169,7 +169,7 @@ static const struct
   const char *name;
   enum loss_kind kind;
   enum loss_class cls;
-  bool with_ms;                 /* WHEN:MS */
+  bool with_ms; /* WHEN:MS */
 } loss_faults[] = {
   { "ack-then-drop", LOSS_ACK_THEN_DROP, CLASS_PUT, false },
   { "drop-before-answer", LOSS_DROP, CLASS_PUT, false },
@@ -261,7 +261,7 @@ parse_valued (const char *key, size_t klen, const char *val)
     }
   if (KEY ("drop"))
     return parse_uint (val, UINT64_MAX, &v) == -1 ? -1
-                                                   : add_nth (v, FAULT_DROP, 0);
+                                                  : add_nth (v, FAULT_DROP, 0);
   if (KEY ("error"))
     return parse_error_fault (val);
   if (KEY ("idle-close"))
@@ -516,8 +516,7 @@ ranges_lose (struct tracked *tb, const struct tracked *owner, uint64_t *nr,
       *bytes += r.len;
       for (uint64_t done = 0; done < r.len;)
         {
-          size_t k
-              = MIN (r.len - done, (uint64_t)sizeof garbage);
+          size_t k = MIN (r.len - done, (uint64_t)sizeof garbage);
 
           if (tb->inner->ops->pwrite (tb->inner, garbage, k, r.off + done)
               == -1)

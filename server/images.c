@@ -808,8 +808,8 @@ extents_cb (void *cls, uint64_t pos, char *buf, size_t max)
  */
 static int
 parse_extents_range (struct request *r, const struct ticket *t,
-                     const char *startarg, const char *lenarg,
-                     uint64_t *start, uint64_t *length, enum MHD_Result *ret)
+                     const char *startarg, const char *lenarg, uint64_t *start,
+                     uint64_t *length, enum MHD_Result *ret)
 {
   if (startarg && range_parse_u64 (startarg, strlen (startarg), start) == -1)
     {
@@ -875,8 +875,7 @@ handle_extents (struct request *r, const char *id)
    */
   if (f->extents_whole)
     startarg = lenarg = NULL;
-  if (parse_extents_range (r, t, startarg, lenarg, &start, &length, &ret)
-      == -1)
+  if (parse_extents_range (r, t, startarg, lenarg, &start, &length, &ret) == -1)
     return ret;
   if (ctx == EXTENTS_DIRTY && !t->dirty)
     return http_reply_text (r, MHD_HTTP_NOT_FOUND, false,
