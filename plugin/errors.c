@@ -27,16 +27,10 @@ errors_set_ticket_path (const char *path)
   ticket = p ? p + strlen ("/images/") : NULL;
 }
 
-static const char *
-ticket_id (void)
-{
-  return ticket;
-}
-
 const char *
 errors_redact (const char *text, char *buf, size_t len)
 {
-  return redact_text (text, ticket_id (), buf, len);
+  return redact_text (text, ticket, buf, len);
 }
 
 /* The errno for an HTTP error status.  Everything the client cannot fix by

@@ -78,12 +78,6 @@ replay_journal_on (void)
   return params.has_flush && params.max_unflushed > 0;
 }
 
-uint64_t
-replay_journal_bytes (void)
-{
-  return journal_bytes (&journal);
-}
-
 bool
 replay_pending (void)
 {

@@ -31,7 +31,6 @@ struct replay_params
 void replay_init (const struct replay_params *p);
 void replay_free (void);
 bool replay_journal_on (void);
-uint64_t replay_journal_bytes (void);
 /* Whether writes were acknowledged since the last successful flush (and
  * may still be saved: false after a loss).
  */

@@ -30,7 +30,8 @@ stats_client_open (void)
     start_ms = clock_now_ms ();
 }
 
-void
+/* The summary of DURATION_S seconds, V holding every counter. */
+static void
 stats_format (char *buf, size_t len, const uint64_t *v, uint64_t connects,
               double duration_s)
 {

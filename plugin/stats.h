@@ -30,10 +30,4 @@ void stats_add (enum stats_counter c, uint64_t n);
 void stats_client_open (void);
 void stats_client_close (uint64_t connects);
 
-/* Formats the summary of DURATION_S seconds into BUF (for the log and the
- * unit test).  VALUES has STATS_NR_COUNTERS entries.
- */
-void stats_format (char *buf, size_t len, const uint64_t *values,
-                   uint64_t connects, double duration_s);
-
 #endif

@@ -27,6 +27,7 @@
 #include "extents.h"
 
 #include "check.h"
+#include "extent-collect.h"
 
 static int errors;
 static char last_error[512];
@@ -137,27 +138,6 @@ fetch (void *opaque, uint64_t offset, uint64_t length, http_body_fn sink,
       return -1;
     }
   abort ();
-}
-
-struct ext
-{
-  uint64_t start, length;
-  uint32_t type;
-};
-struct exts
-{
-  int n;
-  struct ext e[16];
-};
-
-static int
-collect (void *opaque, uint64_t start, uint64_t length, uint32_t type)
-{
-  struct exts *x = opaque;
-
-  CHECK (x->n < 16);
-  x->e[x->n++] = (struct ext){ start, length, type };
-  return 0;
 }
 
 /* One run of SCRIPT on an image of SIZE with extents_timeout=TIMEOUT:

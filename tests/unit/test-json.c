@@ -12,6 +12,7 @@
 #include "json.h"
 
 #include "check.h"
+#include "extent-collect.h"
 
 /* ---------------------------------------------------------------- OPTIONS */
 
@@ -184,30 +185,6 @@ expect_error (const char *doc, uint64_t size, const char *needle)
       if (chunk == 0)
         printf ("extents error: %s\n", err);
     }
-}
-
-struct ext
-{
-  uint64_t start, length;
-  uint32_t type;
-};
-struct exts
-{
-  int n;
-  struct ext e[16];
-};
-
-static int
-collect (void *opaque, uint64_t start, uint64_t length, uint32_t type)
-{
-  struct exts *x = opaque;
-
-  CHECK (x->n < 16);
-  x->e[x->n].start = start;
-  x->e[x->n].length = length;
-  x->e[x->n].type = type;
-  x->n++;
-  return 0;
 }
 
 static void
