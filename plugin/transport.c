@@ -24,6 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "clock.h"
+#include "resolve.h"
 #include "tls-bio.h"
 #include "transport.h"
 
@@ -301,66 +302,8 @@ is_ip_literal (const char *host)
          || inet_pton (AF_INET6, host, buf) == 1;
 }
 
-/* One name lookup, shared by the caller and glibc's notification thread:
- * whichever lets go last frees it.
- */
-struct lookup
-{
-  struct gaicb cb;
-  struct addrinfo hints;
-  char *host, *port;
-  int refs;
-};
-
-static void
-lookup_unref (struct lookup *l)
-{
-  if (__atomic_sub_fetch (&l->refs, 1, __ATOMIC_ACQ_REL) > 0)
-    return;
-  if (l->cb.ar_result)
-    freeaddrinfo (l->cb.ar_result);
-  free (l->host);
-  free (l->port);
-  free (l);
-}
-
-static void
-lookup_done (union sigval sv)
-{
-  lookup_unref (sv.sival_ptr);
-}
-
-/* Waits for lookup L until DEADLINE.  Returns 0 when it ended, else -1
- * after abandoning it (it frees itself when it ends).
- */
-static int
-lookup_wait (struct lookup *l, int64_t deadline)
-{
-  const struct gaicb *list[1] = { &l->cb };
-
-  for (;;)
-    {
-      int ms = remaining_ms (deadline);
-      struct timespec ts
-          = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-      int r = gai_suspend (list, 1, &ts);
-
-      if (r == 0 || r == EAI_ALLDONE)
-        return 0;
-      if (r == EAI_INTR && remaining_ms (deadline) > 0)
-        continue;
-      if (gai_cancel (&l->cb) == EAI_CANCELED)
-        lookup_unref (l); /* no notification will come */
-      lookup_unref (l);
-      return -1;
-    }
-}
-
-/* Resolves the endpoint's host by DEADLINE.  getaddrinfo has no timeout of
- * its own (a dead DNS server holds it for 10 s per try), so names go
- * through glibc's getaddrinfo_a and gai_suspend; a lookup still running at
- * the deadline is abandoned and frees itself when it ends.  Address
- * literals are converted at once.  Returns 0, or -1 with the message set.
+/* Resolves the endpoint's host by DEADLINE: address literals at once,
+ * names through resolve.c.  Returns 0, or -1 with the message set.
  */
 static int
 resolve (const struct http_endpoint *ep, const char *name, int64_t deadline,
@@ -370,63 +313,14 @@ resolve (const struct http_endpoint *ep, const char *name, int64_t deadline,
     .ai_socktype = SOCK_STREAM,
     .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST,
   };
-  struct sigevent sev
-      = { .sigev_notify = SIGEV_THREAD, .sigev_notify_function = lookup_done };
-  struct gaicb *list[1];
-  struct lookup *l;
   int r;
 
-  if (is_ip_literal (ep->host))
-    {
-      r = getaddrinfo (ep->host, ep->port, &hints, res);
-      if (r != 0)
-        seterr (errbuf, errlen, "%s: %s", name, gai_strerror (r));
-      return r == 0 ? 0 : -1;
-    }
-
-  l = calloc (1, sizeof *l);
-  if (l == NULL || (l->host = strdup (ep->host)) == NULL
-      || (l->port = strdup (ep->port)) == NULL)
-    {
-      if (l)
-        free (l->host);
-      free (l);
-      seterr (errbuf, errlen, "%s: out of memory", name);
-      return -1;
-    }
-  l->hints.ai_socktype = SOCK_STREAM;
-  l->hints.ai_flags = AI_NUMERICSERV;
-  l->cb.ar_name = l->host;
-  l->cb.ar_service = l->port;
-  l->cb.ar_request = &l->hints;
-  l->refs = 2;
-  sev.sigev_value.sival_ptr = l;
-  list[0] = &l->cb;
-  r = getaddrinfo_a (GAI_NOWAIT, list, 1, &sev);
+  if (!is_ip_literal (ep->host))
+    return resolve_host (ep->host, ep->port, deadline, res, errbuf, errlen);
+  r = getaddrinfo (ep->host, ep->port, &hints, res);
   if (r != 0)
-    {
-      l->refs = 1;
-      lookup_unref (l);
-      seterr (errbuf, errlen, "%s: %s", name, gai_strerror (r));
-      return -1;
-    }
-  if (lookup_wait (l, deadline) == -1)
-    {
-      seterr (errbuf, errlen, "%s: name lookup timed out", name);
-      return -1;
-    }
-  r = gai_error (&l->cb);
-  if (r != 0)
-    {
-      seterr (errbuf, errlen, "%s: %s", name,
-              r == EAI_SYSTEM ? strerror (errno) : gai_strerror (r));
-      lookup_unref (l);
-      return -1;
-    }
-  *res = l->cb.ar_result;
-  l->cb.ar_result = NULL;
-  lookup_unref (l);
-  return 0;
+    seterr (errbuf, errlen, "%s: %s", name, gai_strerror (r));
+  return r == 0 ? 0 : -1;
 }
 
 static int

@@ -50,7 +50,9 @@ export PATH="/usr/sbin:/usr/bin:$PATH"
 : "${BUILDDIR:=$SRCDIR/build}"
 : "${IMAGEIO_SERVER:=$BUILDDIR/server/imageio-server}"
 : "${IMAGEIO_PLUGIN:=$BUILDDIR/plugin/nbdkit-imageio-plugin.so}"
-export SRCDIR BUILDDIR IMAGEIO_SERVER IMAGEIO_PLUGIN
+# LD_PRELOAD shim: a made-up host name with chosen addresses (tests/fake-resolver.c).
+: "${FAKE_RESOLVER:=$BUILDDIR/tests/fake-resolver.so}"
+export SRCDIR BUILDDIR IMAGEIO_SERVER IMAGEIO_PLUGIN FAKE_RESOLVER
 
 _test_name="$(basename "$0")"
 
