@@ -135,3 +135,70 @@ redact_text (const char *text, const char *secret, char *buf, size_t bufsz)
   buf[out] = '\0';
   return buf;
 }
+
+/* Copies the N bytes at P into BUF at *OUT, each piece between SEPS
+ * longer than LONGEST cut to a shown ticket prefix and "...".
+ */
+static void
+copy_cut_pieces (const char *p, size_t n, const char *seps, size_t longest,
+                 char *buf, size_t bufsz, size_t *out)
+{
+  const char *end = p + n;
+
+  while (p < end && *out + 1 < bufsz)
+    {
+      size_t piece = 0;
+      int w;
+
+      while (p + piece < end && strchr (seps, p[piece]) == NULL)
+        piece++;
+      if (piece > longest)
+        w = snprintf (buf + *out, bufsz - *out, "%.*s...", REDACT_KEEP, p);
+      else
+        w = snprintf (buf + *out, bufsz - *out, "%.*s", (int)piece, p);
+      *out += w < 0 ? 0 : (size_t)w;
+      if (*out >= bufsz)
+        *out = bufsz - 1;
+      p += piece;
+      if (p < end && *out + 1 < bufsz)
+        buf[(*out)++] = *p++;
+    }
+  buf[*out] = '\0';
+}
+
+/* Pieces of a scheme or a host name are shown unless this long: a DNS
+ * label rarely is, a ticket (36) always.
+ */
+#define LONGEST_HOST_PIECE 24
+
+const char *
+redact_user_url (const char *url, char *buf, size_t bufsz)
+{
+  const char *scheme_end, *auth, *auth_end, *at;
+  size_t out = 0;
+
+  if (bufsz == 0)
+    return buf;
+  if (url == NULL)
+    url = "";
+  /* The scheme and the host stay as typed (the message is about them)
+   * unless a piece is long enough to be a ticket typed in the wrong
+   * place; the path, query and fragment are cut as redact_ticket cuts.
+   */
+  scheme_end = strstr (url, "://");
+  auth = scheme_end ? scheme_end + 3 : url;
+  auth_end = auth + strcspn (auth, "/?# \t");
+  at = memchr (auth, '@', auth_end - auth);
+  copy_cut_pieces (url, auth - url, ":/", LONGEST_HOST_PIECE, buf, bufsz, &out);
+  if (at != NULL)
+    {
+      /* User information may hold a password: never shown. */
+      copy_cut_pieces ("...", 3, "", 3, buf, bufsz, &out);
+      auth = at;
+    }
+  copy_cut_pieces (auth, auth_end - auth, ".:[]@", LONGEST_HOST_PIECE, buf,
+                   bufsz, &out);
+  copy_cut_pieces (auth_end, strlen (auth_end), "/?#&=;,+ \t", REDACT_KEEP + 3,
+                   buf, bufsz, &out);
+  return buf;
+}

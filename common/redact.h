@@ -25,6 +25,16 @@ const char *redact_ticket (const char *id, char buf[REDACT_TICKET_BUFSZ]);
  */
 const char *redact_url (const char *url, char *buf, size_t bufsz);
 
+/* Copies URL, as a user typed it (any shape: a wrong path, no scheme,
+ * only a ticket), into BUF (of BUFSZ bytes, truncating) with every piece
+ * of the path, query and fragment longer than a shown ticket prefix cut
+ * as redact_ticket cuts, pieces of the scheme or host longer than 24
+ * characters cut the same way, and user information replaced by "...".
+ * For messages about a URL that may not be a well-formed transfer URL.
+ * Returns BUF.
+ */
+const char *redact_user_url (const char *url, char *buf, size_t bufsz);
+
 /* Copies TEXT (a server's message) into BUF (of BUFSZ bytes, truncating)
  * with ticket ids shortened: every occurrence of SECRET (may be NULL), a
  * prefix of SECRET longer than REDACT_KEEP that ends TEXT (a message cut

@@ -6,15 +6,21 @@
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
+#include "parse-uint.h"
 #include "redact.h"
 
 struct imageio_config config = {
@@ -28,7 +34,7 @@ struct imageio_config config = {
   .extents_timeout = 3600,
 };
 
-/* url= read with nbdkit_read_password (url=+FILE, url=-): ours to free. */
+/* url= read from a file, a descriptor or stdin: ours to free. */
 static char *url_read;
 
 /* Upper bounds that keep a typo from doing harm. */
@@ -49,26 +55,97 @@ parse_bool_param (const char *key, const char *value, bool *out)
   return 0;
 }
 
+/* A whole number in MIN..MAX (of UNIT), saying which parameter is wrong,
+ * what it got and what it expects (nbdkit_parse_unsigned says "empty
+ * string where we expected a number" for timeout=abc).
+ */
 static int
 parse_uint_param (const char *key, const char *value, unsigned min,
-                  unsigned max, unsigned *out)
+                  unsigned max, const char *unit, unsigned *out)
 {
-  unsigned v;
+  uint64_t v;
+  int r = parse_uint64 (value, strlen (value), UINT_MAX, &v);
 
-  if (nbdkit_parse_unsigned (key, value, &v) == -1)
-    return -1;
-  if (v < min || v > max)
+  if (r == -1)
     {
-      nbdkit_error ("%s=%s: must be between %u and %u", key, value, min, max);
+      nbdkit_error ("%s=%s: expecting a whole number of %s from %u to %u, "
+                    "e.g. %s=%u",
+                    key, value, unit, min, max, key, min > 10 ? min : 10);
+      return -1;
+    }
+  if (r == -2 || v < min || v > max)
+    {
+      nbdkit_error ("%s=%s: must be between %u and %u %s", key, value, min, max,
+                    unit);
       return -1;
     }
   *out = v;
   return 0;
 }
 
-/* url=URL, or url=+FILE / url=- (read as nbdkit's password=+FILE is),
- * which keeps the ticket out of nbdkit -v's echo of every parameter and
- * out of ps.  The last url= wins.
+/* Longest URL read from a file, a descriptor or standard input. */
+#define URL_READ_MAX 8192
+/* url=- on a pipe waits this long for the URL. */
+#define URL_STDIN_TIMEOUT_MS 30000
+
+/* Reads the first line of standard input (not a terminal) into url_read
+ * by a deadline, so that `echo URL | nbdkit imageio url=-` works: nbdkit's
+ * own "-" reads only from a terminal.  Reads a byte at a time so that
+ * nothing after the line is taken from whoever else reads stdin.
+ */
+static int
+read_url_from_stdin (void)
+{
+  int64_t deadline = clock_now_ms () + URL_STDIN_TIMEOUT_MS;
+  size_t n = 0;
+
+  url_read = malloc (URL_READ_MAX + 1);
+  if (url_read == NULL)
+    {
+      nbdkit_error ("malloc: %m");
+      return -1;
+    }
+  for (;;)
+    {
+      struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+      int64_t left = deadline - clock_now_ms ();
+      ssize_t r;
+      char c;
+
+      if (left <= 0 || poll (&pfd, 1, left) == 0)
+        {
+          nbdkit_error ("url=-: no URL on standard input after %d s: "
+                        "use url=+FILE, url=-FD or url=URL",
+                        URL_STDIN_TIMEOUT_MS / 1000);
+          return -1;
+        }
+      r = read (STDIN_FILENO, &c, 1);
+      if (r == -1 && (errno == EINTR || errno == EAGAIN))
+        continue;
+      if (r == -1)
+        {
+          nbdkit_error ("url=-: reading standard input: %m");
+          return -1;
+        }
+      if (r == 0 || c == '\n')
+        break;
+      if (n == URL_READ_MAX)
+        {
+          nbdkit_error ("url=-: the line on standard input is longer than "
+                        "%d bytes",
+                        URL_READ_MAX);
+          return -1;
+        }
+      url_read[n++] = c;
+    }
+  url_read[n] = '\0';
+  return 0;
+}
+
+/* url=URL, url=+FILE, url=-FD (a descriptor the caller opened) or url=-
+ * (standard input: typed at a terminal without echo, or a line from a
+ * pipe), which keep the ticket out of nbdkit -v's echo of every parameter
+ * and out of ps.  The last url= wins.
  */
 static int
 set_url (const char *value)
@@ -78,12 +155,30 @@ set_url (const char *value)
   config.url = value;
   if (value[0] != '+' && value[0] != '-')
     return 0;
-  if (nbdkit_read_password (value, &url_read) == -1)
+  if (strcmp (value, "-") == 0 && !nbdkit_stdio_safe ())
     {
-      nbdkit_error ("url=%s: cannot read the URL", value);
+      nbdkit_error ("url=-: standard input is the NBD connection (nbdkit -s): "
+                    "use url=+FILE or url=-FD");
+      return -1;
+    }
+  if (strcmp (value, "-") == 0 && !isatty (STDIN_FILENO))
+    {
+      if (read_url_from_stdin () == -1)
+        return -1;
+    }
+  else if (nbdkit_read_password (value, &url_read) == -1)
+    {
+      nbdkit_error ("url=%s: cannot read the URL (url=+FILE reads a file, "
+                    "url=-FD a descriptor above 2, url=- standard input)",
+                    value);
       return -1;
     }
   url_read[strcspn (url_read, "\r\n")] = '\0';
+  if (url_read[0] == '\0')
+    {
+      nbdkit_error ("url=%s: the URL read is empty", value);
+      return -1;
+    }
   config.url = url_read;
   return 0;
 }
@@ -112,6 +207,80 @@ parse_size_param (const char *key, const char *value, int64_t min, int64_t max,
   return 0;
 }
 
+/* Edit distance between A and B (short names: parameters). */
+static size_t
+edit_distance (const char *a, const char *b)
+{
+  size_t la = strlen (a), lb = strlen (b), row[64];
+
+  if (lb >= sizeof row / sizeof row[0])
+    return SIZE_MAX;
+  for (size_t j = 0; j <= lb; j++)
+    row[j] = j;
+  for (size_t i = 1; i <= la; i++)
+    {
+      size_t diag = row[0];
+
+      row[0] = i;
+      for (size_t j = 1; j <= lb; j++)
+        {
+          size_t up = row[j];
+          size_t best = diag + (tolower ((unsigned char)a[i - 1]) != b[j - 1]);
+
+          if (up + 1 < best)
+            best = up + 1;
+          if (row[j - 1] + 1 < best)
+            best = row[j - 1] + 1;
+          diag = up;
+          row[j] = best;
+        }
+    }
+  return row[lb];
+}
+
+/* Says KEY is unknown, naming the closest known parameter.  The known
+ * names are taken from --help (CONFIG_HELP: "name=..." at the start of
+ * each line), which tests/test-plugin-docs.sh keeps complete.
+ */
+static void
+report_unknown (const char *key)
+{
+  char best[64] = "";
+  size_t best_d = SIZE_MAX;
+
+  for (const char *p = CONFIG_HELP; *p;)
+    {
+      size_t len = strcspn (p, "=\n");
+      char name[64];
+      size_t d;
+
+      if (p[len] == '=' && len < sizeof name)
+        {
+          memcpy (name, p, len);
+          name[len] = '\0';
+          d = edit_distance (key, name);
+          /* A prefix counts as close: "conn" for "connections". */
+          if (strlen (key) >= 3 && strncasecmp (name, key, strlen (key)) == 0)
+            d = 1;
+          if (d < best_d)
+            {
+              best_d = d;
+              snprintf (best, sizeof best, "%s", name);
+            }
+        }
+      p += strcspn (p, "\n");
+      if (*p == '\n')
+        p++;
+    }
+  if (best[0] && best_d <= 3 && best_d < strlen (key))
+    nbdkit_error ("unknown parameter '%s': did you mean '%s'? "
+                  "(nbdkit imageio --help lists them)",
+                  key, best);
+  else
+    nbdkit_error ("unknown parameter '%s' (nbdkit imageio --help lists them)",
+                  key);
+}
+
 int
 config_set (const char *key, const char *value)
 {
@@ -136,12 +305,14 @@ config_set (const char *key, const char *value)
   if (strcmp (key, "is_ovirt_host") == 0)
     return parse_bool_param (key, value, &config.is_ovirt_host);
   if (strcmp (key, "connections") == 0)
-    return parse_uint_param (key, value, 1, MAX_CONNECTIONS,
+    return parse_uint_param (key, value, 1, MAX_CONNECTIONS, "connections",
                              &config.connections);
   if (strcmp (key, "timeout") == 0)
-    return parse_uint_param (key, value, 1, MAX_TIMEOUT, &config.timeout);
+    return parse_uint_param (key, value, 1, MAX_TIMEOUT, "seconds",
+                             &config.timeout);
   if (strcmp (key, "idle_flush") == 0)
-    return parse_uint_param (key, value, 1, MAX_TIMEOUT, &config.idle_flush);
+    return parse_uint_param (key, value, 1, MAX_TIMEOUT, "seconds",
+                             &config.idle_flush);
   if (strcmp (key, "max_unflushed") == 0)
     {
       if (parse_size_param (key, value, 0, MAX_MAX_UNFLUSHED, &v) == -1)
@@ -152,8 +323,9 @@ config_set (const char *key, const char *value)
   if (strcmp (key, "zero_elision") == 0)
     return parse_bool_param (key, value, &config.zero_elision);
   if (strcmp (key, "extents_timeout") == 0)
-    return parse_uint_param (key, value, 1, 86400, &config.extents_timeout);
-  nbdkit_error ("unknown parameter '%s'", key);
+    return parse_uint_param (key, value, 1, 86400, "seconds",
+                             &config.extents_timeout);
+  report_unknown (key);
   return -1;
 }
 
@@ -178,7 +350,9 @@ parse_scheme (const char *url, const char *shown, struct http_endpoint *ep)
       ep->tls = false;
       return url + 7;
     }
-  nbdkit_error ("url=%s: expecting an https:// or http:// URL", shown);
+  nbdkit_error ("url=%s: expecting an https:// or http:// URL, as in "
+                "https://HOST:54322/images/TICKET",
+                shown);
   return NULL;
 }
 
@@ -189,7 +363,7 @@ static int
 parse_authority (const char *p, const char *end, const char *shown, bool tls)
 {
   const char *host_end;
-  unsigned port;
+  uint64_t port;
 
   if (memchr (p, '@', end - p) != NULL)
     {
@@ -221,6 +395,7 @@ parse_authority (const char *p, const char *end, const char *shown, bool tls)
       return -1;
     }
 
+  config.port_given = host_end != end;
   if (host_end == end)
     url_port = strdup (tls ? "443" : "80");
   else if (*host_end == ':')
@@ -230,9 +405,10 @@ parse_authority (const char *p, const char *end, const char *shown, bool tls)
       nbdkit_error ("url=%s: invalid host or port", shown);
       return -1;
     }
+  /* Not nbdkit_parse_unsigned: its message would quote the port whole. */
   if (url_port == NULL
-      || nbdkit_parse_unsigned ("url port", url_port, &port) == -1 || port == 0
-      || port > 65535)
+      || parse_uint64 (url_port, strlen (url_port), 65535, &port) != 0
+      || port == 0)
     {
       nbdkit_error ("url=%s: invalid port", shown);
       return -1;
@@ -240,9 +416,65 @@ parse_authority (const char *p, const char *end, const char *shown, bool tls)
   return 0;
 }
 
+/* What every URL message ends with: the shape expected. */
+#define URL_SHAPE "expecting https://HOST:54322/images/TICKET"
+
+/* Checks that PATH is [/PREFIX]/images/TICKET, nothing after the ticket
+ * (a proxy may put a prefix before /images/; imageio itself has none).
+ * SHOWN is the URL redacted.
+ */
+static int
+check_path (const char *path, const char *shown)
+{
+  const char *images = strstr (path, "/images/"), *ticket, *after;
+
+  if (path[strcspn (path, "?#")] != '\0')
+    {
+      nbdkit_error ("url=%s: a transfer URL has no query or fragment "
+                    "('?' or '#'); " URL_SHAPE,
+                    shown);
+      return -1;
+    }
+  if (strchr (path, ' ') != NULL || strchr (path, '\t') != NULL)
+    {
+      nbdkit_error ("url=%s: space in the path; " URL_SHAPE, shown);
+      return -1;
+    }
+  if (images == NULL)
+    {
+      nbdkit_error ("url=%s: the path is not /images/TICKET; " URL_SHAPE
+                    " (copy the transfer URL as oVirt gives it)",
+                    shown);
+      return -1;
+    }
+  ticket = images + strlen ("/images/");
+  after = strchr (ticket, '/');
+  if (ticket == after || *ticket == '\0')
+    {
+      nbdkit_error ("url=%s: no ticket after /images/; " URL_SHAPE, shown);
+      return -1;
+    }
+  if (after != NULL)
+    {
+      char rest[64];
+
+      redact_user_url (after, rest, sizeof rest);
+      nbdkit_error ("url=%s: '%s' follows the ticket; " URL_SHAPE
+                    ", with nothing after the ticket",
+                    shown, rest);
+      return -1;
+    }
+  if (images != path)
+    nbdkit_debug ("imageio: url: %d bytes of prefix before /images/ "
+                  "(a proxy)",
+                  (int)(images - path));
+  return 0;
+}
+
 /* Splits URL into scheme, host, port and path, filling config.remote and
  * config.path.  Accepts http://HOST[:PORT]/PATH and https://..., with
- * IPv6 literals in brackets.  User info and fragments are refused.
+ * IPv6 literals in brackets, PATH as check_path wants it.  Every message
+ * shows the URL with whatever stands where the ticket would be cut.
  */
 static int
 parse_url (const char *url)
@@ -251,23 +483,20 @@ parse_url (const char *url)
   char shown[256];
   const char *p, *path;
 
-  redact_url (url, shown, sizeof shown);
+  redact_user_url (url, shown, sizeof shown);
   p = parse_scheme (url, shown, ep);
   if (p == NULL)
     return -1;
   path = p + strcspn (p, "/?#");
   if (*path != '/')
     {
-      nbdkit_error ("url=%s: missing the path (/images/TICKET)", shown);
+      nbdkit_error ("url=%s: missing the path; " URL_SHAPE, shown);
       return -1;
     }
   if (parse_authority (p, path, shown, ep->tls) == -1)
     return -1;
-  if (strchr (path, '#') != NULL || strchr (path, ' ') != NULL)
-    {
-      nbdkit_error ("url=%s: unexpected character in the path", shown);
-      return -1;
-    }
+  if (check_path (path, shown) == -1)
+    return -1;
   url_path = strdup (path);
   /* Host header: keep the URL's spelling, brackets and port included. */
   url_host_header = strndup (p, path - p);

@@ -15,6 +15,7 @@ struct imageio_config
   const char *url;             /* url= as given (never logged whole) */
   const char *path;            /* "/images/TICKET" from the URL */
   struct http_endpoint remote; /* from the URL */
+  bool port_given;             /* false: the scheme's default (443, 80) */
   int64_t size;                /* size=, or -1 to ask the server */
   const char *cafile;
   bool insecure;
@@ -40,8 +41,12 @@ int config_set (const char *key, const char *value);
 int config_complete (void);
 void config_free (void);
 #define CONFIG_HELP                                                            \
-  "url=URL|+FILE            (required) imageio transfer URL, https:// or "     \
-  "http://\n"                                                                  \
+  "url=URL                  (required) imageio transfer URL,\n"                \
+  "                         https://HOST:54322/images/TICKET\n"                \
+  "url=+FILE|-FD|-          Read the URL from FILE, file descriptor FD "       \
+  "(above "                                                                    \
+  "2)\n"                                                                       \
+  "                         or standard input (a terminal or a pipe).\n"       \
   "size=SIZE                Image size; default: asked from the server.\n"     \
   "cafile=FILE              CA certificates to verify the server.\n"           \
   "insecure=true            Do not verify the server's certificate.\n"         \

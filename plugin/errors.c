@@ -88,3 +88,28 @@ errors_report (const char *what, enum http_result r,
     nbdkit_error ("%s: %d %s: %s", what, resp->status, resp->reason, text);
   nbdkit_set_error (status_errno (resp->status));
 }
+
+const char *
+errors_connect_hint (const char *errbuf, bool port_given, bool have_cafile)
+{
+  if (strstr (errbuf, "certificate verify failed") != NULL)
+    {
+      if (strcasestr (errbuf, "hostname mismatch") != NULL
+          || strcasestr (errbuf, "IP address mismatch") != NULL)
+        return "; the server's certificate does not name this host: use the "
+               "host name it was issued for in the URL, or insecure=true to "
+               "skip verification";
+      if (have_cafile)
+        return "; the CA in cafile= did not sign the server's certificate: "
+               "give the right one with cafile=FILE (oVirt: the engine's "
+               "CA), or insecure=true to skip verification";
+      return "; give the CA that signed the server's certificate with "
+             "cafile=FILE (oVirt: the engine's CA, "
+             "/etc/pki/ovirt-engine/ca.pem on the engine), or insecure=true "
+             "to skip verification";
+    }
+  if (!port_given && strstr (errbuf, "Connection refused") != NULL)
+    return "; the URL has no port, so the scheme's default was used: "
+           "imageio listens on 54322 (https://HOST:54322/images/TICKET)";
+  return "";
+}

@@ -3,6 +3,7 @@
 #ifndef IMAGEIO_ERRORS_H
 #define IMAGEIO_ERRORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "http.h"
@@ -17,6 +18,13 @@ void errors_set_ticket_path (const char *path);
  */
 void errors_report (const char *what, enum http_result r,
                     const struct http_response *resp, const char *errbuf);
+/* What to do about a failed first connection (ERRBUF from the transport):
+ * "; ..." naming cafile= and insecure=true for a certificate the client
+ * did not trust, or port 54322 when the URL had none and the connection
+ * was refused.  "" when there is nothing to add.
+ */
+const char *errors_connect_hint (const char *errbuf, bool port_given,
+                                 bool have_cafile);
 /* TEXT with ticket ids shortened, in BUF. */
 const char *errors_redact (const char *text, char *buf, size_t len);
 

@@ -157,6 +157,27 @@ imageio_dump_plugin (void)
  */
 static int64_t options_size = -1;
 
+/* Why the ticket makes the export read-only, for the start-up line. */
+static char read_only_why[200];
+
+/* Says once, on standard error (nbdkit has no level between error and
+ * debug), that the export is read-only and why: without it a client's
+ * write fails with nothing but "Permission denied".
+ */
+static void
+say_read_only (const char *why)
+{
+  static bool said;
+
+  if (__atomic_exchange_n (&said, true, __ATOMIC_RELAXED))
+    return;
+  fprintf (stderr,
+           "nbdkit: imageio: the export is read-only: %s; writes will fail "
+           "with \"Permission denied\"\n",
+           why);
+  fflush (stderr);
+}
+
 /* Sends OPTIONS on C and fills server.  Returns 0 or -1 (logged). */
 static int
 probe_options (struct http_conn *c, const char *where)
@@ -182,6 +203,16 @@ probe_options (struct http_conn *c, const char *where)
       nbdkit_error ("%s: %s: %s (if this port speaks TLS, use an https:// "
                     "URL)",
                     what, http_result_str (r), errbuf);
+      return -1;
+    }
+  if (r == HTTP_ERR_CONNECT)
+    {
+      char text[300];
+
+      nbdkit_error ("%s: %s: %s%s", what, http_result_str (r),
+                    errors_redact (errbuf, text, sizeof text),
+                    errors_connect_hint (errbuf, config.port_given,
+                                         config.cafile != NULL));
       return -1;
     }
   if (r != HTTP_OK)
@@ -223,6 +254,10 @@ probe_options (struct http_conn *c, const char *where)
     server.can_write = strcasestr (resp.allow, "PUT") != NULL;
   else
     server.can_write = opts.has_zero;
+  if (!server.can_write)
+    snprintf (read_only_why, sizeof read_only_why,
+              "the ticket does not allow writing (the server allows %.100s)",
+              resp.allow[0] ? resp.allow : "no zero, so no writes");
 
   if (config.is_ovirt_host && opts.unix_socket_len > 0)
     {
@@ -516,7 +551,7 @@ imageio_get_ready (void)
 
   startup_deadline = clock_now_ms () + STARTUP_TIMEOUT_MS;
   errors_set_ticket_path (config.path);
-  redact_url (config.url, shown, sizeof shown);
+  redact_user_url (config.url, shown, sizeof shown);
   c = probe_server (shown);
   if (c == NULL)
     return -1;
@@ -537,6 +572,8 @@ imageio_get_ready (void)
       .send_entry = send_entry,
   });
 
+  if (!server.can_write)
+    say_read_only (read_only_why);
   nbdkit_debug ("imageio: size %" PRIu64 ", %s, zero %s, flush %s, "
                 "extents %s, %u connections%s, journal %s",
                 server.size, server.can_write ? "writable" : "read-only",
@@ -594,7 +631,8 @@ imageio_cleanup (void)
 static void *
 imageio_open (int readonly)
 {
-  (void)readonly;
+  if (readonly && server.can_write)
+    say_read_only ("nbdkit runs with -r (the ticket allows writing)");
   stats_client_open ();
   return NBDKIT_HANDLE_NOT_NEEDED;
 }

@@ -147,6 +147,75 @@ test_never_whole (void)
 }
 
 static void
+user_url_is (const char *url, size_t bufsz, const char *want)
+{
+  char buf[256];
+  const char *got;
+
+  CHECK (bufsz <= sizeof buf - 1);
+  memset (buf, 'X', sizeof buf);
+  got = redact_user_url (url, buf, bufsz);
+  if (got != buf || strcmp (got, want) != 0)
+    {
+      fprintf (stderr,
+               "redact_user_url (\"%s\", %zu): expected \"%s\", got \"%s\"\n",
+               url ? url : "(null)", bufsz, want, got);
+      abort ();
+    }
+  CHECK (buf[bufsz] == 'X');
+}
+
+/* A URL of any shape: whatever stands where the ticket would be is cut. */
+static void
+test_user_url (void)
+{
+  const char *forms[] = {
+    "https://h:54322/images/%s",
+    "https://h:54322/image/%s",
+    "https://h:54322/%s",
+    "https://h:54322/images/%s/extents",
+    "https://h:54322/x/y/%s?a=%s",
+    "https://user:%s@h/images/x",
+    "h:54322/images/%s",
+    "%s",
+    "https:/h/images/%s",
+    "https://h/images/%s#%s",
+    "https://h/images/%s %s",
+    "https://h/a;%s,b+%s&c=%s",
+    "https://h:%s/images/%s",
+    "https://%s.example/images/%s",
+    "%s://h/images/%s",
+  };
+  char url[300], buf[300];
+
+  user_url_is ("https://h:54322/image/" UUID, 200,
+               "https://h:54322/image/0123abcd...");
+  user_url_is ("https://h:54322/images/" UUID "/extents", 200,
+               "https://h:54322/images/0123abcd.../extents");
+  user_url_is ("https://u:" UUID "@h/images/x", 200, "https://...@h/images/x");
+  user_url_is ("h:54322/images/" UUID, 200, "h:54322/images/0123abcd...");
+  user_url_is (UUID, 200, "0123abcd...");
+  user_url_is ("https://h:" UUID "/images/x", 200,
+               "https://h:0123abcd.../images/x");
+  user_url_is ("https://host.example.com:54322/images/abcdefghijk", 200,
+               "https://host.example.com:54322/images/abcdefghijk");
+  user_url_is ("https://h/images/" UUID, 20, "https://h/images/01");
+  user_url_is (NULL, 200, "");
+  user_url_is ("", 200, "");
+  for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++)
+    {
+      snprintf (url, sizeof url, forms[i], UUID, UUID, UUID);
+      redact_user_url (url, buf, sizeof buf);
+      if (strstr (buf, &UUID[8]) != NULL || strstr (buf, "0123abcd-") != NULL)
+        {
+          fprintf (stderr, "redact_user_url (\"%s\") leaks: \"%s\"\n", url,
+                   buf);
+          abort ();
+        }
+    }
+}
+
+static void
 text_is (const char *text, const char *secret, size_t bufsz, const char *want)
 {
   char buf[256];
@@ -200,5 +269,6 @@ main (void)
   test_ticket ();
   test_url ();
   test_never_whole ();
+  test_user_url ();
   return 0;
 }
