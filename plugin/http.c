@@ -171,6 +171,7 @@ conn_open (struct req_ctx *x)
   int ms = ep->connect_timeout_ms > 0 ? ep->connect_timeout_ms
                                       : DEFAULT_TIMEOUT_MS;
   int64_t deadline = clock_now_ms () + ms;
+  uint64_t n;
 
   if (deadline > x->deadline)
     deadline = x->deadline;
@@ -178,7 +179,10 @@ conn_open (struct req_ctx *x)
   if (c->t == NULL)
     return HTTP_ERR_CONNECT;
   c->connects++;
-  __atomic_add_fetch (&total_connects, 1, __ATOMIC_RELAXED);
+  /* The process's count: every connection said #1 with the per-connection
+   * count.
+   */
+  n = __atomic_add_fetch (&total_connects, 1, __ATOMIC_RELAXED);
   c->rstart = c->rend = 0;
   if (imageio_debug_http)
     {
@@ -186,7 +190,7 @@ conn_open (struct req_ctx *x)
 
       http_endpoint_name (ep, name, sizeof name);
       nbdkit_debug ("http: connected to %s%s (connection #%" PRIu64 ")", name,
-                    transport_is_tls (c->t) ? " with TLS" : "", c->connects);
+                    transport_is_tls (c->t) ? " with TLS" : "", n);
     }
   return HTTP_OK;
 }
