@@ -254,7 +254,7 @@ report_unknown (const char *key)
       char name[64];
       size_t d;
 
-      if (p[len] == '=' && len < sizeof name)
+      if (islower ((unsigned char)*p) && p[len] == '=' && len < sizeof name)
         {
           memcpy (name, p, len);
           name[len] = '\0';

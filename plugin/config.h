@@ -57,6 +57,8 @@ void config_free (void);
   "max_unflushed=SIZE       Unflushed writes kept for resending (default "     \
   "64M).\n"                                                                    \
   "extents_timeout=SECONDS  Longest extents download (default 3600).\n"        \
-  "zero_elision=false       Send every zero request, even over known zeroes."
+  "zero_elision=false       Send every zero request, even over known "         \
+  "zeroes.\n"                                                                  \
+  "Debug flags (-D imageio.http=1, ...; see the man page) print only with -v."
 
 #endif
