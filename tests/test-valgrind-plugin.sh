@@ -60,7 +60,7 @@ NBDKIT_VALGRIND=1 valgrind --error-exitcode=99 --leak-check=full \
   --num-callers=30 --log-file="$vlog" --suppressions="$tmpdir/nbdkit.supp" \
   nbdkit -f -U "$sock" -P "$pidf" \
   -D imageio.extents_window_mib=2 -D imageio.extents_max_windows=3 "$IMAGEIO_PLUGIN" \
-  url="https://127.0.0.1:$server_port/images/$t" cafile="$tmpdir/pki/ca.pem" \
+  url="https://localhost:$server_port/images/$t" cafile="$tmpdir/pki/ca.pem" \
   </dev/null >"$tmpdir/nbdkit.log" 2>&1 &
 vpid=$!
 
