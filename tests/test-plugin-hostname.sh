@@ -94,6 +94,15 @@ LD_PRELOAD=$FAKE_RESOLVER FAKE_RESOLVER_NAME=$name FAKE_RESOLVER_ADDRS="::1 127.
   { cat "$tmpdir/multi.log" >&2; fail "two addresses: failed"; }
 check_map "two addresses" "$map" "$tmpdir/multi.log"
 cmp "$img" "$out" || fail "two addresses: the download differs"
+# The other way round: the server on IPv6 loopback only, IPv4 refusing.
+start_server --tcp "[::1]:0" --no-tls --ticket "$tmpdir/t.json"
+rm -f "$out"
+LD_PRELOAD=$FAKE_RESOLVER FAKE_RESOLVER_NAME=$name FAKE_RESOLVER_ADDRS="127.0.0.1 ::1" \
+  timeout 60 nbdkit -U - -r "$IMAGEIO_PLUGIN" url="http://$name:$server_port/images/$t" \
+  --run 'nbdinfo --map "$uri" > "$map" && nbdcopy -- "$uri" "$out"' 2>"$tmpdir/multi6.log" ||
+  { cat "$tmpdir/multi6.log" >&2; fail "two addresses, IPv6 server: failed"; }
+check_map "two addresses, IPv6 server" "$map" "$tmpdir/multi6.log"
+cmp "$img" "$out" || fail "two addresses, IPv6 server: the download differs"
 
 # 6. A name that stops resolving mid-transfer: after the start-up lookup
 # every lookup fails (or hangs); the server drops a connection during the
