@@ -70,7 +70,10 @@ parse_uint_param (const char *key, const char *value, unsigned min,
     {
       nbdkit_error ("%s=%s: expecting a whole number of %s from %u to %u, "
                     "e.g. %s=%u",
-                    key, value, unit, min, max, key, min > 10 ? min : 10);
+                    key, value, unit, min, max, key,
+                    min > 10   ? min
+                    : max < 10 ? max
+                               : 10);
       return -1;
     }
   if (r == -2 || v < min || v > max)
@@ -109,10 +112,18 @@ read_url_from_stdin (void)
     {
       struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
       int64_t left = deadline - clock_now_ms ();
+      int ready = left > 0 ? poll (&pfd, 1, left) : 0;
       ssize_t r;
       char c;
 
-      if (left <= 0 || poll (&pfd, 1, left) == 0)
+      if (ready == -1 && errno == EINTR)
+        continue;
+      if (ready == -1)
+        {
+          nbdkit_error ("url=-: poll on standard input: %m");
+          return -1;
+        }
+      if (ready == 0)
         {
           nbdkit_error ("url=-: no URL on standard input after %d s: "
                         "use url=+FILE, url=-FD or url=URL",
