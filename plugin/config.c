@@ -184,7 +184,13 @@ set_url (const char *value)
                     value);
       return -1;
     }
+  /* One line, without the blanks an editor or a paste leaves around it. */
   url_read[strcspn (url_read, "\r\n")] = '\0';
+  for (size_t n = strlen (url_read);
+       n > 0 && isblank ((unsigned char)url_read[n - 1]); n--)
+    url_read[n - 1] = '\0';
+  memmove (url_read, url_read + strspn (url_read, " \t"),
+           strlen (url_read + strspn (url_read, " \t")) + 1);
   if (url_read[0] == '\0')
     {
       nbdkit_error ("url=%s: the URL read is empty", value);

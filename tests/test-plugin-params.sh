@@ -108,6 +108,10 @@ printf '%s\nnext line\n' "$url" | timeout 30 nbdkit -U - "$IMAGEIO_PLUGIN" url=-
 [ "$st" -eq 0 ] && [ "$(cat "$tmpdir/out")" = "next line" ] ||
   { cat "$tmpdir/err" "$tmpdir/out" >&2; fail "url=- took more than its line"; }
 expect_bad '^nbdkit: error: url=-: the URL read is empty$' url=- </dev/null
+# Blanks around the URL (a paste into a file) are not part of it.
+printf '  %s \t\r\n' "$url" > "$tmpdir/url-blanks"
+run url=+"$tmpdir/url-blanks"
+[ "$st" -eq 0 ] || { cat "$tmpdir/err" >&2; fail "url=+FILE with blanks: status $st"; }
 # url=-FD: a descriptor the caller opened (3 here).
 st=0
 timeout 30 nbdkit -U - "$IMAGEIO_PLUGIN" url=-3 --run 'echo served' \
