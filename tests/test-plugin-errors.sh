@@ -35,7 +35,7 @@ fake ()
 fake mute
 start=$SECONDS
 st=0
-timeout 60 nbdkit -U - "$IMAGEIO_PLUGIN" url="http://127.0.0.1:$fake_port/images/$t" timeout=2 \
+timeout 60 nbdkit -U - "$IMAGEIO_PLUGIN" url="http://localhost:$fake_port/images/$t" timeout=2 \
   --run 'echo served' >"$tmpdir/out" 2>"$tmpdir/err" || st=$?
 took=$(( SECONDS - start ))
 cat "$tmpdir/err"
@@ -46,7 +46,7 @@ grep -q 'OPTIONS .*timed out' "$tmpdir/err" || fail "mute server: no 'timed out'
 
 # (2)
 fake stall $size
-start_nbdkit "$IMAGEIO_PLUGIN" url="http://127.0.0.1:$fake_port/images/$t" timeout=2
+start_nbdkit "$IMAGEIO_PLUGIN" url="http://localhost:$fake_port/images/$t" timeout=2
 start=$SECONDS
 timeout 60 nbdsh -u "$uri" -c '
 import errno
@@ -68,7 +68,7 @@ stop_nbdkit "$nbdkit_pid"
 
 # (3)
 fake quote $size
-start_nbdkit "$IMAGEIO_PLUGIN" url="http://127.0.0.1:$fake_port/images/$t"
+start_nbdkit "$IMAGEIO_PLUGIN" url="http://localhost:$fake_port/images/$t"
 timeout 60 nbdsh -u "$uri" -c '
 import errno
 try:
@@ -93,7 +93,7 @@ tls_port=$server_port
 start_server --tcp 127.0.0.1:0 --no-tls --ticket "$tmpdir/t.json"
 plain_port=$server_port
 st=0
-timeout 60 nbdkit -U - "$IMAGEIO_PLUGIN" url="http://127.0.0.1:$tls_port/images/$t" \
+timeout 60 nbdkit -U - "$IMAGEIO_PLUGIN" url="http://localhost:$tls_port/images/$t" \
   --run 'echo served' >"$tmpdir/out" 2>"$tmpdir/err" || st=$?
 cat "$tmpdir/err"
 [ "$st" -ne 0 ] && ! grep -q served "$tmpdir/out" || fail "http:// to a TLS port: status $st"
