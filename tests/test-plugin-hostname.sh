@@ -59,6 +59,12 @@ sock=$tmpdir/bg.sock
 t0=$(_now_ms)
 timeout 60 nbdkit -U "$sock" -P "$tmpdir/bg.pid" -r "$IMAGEIO_PLUGIN" url="$url" \
   2>"$tmpdir/bg.log" || { cat "$tmpdir/bg.log" >&2; fail "background start failed"; }
+# nbdkit's parent may return before its child has written the pidfile.
+for _ in $(seq 100); do
+  [ -s "$tmpdir/bg.pid" ] && break
+  sleep 0.1
+done
+[ -s "$tmpdir/bg.pid" ] || fail "background: no pidfile after 10 s"
 bgpid=$(cat "$tmpdir/bg.pid")
 cleanup_fn _kill_wait "$bgpid"
 timeout 60 nbdinfo --map "nbd+unix:///?socket=$sock" > "$tmpdir/map-bg" ||
