@@ -153,6 +153,20 @@ config_set (const char *key, const char *value)
     return parse_bool_param (key, value, &config.zero_elision);
   if (strcmp (key, "extents_timeout") == 0)
     return parse_uint_param (key, value, 1, 86400, &config.extents_timeout);
+  if (strcmp (key, "extents") == 0)
+    {
+      /* imageio's two contexts: zero (allocation) and dirty (backup). */
+      if (strcmp (value, "zero") == 0 || strcmp (value, "dirty") == 0)
+        {
+          config.extents_dirty = value[0] == 'd';
+          return 0;
+        }
+      nbdkit_error ("extents=%s: expecting zero (the image's allocation, the "
+                    "default) or dirty (what changed since the backup's "
+                    "checkpoint)",
+                    value);
+      return -1;
+    }
   nbdkit_error ("unknown parameter '%s'", key);
   return -1;
 }

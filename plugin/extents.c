@@ -150,6 +150,13 @@ static unsigned fetch_timeout; /* seconds */
 static extents_fetch_fn fetch_fn;
 static void *fetch_opaque;
 static bool initialized;
+static bool dirty_context; /* extents_use_dirty: parse context=dirty */
+
+/* Why the map fell back (the first reason), for extents_start; and whether
+ * fetch_and_publish logs it (not while extents_start asks).
+ */
+static char fallback_reason[400];
+static bool quiet_fallback;
 
 /* state_lock protects MODE, WIN_SIZE, NWIN, WSTATE, WUSED, TICK, the
  * download slot (FETCH_BUSY, FETCH_WIN) and the PENDING queue;
@@ -285,7 +292,9 @@ extents_cleanup (void)
     npending = pending_cap = 0;
     pending_overflow = false;
     mode = M_UNKNOWN;
+    fallback_reason[0] = '\0';
   }
+  dirty_context = false;
 }
 
 /* Queues an update made while a document downloads (state_lock held).
@@ -444,6 +453,8 @@ download_window (uint64_t w, struct fetched *f)
                     ? extents_parser_new (image_size, EXTENTS_MAX_DOC_BYTES)
                     : extents_parser_new_window (image_size, f->wstart, f->wlen,
                                                  EXTENTS_MAX_DOC_BYTES);
+  if (sink.parser && dirty_context)
+    extents_parser_set_dirty (sink.parser);
   if (sink.parser == NULL)
     snprintf (f->reason, sizeof f->reason, "out of memory");
   else if ((fetched
@@ -610,7 +621,19 @@ fetch_and_publish (uint64_t w)
   }
 
   if (f.m == NULL && f.reason[0])
-    nbdkit_error ("extents: %s; reporting the whole image as data", f.reason);
+    {
+      bool quiet;
+
+      {
+        LOCK_FOR_SCOPE (&state_lock);
+        quiet = quiet_fallback;
+        if (fallback_reason[0] == '\0')
+          snprintf (fallback_reason, sizeof fallback_reason, "%s", f.reason);
+      }
+      if (!quiet)
+        nbdkit_error ("extents: %s; reporting the whole image as data",
+                      f.reason);
+    }
   if (became)
     nbdkit_debug ("extents: %s", became);
   if (imageio_debug_extents)
@@ -691,6 +714,35 @@ extents_ensure (void)
   uint64_t w, base, step;
 
   ensure_window (0, &w, &base, &step);
+}
+
+void
+extents_use_dirty (void)
+{
+  dirty_context = true;
+}
+
+int
+extents_start (char *errbuf, size_t errlen)
+{
+  uint64_t w, base, step;
+  bool ok;
+
+  {
+    LOCK_FOR_SCOPE (&state_lock);
+    quiet_fallback = true;
+  }
+  ok = ensure_window (0, &w, &base, &step);
+  {
+    LOCK_FOR_SCOPE (&state_lock);
+    quiet_fallback = false;
+    ok = ok && (mode == M_WINDOWED || mode == M_WHOLE);
+    if (!ok)
+      snprintf (errbuf, errlen, "%s",
+                fallback_reason[0] ? fallback_reason
+                                   : "no map (out of memory)");
+  }
+  return ok ? 0 : -1;
 }
 
 static void *
