@@ -19,7 +19,7 @@ source "$(dirname "$0")/functions.sh"
 requires_cmd nbdkit qemu-img qemu-io qemu-nbd jq timeout
 
 mib=1048576
-size=$(( 64 * mib ))
+size=$(( 192 * mib ))   # more than one extents window (64 MiB first)
 disk=$tmpdir/disk.qcow2
 
 # 1. The disk: 24 MiB of random data, a zero cluster, a pattern, holes.
@@ -100,10 +100,10 @@ unserve
 head -c $(( 2 * mib )) /dev/urandom > "$tmpdir/rand2"
 qemu-io -f qcow2 -c "write -s $tmpdir/rand2 1M 2M" -c 'write -P 0x77 50M 1M' \
   -c 'write -z 8M 2M' -c 'discard 16M 1M' -c 'write -P 0x78 41M 64k' \
-  "$disk" >/dev/null
+  -c 'write -P 0x79 150M 1M' "$disk" >/dev/null
 qemu-img bitmap --add "$disk" b2
 cp "$disk" "$tmpdir/disk-at-incr1.qcow2"
-dirty1=$(( 3 * mib + 64 * 1024 ))   # data written: 2M + 1M + 64k
+dirty1=$(( 4 * mib + 64 * 1024 ))   # data written: 2M + 1M + 64k + 1M
 zeroed1=$(( 3 * mib ))               # zeroes written or discarded
 
 # extents=dirty on a writable transfer: refused at start-up.
@@ -129,6 +129,9 @@ params=extents=dirty
 backup "first incremental" -O qcow2 -B "$tmpdir/full.qcow2" -F qcow2 '"$uri"' \
   "$tmpdir/incr1.qcow2"
 grep -qi 'error' "$tmpdir/nbdkit.log" && { cat "$tmpdir/nbdkit.log" >&2; fail "errors in the first incremental"; }
+# Windows of dirty extents (our server serves them), not the whole list.
+[ "$(count_log 'op=extents context=dirty count=[0-9]+ offset=[0-9]+ length=[0-9]+ status=200')" -ge 2 ] ||
+  fail "the dirty extents were not fetched in windows"
 unserve
 qemu-img compare -U -f qcow2 -F qcow2 "$tmpdir/incr1.qcow2" "$tmpdir/disk-at-incr1.qcow2" ||
   fail "full + incr1 differs from the disk at the first incremental"
