@@ -342,6 +342,20 @@ config_set (const char *key, const char *value)
   if (strcmp (key, "extents_timeout") == 0)
     return parse_uint_param (key, value, 1, 86400, "seconds",
                              &config.extents_timeout);
+  if (strcmp (key, "extents") == 0)
+    {
+      /* imageio's two contexts: zero (allocation) and dirty (backup). */
+      if (strcmp (value, "zero") == 0 || strcmp (value, "dirty") == 0)
+        {
+          config.extents_dirty = value[0] == 'd';
+          return 0;
+        }
+      nbdkit_error ("extents=%s: expecting zero (the image's allocation, the "
+                    "default) or dirty (what changed since the backup's "
+                    "checkpoint)",
+                    value);
+      return -1;
+    }
   report_unknown (key);
   return -1;
 }

@@ -27,6 +27,7 @@ struct imageio_config
   bool zero_elision;        /* skip zeroes the map says are zero */
   uint64_t max_unflushed;   /* journal bound in bytes; 0: no journal */
   unsigned extents_timeout; /* seconds for the whole extents download */
+  bool extents_dirty;       /* extents=dirty: block status from dirty ones */
 };
 
 /* The journal's default bound: see the man page, "DATA SAFETY", and
@@ -57,6 +58,9 @@ void config_free (void);
   "max_unflushed=SIZE       Unflushed writes kept for resending (default "     \
   "64M).\n"                                                                    \
   "extents_timeout=SECONDS  Longest extents download (default 3600).\n"        \
+  "extents=dirty            Incremental backup: report the extents changed "   \
+  "since\n"                                                                    \
+  "                         the checkpoint (read-only; default zero).\n"       \
   "zero_elision=false       Send every zero request, even over known "         \
   "zeroes.\n"                                                                  \
   "Debug flags (-D imageio.http=1, ...; see the man page) print only with -v."

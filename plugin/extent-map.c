@@ -167,7 +167,7 @@ static bool
 valid_type (uint32_t type)
 {
   return type == EXTENT_TYPE_DATA || type == EXTENT_TYPE_ZERO
-         || type == EXTENT_TYPE_HOLE_ZERO;
+         || type == EXTENT_TYPE_HOLE_ZERO || type == EXTENT_TYPE_HOLE;
 }
 
 /* The type of the last entry, or -1 when there is none. */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The extent map: which ranges of the image are data, zero, or hole+zero.
  * Types use nbdkit's bits: 0 = data, NBDKIT_EXTENT_ZERO (2),
- * NBDKIT_EXTENT_HOLE|NBDKIT_EXTENT_ZERO (3).  Adjacent equal extents are
- * always merged.
+ * NBDKIT_EXTENT_HOLE|NBDKIT_EXTENT_ZERO (3), and NBDKIT_EXTENT_HOLE alone (1)
+ * in maps of dirty extents (read-only exports: no updates).  Adjacent equal
+ * extents are always merged.
  *
  * Pure data structure, no I/O, no locks (extents.c locks around it):
  * lookup is O(log n), and an update costs O(log n) amortized, independent of
@@ -15,6 +16,7 @@
 #include <stdint.h>
 
 #define EXTENT_TYPE_DATA 0
+#define EXTENT_TYPE_HOLE 1      /* NBDKIT_EXTENT_HOLE: dirty context, clean */
 #define EXTENT_TYPE_ZERO 2      /* NBDKIT_EXTENT_ZERO */
 #define EXTENT_TYPE_HOLE_ZERO 3 /* NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO */
 

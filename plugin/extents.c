@@ -4,10 +4,13 @@
  * imageio serves only the whole image's extent list; our server (and any
  * server that implements imageio's proposal, its issue #83) also serves
  * the extents of a range, GET extents?start=S&length=L.  The image is cut
- * into windows of WIN_SIZE bytes (a multiple of 2 MiB), each fetched on
- * its own the first time a request needs it, streamed into an extent map
- * of its own, and then kept exact locally: a write makes its range data, a
- * zero makes it zero, a failed write makes it data (always safe).
+ * into units of WIN_SIZE bytes (a multiple of 2 MiB); a window is a run
+ * of units fetched with one request the first time a request needs it
+ * (its length follows the density the last window showed: see
+ * EXTENTS_TARGET), streamed into an extent map of its own that every unit
+ * of the window points at, and then kept exact locally: a write makes its
+ * range data, a zero makes it zero, a failed write makes it data (always
+ * safe).  Windows never overlap: a new one covers only absent units.
  *
  * Support is detected without a flag: the first download asks for a
  * window (none when one window covers the image).  A server that honours
@@ -38,10 +41,10 @@
  * image's list, and the sink cuts a body still arriving when it has
  * passed, so a block status request can never hang.
  *
- * Windows (WSTATE): ABSENT --needed--> FETCHING --good doc--> PRESENT
- * --dropped--> ABSENT.  One download runs at a time; a request for a
- * window another thread is fetching waits for it.  A query past the middle
- * of a window starts fetching the next one in the background (one
+ * Units (WSTATE), a window's all at once: ABSENT --needed--> FETCHING
+ * --good doc--> PRESENT --dropped--> ABSENT.  One download runs at a time; a
+ * request for a window another thread is fetching waits for it.  A query past
+ * the middle of a window starts fetching the next one in the background (one
  * prefetch thread at a time), so a sequential reader rarely waits.
  * Memory: the windows kept hold at most EXTENTS_MEMORY_BUDGET bytes of
  * maps (and at most -D imageio.extents_max_windows windows when set);
@@ -94,16 +97,22 @@
  * past it the map could not be kept exact, so we fall back.
  */
 #define EXTENTS_MAX_PENDING (1024 * 1024)
-/* The window: 1 GiB of image.  Measured (bench/results-windowed.md): on a
- * 1,000,000-extent image (4 GiB, an extent per 4 KiB) the first answer
- * comes after one window's download, so its time grows with the window's
- * extents, while the full map costs a request per window on top of the
- * same bytes; 1 GiB is also the server's block status chunk (one NBD
- * request per window).  -D imageio.extents_window_mib=N overrides it.
+/* Windows sized by density.  The image is cut into units of at least
+ * 2 MiB (EXTENTS_MAX_WINDOWS of them at most), and a window is a run of
+ * units fetched with one request.  The first asks for EXTENTS_FIRST_WINDOW
+ * bytes; each next one is sized from the extent count the last returned,
+ * to hold about EXTENTS_TARGET extents, growing at most EXTENTS_GROWTH
+ * times per window.  Measured (bench/results-adaptive.md): the first
+ * answer's time grows with the first window's extents, so it starts
+ * small; a fixed 1 GiB window made the first answer on a dense image as
+ * slow as the whole list, and a sparse 8 TiB image cost 8192 requests.
+ * -D imageio.extents_window_mib=N gives fixed windows of N MiB instead.
  */
-#define EXTENTS_WINDOW (1024ULL * 1024 * 1024)
-/* Most windows of an image: a larger image gets larger windows, so the
- * per-window arrays stay below a few MiB.
+#define EXTENTS_FIRST_WINDOW (64ULL * 1024 * 1024)
+#define EXTENTS_TARGET 32768
+#define EXTENTS_GROWTH 8
+/* Most units of an image: a larger image gets larger units, so the
+ * per-unit arrays stay below a few MiB.
  */
 #define EXTENTS_MAX_WINDOWS (64 * 1024)
 /* Bytes of maps kept for the windows before the least recently used are
@@ -150,6 +159,13 @@ static unsigned fetch_timeout; /* seconds */
 static extents_fetch_fn fetch_fn;
 static void *fetch_opaque;
 static bool initialized;
+static bool dirty_context; /* extents_use_dirty: parse context=dirty */
+
+/* Why the map fell back (the first reason), for extents_start; and whether
+ * fetch_and_publish logs it (not while extents_start asks).
+ */
+static char fallback_reason[400];
+static bool quiet_fallback;
 
 /* state_lock protects MODE, WIN_SIZE, NWIN, WSTATE, WUSED, TICK, the
  * download slot (FETCH_BUSY, FETCH_WIN) and the PENDING queue;
@@ -161,13 +177,15 @@ static bool initialized;
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t state_cond;
 static enum extents_mode mode = M_UNKNOWN;
-static uint64_t win_size; /* bytes; changes only UNKNOWN -> WHOLE */
-static uint64_t nwin;     /* windows of the image */
-static uint8_t *wstate;   /* enum window_state per window */
-static uint64_t *wused;   /* TICK of the last query, per window */
+static uint64_t win_size; /* bytes of a unit; changes only UNKNOWN -> WHOLE */
+static uint64_t nwin;     /* units of the image */
+static uint8_t *wstate;   /* enum window_state per unit */
+static uint64_t *wused;   /* TICK of the last query, per window (first unit) */
 static uint64_t tick;
-static bool fetch_busy;    /* a download runs */
-static uint64_t fetch_win; /* ... of this window */
+static bool fetch_busy;               /* a download runs */
+static uint64_t fetch_first, fetch_n; /* ... of these units */
+static bool adaptive;       /* windows sized by density (no -D override) */
+static uint64_t next_units; /* units the next window asks for */
 static struct update *pending;
 static size_t npending, pending_cap;
 static bool pending_overflow;
@@ -180,6 +198,11 @@ static bool pending_overflow;
  */
 static pthread_rwlock_t map_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct extent_map **wmap;
+/* WFIRST[W]: the first unit of the window unit W belongs to, while W is
+ * PRESENT (every unit of a window points at the same map).  Written with
+ * both locks held, like WMAP.
+ */
+static uint64_t *wfirst;
 
 /* prefetch_lock protects the background fetch thread's fields. */
 static pthread_mutex_t prefetch_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -200,7 +223,7 @@ void
 extents_init (uint64_t size, unsigned timeout, extents_fetch_fn fetch,
               void *opaque)
 {
-  uint64_t ws = EXTENTS_WINDOW;
+  uint64_t ws = CLUSTER_MAX;
 
   image_size = size;
   fetch_timeout = timeout;
@@ -217,7 +240,8 @@ extents_init (uint64_t size, unsigned timeout, extents_fetch_fn fetch,
       pthread_condattr_destroy (&attr);
       initialized = true;
     }
-  if (imageio_debug_extents_window_mib > 0)
+  adaptive = imageio_debug_extents_window_mib <= 0;
+  if (!adaptive)
     ws = (uint64_t)imageio_debug_extents_window_mib << 20;
   ws = (ws + CLUSTER_MAX - 1) / CLUSTER_MAX * CLUSTER_MAX;
   while (size / ws >= EXTENTS_MAX_WINDOWS)
@@ -225,18 +249,29 @@ extents_init (uint64_t size, unsigned timeout, extents_fetch_fn fetch,
   mode = M_UNKNOWN;
   win_size = ws;
   nwin = size / ws + (size % ws != 0);
+  next_units = adaptive ? (EXTENTS_FIRST_WINDOW + ws - 1) / ws : 1;
   tick = 0;
   fetch_busy = false;
   wstate = calloc (nwin ? nwin : 1, sizeof *wstate);
   wused = calloc (nwin ? nwin : 1, sizeof *wused);
   wmap = calloc (nwin ? nwin : 1, sizeof *wmap);
-  if (wstate == NULL || wused == NULL || wmap == NULL)
+  wfirst = calloc (nwin ? nwin : 1, sizeof *wfirst);
+  if (wstate == NULL || wused == NULL || wmap == NULL || wfirst == NULL)
     {
       nbdkit_error ("extents: out of memory for %" PRIu64 " windows; "
                     "reporting the whole image as data",
                     nwin);
       mode = M_FALLBACK;
     }
+}
+
+/* The unit after the last of the window whose first unit is FIRST (it
+ * must be present; either lock held).
+ */
+static uint64_t
+window_end_unit (uint64_t first)
+{
+  return first + (extent_map_size (wmap[first]) + win_size - 1) / win_size;
 }
 
 /* Frees every window's map (map_lock held for writing). */
@@ -247,7 +282,8 @@ free_windows (void)
 
   for (w = 0; wmap && w < nwin; w++)
     {
-      extent_map_free (wmap[w]);
+      if (wmap[w] && wfirst[w] == w)
+        extent_map_free (wmap[w]);
       wmap[w] = NULL;
       if (wstate && wstate[w] == W_PRESENT)
         wstate[w] = W_ABSENT;
@@ -274,6 +310,8 @@ extents_cleanup (void)
       free_windows ();
       free (wmap);
       wmap = NULL;
+      free (wfirst);
+      wfirst = NULL;
     }
     free (wstate);
     free (wused);
@@ -285,7 +323,9 @@ extents_cleanup (void)
     npending = pending_cap = 0;
     pending_overflow = false;
     mode = M_UNKNOWN;
+    fallback_reason[0] = '\0';
   }
+  dirty_context = false;
 }
 
 /* Queues an update made while a document downloads (state_lock held).
@@ -345,12 +385,28 @@ apply_update (struct extent_map *m, uint64_t base, uint64_t offset,
                                     CLUSTER_MAX);
 }
 
-/* The bytes of window W (state_lock held): [*START, *START + *LEN). */
+/* The bytes of units [FIRST, FIRST+N) (state_lock held): [*START,
+ * *START + *LEN).
+ */
 static void
-window_range (uint64_t w, uint64_t *start, uint64_t *len)
+window_range (uint64_t first, uint64_t n, uint64_t *start, uint64_t *len)
 {
-  *start = w * win_size;
-  *len = image_size - *start < win_size ? image_size - *start : win_size;
+  *start = first * win_size;
+  *len
+      = image_size - *start < n * win_size ? image_size - *start : n * win_size;
+}
+
+/* Marks units [FIRST, END) absent (both locks held; their map is freed or
+ * not theirs).
+ */
+static void
+clear_units (uint64_t first, uint64_t end)
+{
+  for (uint64_t u = first; u < end && u < nwin; u++)
+    {
+      wmap[u] = NULL;
+      wstate[u] = W_ABSENT;
+    }
 }
 
 /* Drops the least recently queried windows but KEEP while the maps kept
@@ -365,7 +421,7 @@ drop_windows (uint64_t keep)
 
       for (w = 0; w < nwin; w++)
         {
-          if (wmap[w] == NULL)
+          if (wmap[w] == NULL || wfirst[w] != w)
             continue;
           present++;
           total += extent_map_memory (wmap[w]);
@@ -383,9 +439,12 @@ drop_windows (uint64_t keep)
                       " windows, %" PRIu64 " bytes kept before)",
                       victim, extent_map_count (wmap[victim]),
                       extent_map_memory (wmap[victim]), present, total);
-      extent_map_free (wmap[victim]);
-      wmap[victim] = NULL;
-      wstate[victim] = W_ABSENT;
+      {
+        uint64_t end = window_end_unit (victim);
+
+        extent_map_free (wmap[victim]);
+        clear_units (victim, end);
+      }
     }
 }
 
@@ -429,7 +488,7 @@ struct fetched
  * seconds).
  */
 static void
-download_window (uint64_t w, struct fetched *f)
+download_window (uint64_t w, uint64_t n, struct fetched *f)
 {
   struct fetch_sink sink = { .deadline = now_seconds () + fetch_timeout };
   char errbuf[256];
@@ -437,13 +496,15 @@ download_window (uint64_t w, struct fetched *f)
 
   {
     LOCK_FOR_SCOPE (&state_lock);
-    window_range (w, &f->wstart, &f->wlen);
+    window_range (w, n, &f->wstart, &f->wlen);
   }
   f->whole_asked = f->wstart == 0 && f->wlen == image_size;
   sink.parser = f->whole_asked
                     ? extents_parser_new (image_size, EXTENTS_MAX_DOC_BYTES)
                     : extents_parser_new_window (image_size, f->wstart, f->wlen,
                                                  EXTENTS_MAX_DOC_BYTES);
+  if (sink.parser && dirty_context)
+    extents_parser_set_dirty (sink.parser);
   if (sink.parser == NULL)
     snprintf (f->reason, sizeof f->reason, "out of memory");
   else if ((fetched
@@ -533,9 +594,9 @@ apply_queued (struct fetched *f)
  * count; *BECAME says when the server's kind became known.
  */
 static uint64_t
-publish (uint64_t *w, struct fetched *f, const char **became)
+publish (uint64_t *w, uint64_t n, struct fetched *f, const char **became)
 {
-  uint64_t count = 0;
+  uint64_t count = 0, u;
 
   if (mode == M_FALLBACK)
     {
@@ -549,7 +610,8 @@ publish (uint64_t *w, struct fetched *f, const char **became)
       WRLOCK_FOR_SCOPE (&map_lock);
 
       count = extent_map_count (f->m); /* the map is shared from now on */
-      wstate[*w] = W_ABSENT;
+      for (u = *w; u < *w + n && u < nwin; u++)
+        wstate[u] = W_ABSENT;
       if (f->whole)
         {
           if (mode == M_UNKNOWN && !f->whole_asked)
@@ -558,6 +620,7 @@ publish (uint64_t *w, struct fetched *f, const char **became)
           win_size = image_size;
           nwin = 1;
           *w = 0;
+          n = 1;
           mode = M_WHOLE;
         }
       else if (mode == M_UNKNOWN)
@@ -565,8 +628,12 @@ publish (uint64_t *w, struct fetched *f, const char **became)
           mode = M_WINDOWED;
           *became = "the server serves partial extents: fetching windows";
         }
-      wmap[*w] = f->m;
-      wstate[*w] = W_PRESENT;
+      for (u = *w; u < *w + n && u < nwin; u++)
+        {
+          wmap[u] = f->m;
+          wfirst[u] = *w;
+          wstate[u] = W_PRESENT;
+        }
       wused[*w] = ++tick;
       if (mode == M_WINDOWED)
         drop_windows (*w);
@@ -576,11 +643,11 @@ publish (uint64_t *w, struct fetched *f, const char **became)
       WRLOCK_FOR_SCOPE (&map_lock);
 
       free_windows ();
-      wstate[*w] = W_ABSENT;
       mode = M_FALLBACK;
     }
-  if (f->m == NULL && wstate[*w] == W_FETCHING)
-    wstate[*w] = W_ABSENT;
+  for (u = *w; f->m == NULL && u < *w + n && u < nwin; u++)
+    if (wstate[u] == W_FETCHING)
+      wstate[u] = W_ABSENT;
   return count;
 }
 
@@ -590,7 +657,7 @@ publish (uint64_t *w, struct fetched *f, const char **became)
  * download slot (FETCH_BUSY) for W; gives the slot back.
  */
 static void
-fetch_and_publish (uint64_t w)
+fetch_and_publish (uint64_t w, uint64_t n)
 {
   double t0 = now_seconds (), t1;
   struct fetched f = { .m = NULL };
@@ -598,19 +665,40 @@ fetch_and_publish (uint64_t w)
   size_t applied;
   uint64_t count;
 
-  download_window (w, &f);
+  download_window (w, n, &f);
   t1 = now_seconds ();
   {
     LOCK_FOR_SCOPE (&state_lock);
 
     applied = apply_queued (&f);
-    count = publish (&w, &f, &became);
+    count = publish (&w, n, &f, &became);
+    if (adaptive && f.m && mode == M_WINDOWED)
+      {
+        /* The next window: about EXTENTS_TARGET extents at this density. */
+        uint64_t next = n * EXTENTS_TARGET / (count ? count : 1);
+
+        if (next > n * EXTENTS_GROWTH)
+          next = n * EXTENTS_GROWTH;
+        next_units = next ? next : 1;
+      }
     fetch_busy = false;
     pthread_cond_broadcast (&state_cond);
   }
 
   if (f.m == NULL && f.reason[0])
-    nbdkit_error ("extents: %s; reporting the whole image as data", f.reason);
+    {
+      bool quiet;
+
+      {
+        LOCK_FOR_SCOPE (&state_lock);
+        quiet = quiet_fallback;
+        if (fallback_reason[0] == '\0')
+          snprintf (fallback_reason, sizeof fallback_reason, "%s", f.reason);
+      }
+      if (!quiet)
+        nbdkit_error ("extents: %s; reporting the whole image as data",
+                      f.reason);
+    }
   if (became)
     nbdkit_debug ("extents: %s", became);
   if (imageio_debug_extents)
@@ -650,20 +738,38 @@ ensure_window (uint64_t offset, uint64_t *w, uint64_t *base, uint64_t *step)
         k = nwin - 1;
       if (wstate[k] == W_PRESENT)
         {
+          k = wfirst[k];
           wused[k] = ++tick;
           *w = k;
           *base = k * win_size;
-          *step = win_size;
+          *step = extent_map_size (wmap[k]);
           pthread_mutex_unlock (&state_lock);
           return true;
         }
       if (!fetch_busy)
         {
+          /* NEXT_UNITS from K, up to the next unit known or being fetched
+           * (there is none while the mode is unknown) ...
+           */
+          uint64_t n = 1;
+
+          while (n < next_units && k + n < nwin && wstate[k + n] == W_ABSENT)
+            n++;
+          /* ... and back from K while there is room: an image no larger
+           * than a window is one request wherever the first query lands.
+           */
+          while (n < next_units && k > 0 && wstate[k - 1] == W_ABSENT)
+            {
+              k--;
+              n++;
+            }
           fetch_busy = true;
-          fetch_win = k;
-          wstate[k] = W_FETCHING;
+          fetch_first = k;
+          fetch_n = n;
+          for (uint64_t u = k; u < k + n; u++)
+            wstate[u] = W_FETCHING;
           pthread_mutex_unlock (&state_lock);
-          fetch_and_publish (k);
+          fetch_and_publish (k, n);
           pthread_mutex_lock (&state_lock);
           continue;
         }
@@ -691,6 +797,35 @@ extents_ensure (void)
   uint64_t w, base, step;
 
   ensure_window (0, &w, &base, &step);
+}
+
+void
+extents_use_dirty (void)
+{
+  dirty_context = true;
+}
+
+int
+extents_start (char *errbuf, size_t errlen)
+{
+  uint64_t w, base, step;
+  bool ok;
+
+  {
+    LOCK_FOR_SCOPE (&state_lock);
+    quiet_fallback = true;
+  }
+  ok = ensure_window (0, &w, &base, &step);
+  {
+    LOCK_FOR_SCOPE (&state_lock);
+    quiet_fallback = false;
+    ok = ok && (mode == M_WINDOWED || mode == M_WHOLE);
+    if (!ok)
+      snprintf (errbuf, errlen, "%s",
+                fallback_reason[0] ? fallback_reason
+                                   : "no map (out of memory)");
+  }
+  return ok ? 0 : -1;
 }
 
 static void *
@@ -785,24 +920,29 @@ extents_query (uint64_t offset, uint32_t count, bool req_one,
         RDLOCK_FOR_SCOPE (&map_lock);
         struct shifted s = { add, opaque, base, offset };
 
-        if (wmap[w] == NULL)
+        if (wmap[w] == NULL || wfirst[w] != w)
           continue; /* dropped meanwhile: fetch it again */
         /* This window, then the next ones while they are known. */
         for (;;)
           {
+            uint64_t e;
+
+            step = extent_map_size (wmap[w]);
             r = extent_map_query (wmap[w], s.next - s.base, limit - s.next,
                                   req_one, shifted_add, &s);
-            if (r == -1 || req_one || s.next >= limit || w + 1 >= nwin
-                || wmap[w + 1] == NULL)
+            e = window_end_unit (w);
+            if (r == -1 || req_one || s.next >= limit || e >= nwin
+                || wmap[e] == NULL)
               break;
-            w++;
-            s.base += step;
+            w = e;
+            s.base = w * win_size;
           }
         /* A reader past the middle of the last window it reached will
          * want the next one.
          */
-        ahead = r == 0 && mode == M_WINDOWED && w + 1 < nwin
-                && wmap[w + 1] == NULL && s.next - s.base >= step / 2;
+        ahead = r == 0 && mode == M_WINDOWED && s.base + step < image_size
+                && wmap[window_end_unit (w)] == NULL
+                && s.next - s.base >= step / 2;
         next_window = s.base + step;
       }
       if (ahead)
@@ -835,7 +975,7 @@ update (const char *what, uint64_t offset, uint64_t length, uint32_t type)
 
         if (fetch_busy)
           {
-            window_range (fetch_win, &fs, &fl);
+            window_range (fetch_first, fetch_n, &fs, &fl);
             /* While the mode is unknown, the answer may be the whole list. */
             if (mode == M_UNKNOWN || (offset < fs + fl && end > fs))
               {
@@ -846,18 +986,28 @@ update (const char *what, uint64_t offset, uint64_t length, uint32_t type)
         {
           WRLOCK_FOR_SCOPE (&map_lock);
 
-          for (w = offset / win_size; !failed && w < nwin && w * win_size < end;
-               w++)
-            if (wmap[w]
-                && apply_update (wmap[w], w * win_size, offset, end - offset,
-                                 type)
-                       == -1)
-              {
-                /* The map misses this update: it is no longer exact. */
-                free_windows ();
-                mode = M_FALLBACK;
-                failed = true;
-              }
+          for (w = offset / win_size;
+               !failed && w < nwin && w * win_size < end;)
+            {
+              uint64_t f = wfirst[w];
+
+              if (wmap[w] == NULL)
+                {
+                  w++;
+                  continue;
+                }
+              if (apply_update (wmap[f], f * win_size, offset, end - offset,
+                                type)
+                  == -1)
+                {
+                  /* The map misses this update: it is no longer exact. */
+                  free_windows ();
+                  mode = M_FALLBACK;
+                  failed = true;
+                  break;
+                }
+              w = window_end_unit (f);
+            }
         }
       }
   }
@@ -902,21 +1052,24 @@ extents_reads_as_zero (uint64_t offset, uint64_t length)
 
     if (mode == M_FALLBACK || mode == M_UNKNOWN || nwin == 0)
       return false;
-    for (w = offset / win_size; zero && w < nwin && w * win_size < end; w++)
+    for (w = offset / win_size; zero && w < nwin && w * win_size < end;)
       {
-        uint64_t base = w * win_size, s, e;
+        uint64_t base, s, e;
 
-        s = offset > base ? offset : base;
         if (wmap[w] == NULL)
           {
-            missing = s;
+            missing = offset > w * win_size ? offset : w * win_size;
             zero = false;
             break;
           }
+        w = wfirst[w];
+        base = w * win_size;
+        s = offset > base ? offset : base;
         e = base + extent_map_size (wmap[w]);
         if (e > end)
           e = end;
         zero = extent_map_is_zero (wmap[w], s - base, e - s);
+        w = window_end_unit (w);
       }
   }
   if (missing != UINT64_MAX)

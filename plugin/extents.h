@@ -31,6 +31,17 @@ void extents_init (uint64_t size, unsigned timeout, extents_fetch_fn fetch,
                    void *opaque);
 void extents_cleanup (void);
 
+/* Before the first fetch: the documents are context=dirty ones (FETCH
+ * asks for them), parsed by extents_parser_set_dirty's rules.
+ */
+void extents_use_dirty (void);
+
+/* As extents_ensure, for start-up checks: returns 0 when the map of the
+ * start of the image is known, or -1 with the reason in ERRBUF, without
+ * logging it (the map is then the all-data fallback).
+ */
+int extents_start (char *errbuf, size_t errlen);
+
 /* Makes sure the map of the start of the image is known (the first caller
  * fetches it, the others wait); this also learns whether the server serves
  * windows.  A failed fetch or a bad document logs one nbdkit_error and the

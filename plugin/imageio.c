@@ -377,25 +377,53 @@ make_target (const char *suffix)
   return s;
 }
 
-/* Downloads the extents document on a connection of its own, so the pool
- * keeps serving reads and writes while a big document arrives.
+/* The extents documents are downloaded on a connection of their own, so
+ * the pool keeps serving reads and writes while a big document arrives;
+ * it is kept alive from one window to the next (extents.c runs one
+ * download at a time, so one thread uses it at a time) and closed at
+ * cleanup.
  */
+static struct http_conn *extents_conn;
+
+/* Counts what reaches the parser, to tell whether a failed request may be
+ * sent again.
+ */
+struct counting_sink
+{
+  http_body_fn sink;
+  void *opaque;
+  uint64_t bytes;
+};
+
+static int
+counting_sink_fn (void *opaque, const void *data, size_t len)
+{
+  struct counting_sink *cs = opaque;
+
+  cs->bytes += len;
+  return cs->sink (cs->opaque, data, len);
+}
+
+/* The status of the last extents answer (0: none), for start-up errors. */
+static int extents_status;
+
 static int
 fetch_extents (void *opaque, uint64_t offset, uint64_t length,
                http_body_fn sink, void *sink_opaque, char *errbuf,
                size_t errlen)
 {
   char *target = NULL;
+  struct counting_sink cs = { sink, sink_opaque, 0 };
   struct http_request req = {
     .method = "GET",
     .target = target_extents,
-    .body_fn = sink,
-    .opaque = sink_opaque,
+    .body_fn = counting_sink_fn,
+    .opaque = &cs,
     .timeout_ms = config.extents_timeout * 1000, /* not timeout= */
   };
   struct http_response resp;
-  struct http_conn *c;
   enum http_result r;
+  bool reused;
 
   (void)opaque;
   if (length > 0)
@@ -403,8 +431,9 @@ fetch_extents (void *opaque, uint64_t offset, uint64_t length,
       /* A window (beyond imageio): extents.c detects from the answer
        * whether the server honoured it.
        */
-      if (asprintf (&target, "%s?start=%" PRIu64 "&length=%" PRIu64,
-                    target_extents, offset, length)
+      if (asprintf (&target, "%s%cstart=%" PRIu64 "&length=%" PRIu64,
+                    target_extents, strchr (target_extents, '?') ? '&' : '?',
+                    offset, length)
           == -1)
         {
           snprintf (errbuf, errlen, "out of memory");
@@ -412,23 +441,28 @@ fetch_extents (void *opaque, uint64_t offset, uint64_t length,
         }
       req.target = target;
     }
-  c = http_conn_new (server.ep);
-  if (c == NULL)
+  if (extents_conn == NULL
+      && (extents_conn = http_conn_new (server.ep)) == NULL)
     {
       free (target);
       snprintf (errbuf, errlen, "out of memory");
       return -1;
     }
-  r = http_request (c, &req, &resp, errbuf, errlen);
-  http_conn_free (c);
+  reused = http_conn_is_open (extents_conn);
+  r = http_request (extents_conn, &req, &resp, errbuf, errlen);
+  if (r == HTTP_ERR_CLOSED && reused && cs.bytes == 0)
+    /* The server closed the idle connection: once more on a new one. */
+    r = http_request (extents_conn, &req, &resp, errbuf, errlen);
   free (target);
   if (r != HTTP_OK)
     return r == HTTP_ERR_TIMEOUT ? -2 : -1;
+  extents_status = resp.status;
   if (resp.status != 200)
     {
       char text[sizeof resp.error_text + 32];
 
-      snprintf (errbuf, errlen, "GET extents: %d %s: %s", resp.status,
+      snprintf (errbuf, errlen, "GET extents%s: %d %s: %s",
+                config.extents_dirty ? "?context=dirty" : "", resp.status,
                 resp.reason,
                 errors_redact (resp.error_text, text, sizeof text));
       return -1;
@@ -489,7 +523,8 @@ make_request_targets (void)
 {
   target_flush_y = make_target ("?flush=y");
   target_flush_n = make_target ("?flush=n");
-  target_extents = make_target ("/extents");
+  target_extents = make_target (config.extents_dirty ? "/extents?context=dirty"
+                                                     : "/extents");
   if (!target_flush_y || !target_flush_n || !target_extents)
     return -1;
   if (!server.has_zero && server.can_write)
@@ -539,6 +574,57 @@ probe_server (const char *shown)
   return c;
 }
 
+/* extents=dirty before anything is fetched: the transfer must be
+ * read-only (a write would change the image without showing in the
+ * dirty extents, so the backup would miss it) and the server must have
+ * extents at all.
+ */
+static int
+check_dirty_server (void)
+{
+  if (server.can_write)
+    {
+      nbdkit_error ("extents=dirty is for a backup's download: this transfer "
+                    "allows writing (its ticket has the write op), and a write "
+                    "would not show in the dirty extents; use a read-only "
+                    "(download) transfer, or extents=zero");
+      return -1;
+    }
+  if (!server.has_extents)
+    {
+      nbdkit_error ("extents=dirty: the server does not offer extents "
+                    "(no \"extents\" in OPTIONS' features), so it cannot "
+                    "tell what changed; an incremental backup needs "
+                    "ovirt-imageio 2.0 or later");
+      return -1;
+    }
+  return 0;
+}
+
+/* extents=dirty: fetches the start of the dirty map now, so that a
+ * transfer that is not part of an incremental backup fails at start-up
+ * instead of copying everything.
+ */
+static int
+start_dirty_extents (void)
+{
+  char why[400];
+
+  extents_use_dirty ();
+  if (extents_start (why, sizeof why) == 0)
+    return 0;
+  if (extents_status == 404)
+    nbdkit_error ("extents=dirty: the server has no dirty extents for this "
+                  "transfer (%s): it is not part of an incremental backup "
+                  "(in oVirt, a backup's download transfer; with "
+                  "imageio-server, a ticket with \"dirty\": true over "
+                  "qemu-nbd --bitmap=NAME); for a full copy use extents=zero",
+                  why);
+  else
+    nbdkit_error ("extents=dirty: cannot get the dirty extents: %s", why);
+  return -1;
+}
+
 /* Learns what the server offers, before nbdkit serves, so that a bad URL,
  * a TLS failure or an expired ticket stops nbdkit at once.
  */
@@ -560,10 +646,17 @@ imageio_get_ready (void)
       http_conn_free (c);
       return -1;
     }
+  if (config.extents_dirty && check_dirty_server () == -1)
+    {
+      http_conn_free (c);
+      return -1;
+    }
   n = pool_connections ();
   if (pool_init (n, server.ep, c) == -1)
     return -1; /* the pool owns C now */
   extents_init (server.size, config.extents_timeout, fetch_extents, NULL);
+  if (config.extents_dirty && start_dirty_extents () == -1)
+    return -1;
   replay_init (&(struct replay_params){
       .target = config.path,
       .has_flush = server.has_flush && server.can_write,
@@ -622,6 +715,8 @@ imageio_cleanup (void)
   pool_free ();
   replay_free ();
   extents_cleanup ();
+  http_conn_free (extents_conn);
+  extents_conn = NULL;
   http_endpoint_free (&local);
 }
 
@@ -659,7 +754,8 @@ static int
 imageio_can_write (void *handle)
 {
   (void)handle;
-  return server.can_write;
+  /* extents=dirty refuses writable transfers; read-only either way. */
+  return server.can_write && !config.extents_dirty;
 }
 
 /* Old servers flush every PUT, so flush has nothing left to do there. */

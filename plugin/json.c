@@ -508,7 +508,8 @@ enum ext_key
   EK_START,
   EK_LENGTH,
   EK_ZERO,
-  EK_HOLE
+  EK_HOLE,
+  EK_DIRTY
 };
 
 struct extents_parser
@@ -531,14 +532,16 @@ struct extents_parser
    */
   bool windowed;
   uint64_t win_start, win_len, base;
+  /* context=dirty (extents_parser_set_dirty): items carry "dirty". */
+  bool dirty_ctx;
   int depth; /* 0 outside, 1 in the array, 2 in an item */
   int skip;  /* > 0 inside an ignored nested value */
   bool done; /* the array was closed */
   enum ext_key key;
   /* The item being read. */
-  bool has_start, has_length, has_zero;
+  bool has_start, has_length, has_zero, has_dirty;
   uint64_t start, length;
-  bool zero, hole;
+  bool zero, hole, dirty;
   bool failed;
   char reason[256];
 };
@@ -571,6 +574,8 @@ ext_key_name (enum ext_key k)
       return "zero";
     case EK_HOLE:
       return "hole";
+    case EK_DIRTY:
+      return "dirty";
     default:
       return "?";
     }
@@ -620,6 +625,10 @@ ext_boolean (void *ctx, int b)
       return 1;
     case EK_HOLE:
       p->hole = b;
+      return 1;
+    case EK_DIRTY:
+      p->dirty = b;
+      p->has_dirty = true;
       return 1;
     default:
       return ext_fail (p,
@@ -711,8 +720,8 @@ ext_start_map (void *ctx)
                          p->max_extents, p->export_size);
       p->depth = 2;
       p->key = EK_OTHER;
-      p->has_start = p->has_length = p->has_zero = false;
-      p->zero = p->hole = false;
+      p->has_start = p->has_length = p->has_zero = p->has_dirty = false;
+      p->zero = p->hole = p->dirty = false;
       return 1;
     }
   return ext_start_nested (p, "an object");
@@ -734,6 +743,8 @@ ext_map_key (void *ctx, const unsigned char *key, size_t len)
     p->key = EK_ZERO;
   else if (IS ("hole"))
     p->key = EK_HOLE;
+  else if (IS ("dirty") && p->dirty_ctx)
+    p->key = EK_DIRTY;
   else
     p->key = EK_OTHER;
 #undef IS
@@ -758,8 +769,13 @@ ext_end_map (void *ctx)
     return ext_fail (p, "extent %" PRIu64 " has no \"start\"", p->index);
   if (!p->has_length)
     return ext_fail (p, "extent %" PRIu64 " has no \"length\"", p->index);
-  if (!p->has_zero)
+  /* Dirty extents have "zero" only since imageio 2.2.0-1: without it a
+   * dirty extent is data (always safe).
+   */
+  if (!p->has_zero && !p->dirty_ctx)
     return ext_fail (p, "extent %" PRIu64 " has no \"zero\"", p->index);
+  if (p->dirty_ctx && !p->has_dirty)
+    return ext_fail (p, "extent %" PRIu64 " has no \"dirty\"", p->index);
   if (p->index == 0 && p->windowed && p->start == 0 && p->win_start > 0)
     {
       /* The server ignored start=: the whole list follows. */
@@ -791,8 +807,15 @@ ext_end_map (void *ctx)
   if (p->length > (uint64_t)INT64_MAX - p->start)
     return ext_fail (p, "extent %" PRIu64 " ends past 2^63", p->index);
 
-  /* Never claim a hole that does not read as zeroes. */
-  if (!p->zero)
+  /* Dirty context: a clean extent is a hole that does not read as zeroes
+   * (a copy onto the previous backup leaves it to the backing file).
+   * Otherwise never claim a hole that does not read as zeroes.
+   */
+  if (p->dirty_ctx)
+    type = !p->dirty ? EXTENT_TYPE_HOLE
+           : p->zero ? EXTENT_TYPE_ZERO
+                     : EXTENT_TYPE_DATA;
+  else if (!p->zero)
     type = EXTENT_TYPE_DATA;
   else if (p->hole)
     type = EXTENT_TYPE_HOLE_ZERO;
@@ -891,6 +914,12 @@ extents_parser_new_window (uint64_t export_size, uint64_t win_start,
   p->win_start = p->base = p->expected = win_start;
   p->win_len = win_len;
   return p;
+}
+
+void
+extents_parser_set_dirty (struct extents_parser *p)
+{
+  p->dirty_ctx = true;
 }
 
 uint64_t

@@ -35,8 +35,8 @@ int json_parse_options (const char *body, size_t len,
                         struct imageio_options *opts, char *errbuf,
                         size_t errlen);
 
-/* Streaming parser of GET /extents (context=zero) into an extent map of an
- * export of EXPORT_SIZE bytes.  Its time is linear in the bytes fed.  It
+/* Streaming parser of GET /extents (context=zero by default) into an extent map
+ * of an export of EXPORT_SIZE bytes.  Its time is linear in the bytes fed.  It
  * fails, on the piece where the limit is crossed, a document larger than
  * MAX_DOC_BYTES or than an image of EXPORT_SIZE bytes can need, one with
  * more extents than such an image can have (one per 512 bytes), and one
@@ -57,6 +57,13 @@ struct extents_parser *extents_parser_new_window (uint64_t export_size,
                                                   uint64_t win_start,
                                                   uint64_t win_len,
                                                   uint64_t max_doc_bytes);
+/* Parses the context=dirty document instead (before the first feed):
+ * items carry "dirty" (required) and "zero" (optional, as before imageio
+ * 2.2.0-1); a clean extent becomes EXTENT_TYPE_HOLE (unchanged since the
+ * checkpoint: left to the previous backup), a dirty zero one ZERO, a
+ * dirty one DATA.  "hole" is ignored.
+ */
+void extents_parser_set_dirty (struct extents_parser *p);
 /* After a successful extents_parser_finish: the offset in the export of
  * the map's offset 0 (WIN_START for a window, 0 for the whole list).
  */

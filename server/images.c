@@ -885,8 +885,21 @@ handle_extents (struct request *r, const char *id)
   if ((b = get_backend (r, &ret)) == NULL)
     return ret;
   if (ctx == EXTENTS_DIRTY && !b->ops->can_dirty (b))
-    return http_reply_text (r, MHD_HTTP_NOT_FOUND, false,
-                            "Ticket does not support dirty extents");
+    {
+      /* imageio's words: a dirty ticket whose export has no bitmap. */
+      const char *ex = strstr (t->url, ":exportname=");
+
+      if (backend_kind_of_url (t->url) == BACKEND_FILE)
+        return http_reply_text (
+            r, MHD_HTTP_NOT_FOUND, false,
+            "Operation not supported: Backend file does not support "
+            "dirty extents");
+      return http_reply_text (
+          r, MHD_HTTP_NOT_FOUND, false,
+          "Operation not supported: NBD export '%.64s' does not support "
+          "dirty extents",
+          ex ? ex + strlen (":exportname=") : "");
+    }
   /* The whole list covers the export (qemu rounds its size up to 512);
    * without length= a range runs to the export's end as well.
    */

@@ -66,6 +66,10 @@ make_ticket "$tmpdir/t_q.json" "$t_q" $(( 4 * mib )) "nbd:unix:$s_q" read
 make_ticket "$tmpdir/t_top.json" "$t_top" $(( 4 * mib )) "nbd:unix:$s_top" read
 make_ticket "$tmpdir/t_odd.json" "$t_odd" $odd_size "nbd:unix:$s_odd" read
 make_ticket "$tmpdir/t_d.json" "$t_d" $(( 4 * mib )) "nbd:unix:$s_d" read '"dirty": true'
+# Dirty tickets whose export has no bitmap (nbd, then file).
+t_dn=$(random_ticket) t_df=$(random_ticket)
+make_ticket "$tmpdir/t_dn.json" "$t_dn" $(( 4 * mib )) "nbd:unix:$s_q" read '"dirty": true'
+make_ticket "$tmpdir/t_df.json" "$t_df" $(( 4 * mib )) "file://$raw" read '"dirty": true'
 args=()
 for f in "$tmpdir"/t_*.json; do args+=(--ticket "$f"); done
 start_server_unix "${args[@]}"
@@ -134,6 +138,16 @@ check "$tmpdir/ext.json" $(( 4 * mib )) zero
 request "${u[@]}" "$img/$t_q/extents?context=dirty"
 expect_status 404 "context=dirty on a ticket without dirty"
 expect_body "Ticket does not support dirty extents"
+# A dirty ticket without a bitmap: 404 with imageio 2.5.3's words (seen by
+# running it).
+request "${u[@]}" "$img/$t_dn/extents?context=dirty"
+expect_status 404 "context=dirty on a dirty ticket without a bitmap"
+expect_body "Operation not supported: NBD export '' does not support dirty extents"
+request "${u[@]}" "$img/$t_df/extents?context=dirty"
+expect_status 404 "context=dirty on a dirty file ticket"
+expect_body "Operation not supported: Backend file does not support dirty extents"
+# ... and their zero extents still work.
+get_extents "$img/$t_dn/extents"
 # Another context: 400.
 for c in bogus ZERO ""; do
   request "${u[@]}" "$img/$t_q/extents?context=$c"
@@ -154,4 +168,4 @@ n=$(jq length "$tmpdir/ext-all.json")
 
 stop_server
 [ "$server_status" -eq 0 ] || fail "server exit status $server_status"
-expect_log_redacted "$t_file" "$t_raw" "$t_q" "$t_top" "$t_odd" "$t_d"
+expect_log_redacted "$t_file" "$t_raw" "$t_q" "$t_top" "$t_odd" "$t_d" "$t_dn" "$t_df"

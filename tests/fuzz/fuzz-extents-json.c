@@ -22,6 +22,7 @@ struct walk
 {
   uint64_t next;
   int prev_type;
+  bool dirty; /* context=dirty: holes without zero too */
 };
 
 static int
@@ -32,7 +33,7 @@ check_extent (void *opaque, uint64_t start, uint64_t length, uint32_t type)
   if (start != w->next || length == 0)
     abort ();
   if (type != EXTENT_TYPE_DATA && type != EXTENT_TYPE_ZERO
-      && type != EXTENT_TYPE_HOLE_ZERO)
+      && type != (w->dirty ? EXTENT_TYPE_HOLE : EXTENT_TYPE_HOLE_ZERO))
     abort ();
   if ((int)type == w->prev_type) /* adjacent extents are merged */
     abort ();
@@ -42,9 +43,9 @@ check_extent (void *opaque, uint64_t start, uint64_t length, uint32_t type)
 }
 
 static void
-check_map (const struct extent_map *m, uint64_t export_size)
+check_map (const struct extent_map *m, uint64_t export_size, bool dirty)
 {
-  struct walk w = { 0, -1 };
+  struct walk w = { 0, -1, dirty };
 
   if (extent_map_size (m) != export_size)
     abort ();
@@ -60,13 +61,15 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   struct extents_parser *p;
   struct extent_map *m;
   uint64_t export_size, max_doc, win_start = 0, win_len = 0, base;
-  bool windowed = false;
+  bool windowed = false, dirty;
   size_t chunk, off;
   char err[256];
 
   if (size < 3)
     return 0;
-  chunk = data[0] & 0x3f;
+  /* Bit 5 of byte 0: the context=dirty document. */
+  dirty = data[0] & 0x20;
+  chunk = data[0] & 0x1f;
   max_doc = data[0] & 0x80 ? 48 : 1 << 20;
   export_size = (uint64_t)data[1] * 512 + data[2] % 512;
   data += 3;
@@ -88,6 +91,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     p = extents_parser_new (export_size, max_doc);
   if (p == NULL)
     return 0;
+  if (dirty)
+    extents_parser_set_dirty (p);
   if (chunk == 0)
     chunk = size ? size : 1;
   for (off = 0; off < size; off += chunk)
@@ -117,7 +122,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       && !(base == win_start && extent_map_size (m) == win_len))
     abort ();
   export_size = extent_map_size (m);
-  check_map (m, export_size);
+  check_map (m, export_size, dirty);
+  if (dirty)
+    {
+      /* Read-only exports: dirty maps are never updated. */
+      extent_map_free (m);
+      return 0;
+    }
   /* A few updates taken from the input keep it valid. */
   for (off = 0; off + 4 <= size && off < 64; off += 4)
     {
@@ -142,7 +153,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         }
       else if (extent_map_set (m, o, l, t) == -1)
         abort ();
-      check_map (m, export_size);
+      check_map (m, export_size, false);
     }
   extent_map_free (m);
   return 0;

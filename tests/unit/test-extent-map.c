@@ -348,7 +348,7 @@ test_edges (void)
   m = extent_map_new (1000);
   CHECK (extent_map_append (m, 1, 10, 0, &why) == -1); /* not from 0 */
   CHECK (extent_map_append (m, 0, 0, 0, &why) == -1);  /* length 0 */
-  CHECK (extent_map_append (m, 0, 10, 1, &why) == -1); /* bad type */
+  CHECK (extent_map_append (m, 0, 10, 4, &why) == -1); /* bad type */
   CHECK (extent_map_append (m, 0, 100, 0, &why) == 0);
   CHECK (extent_map_append (m, 50, 100, 0, &why) == -1);         /* overlap */
   CHECK (extent_map_append (m, 200, 100, 0, &why) == -1);        /* gap */

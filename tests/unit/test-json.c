@@ -840,6 +840,67 @@ test_extents_window (void)
     }
 }
 
+/* context=dirty: clean is a hole without zero, dirty zero is zero, dirty
+ * is data; "zero" is optional (imageio < 2.2.0-1), "dirty" is not, and
+ * "hole" is ignored.
+ */
+static void
+test_extents_dirty (void)
+{
+  static const char doc[]
+      = "[{\"start\":0,\"length\":65536,\"dirty\":true,\"zero\":false},"
+        "{\"start\":65536,\"length\":65536,\"dirty\":false,\"zero\":true,"
+        "\"hole\":true},"
+        "{\"start\":131072,\"length\":65536,\"dirty\":true,\"zero\":true},"
+        "{\"start\":196608,\"length\":65536,\"dirty\":true},"
+        "{\"start\":262144,\"length\":65536,\"dirty\":false,"
+        "\"zero\":false}]";
+  static const uint32_t want[]
+      = { EXTENT_TYPE_DATA, EXTENT_TYPE_HOLE, EXTENT_TYPE_ZERO,
+          EXTENT_TYPE_DATA, EXTENT_TYPE_HOLE };
+  char err[256];
+
+  for (size_t chunk = 0; chunk <= 1; chunk++)
+    {
+      struct extents_parser *p = extents_parser_new (327680, 1 << 20);
+      struct extent_map *m;
+      struct exts x = { 0 };
+      size_t off = 0, len = strlen (doc);
+
+      CHECK (p);
+      extents_parser_set_dirty (p);
+      while (off < len)
+        {
+          size_t n = chunk ? 1 : len;
+
+          CHECK (extents_parser_feed (p, doc + off, n) == 0);
+          off += n;
+        }
+      m = extents_parser_finish (p, err, sizeof err);
+      extents_parser_free (p);
+      CHECK (m);
+      CHECK (extent_map_query (m, 0, 327680, false, collect, &x) == 0);
+      /* The two data extents are not adjacent: 5 runs, as sent. */
+      CHECK (x.n == 5);
+      for (int i = 0; i < x.n; i++)
+        CHECK (x.e[i].start == (uint64_t)i * 65536 && x.e[i].type == want[i]);
+      CHECK (!extent_map_is_zero (m, 65536, 65536)); /* clean: not zero */
+      CHECK (extent_map_is_zero (m, 131072, 65536));
+      extent_map_free (m);
+    }
+
+  /* No "dirty": refused. */
+  {
+    struct extents_parser *p = extents_parser_new (512, 1 << 20);
+    static const char bad[] = "[{\"start\":0,\"length\":512,\"zero\":true}]";
+
+    extents_parser_set_dirty (p);
+    CHECK (extents_parser_feed (p, bad, strlen (bad)) == -1);
+    CHECK (strstr (extents_parser_error (p), "has no \"dirty\"") != NULL);
+    extents_parser_free (p);
+  }
+}
+
 int
 main (void)
 {
@@ -847,6 +908,7 @@ main (void)
   test_options_size ();
   test_extents_window ();
   test_extents_good ();
+  test_extents_dirty ();
   test_extents_bad ();
   test_extents_large ();
   test_extents_hostile ();
