@@ -37,7 +37,7 @@ q_sock=$nbd_sock
 t=$(random_ticket)
 make_ticket "$tmpdir/t.json" "$t" $size "nbd:unix:$q_sock" read
 start_server --tcp 127.0.0.1:0 --no-tls --ticket "$tmpdir/t.json"
-url=http://127.0.0.1:$server_port/images/$t
+url=http://localhost:$server_port/images/$t
 
 all_closed ()
 {

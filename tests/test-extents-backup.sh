@@ -43,8 +43,7 @@ serve ()
   make_ticket "$tmpdir/t.json" "$t" $size "nbd:unix:$nbd_sock" "$ops" "$extra"
   start_server --tcp 127.0.0.1:0 --tls-cert "$tmpdir/pki/server.pem" \
     --tls-key "$tmpdir/pki/server-key.pem" --ticket "$tmpdir/t.json"
-  # 127.0.0.1: a host name needs issue 19's lookups after nbdkit forks.
-  url=https://127.0.0.1:$server_port/images/$t
+  url=https://localhost:$server_port/images/$t
 }
 
 unserve ()
