@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "extent-map.h"
+#include "vector.h"
 
 #define BLOCK_MAX 512
 #define MERGE_MAX (BLOCK_MAX * 3 / 4)
@@ -40,20 +41,28 @@ struct block
   uint8_t type[BLOCK_MAX];
 };
 
+/* One index entry: a block and its first start, side by side so the binary
+ * search of the index reads one array.
+ */
+struct index_entry
+{
+  uint64_t first; /* == block->start[0] */
+  struct block *block;
+};
+DEFINE_VECTOR_TYPE (block_index, struct index_entry);
+
 struct extent_map
 {
   uint64_t size;
   uint64_t end; /* building: end of the appended extents */
   bool finished;
-  uint64_t count;        /* entries in all blocks */
-  struct block **blocks; /* the index: NBLOCKS blocks, none empty */
-  uint64_t *first;       /* first[i] == blocks[i]->start[0] */
-  size_t nblocks, cap;
+  uint64_t count;      /* entries in all blocks */
+  block_index index;   /* index.len blocks, none empty */
   struct block *spare; /* reserved for the next split, or NULL */
 };
 
 /* A position in the entry list: block BI, entry I (I == n means "after the
- * block's last entry"; BI == nblocks means "the end").
+ * block's last entry"; BI == index.len means "the end").
  */
 struct pos
 {
@@ -79,10 +88,9 @@ extent_map_free (struct extent_map *m)
 
   if (m == NULL)
     return;
-  for (i = 0; i < m->nblocks; i++)
-    free (m->blocks[i]);
-  free (m->blocks);
-  free (m->first);
+  for (i = 0; i < m->index.len; i++)
+    free (m->index.ptr[i].block);
+  block_index_reset (&m->index);
   free (m->spare);
   free (m);
 }
@@ -91,25 +99,9 @@ extent_map_free (struct extent_map *m)
 static int
 reserve_index (struct extent_map *m, size_t want)
 {
-  size_t cap;
-  struct block **b;
-  uint64_t *f;
-
-  if (want <= m->cap)
+  if (want <= m->index.cap)
     return 0;
-  cap = m->cap ? m->cap * 2 : 16;
-  while (cap < want)
-    cap *= 2;
-  b = realloc (m->blocks, cap * sizeof *b);
-  if (b == NULL)
-    return -1;
-  m->blocks = b;
-  f = realloc (m->first, cap * sizeof *f);
-  if (f == NULL)
-    return -1;
-  m->first = f;
-  m->cap = cap;
-  return 0;
+  return block_index_reserve (&m->index, want - m->index.len);
 }
 
 static struct block *
@@ -143,18 +135,17 @@ drop_block (struct extent_map *m, struct block *b)
 static int
 push_entry (struct extent_map *m, uint64_t start, uint8_t type)
 {
-  struct block *b = m->nblocks ? m->blocks[m->nblocks - 1] : NULL;
+  struct block *b = m->index.len ? m->index.ptr[m->index.len - 1].block : NULL;
 
   if (b == NULL || b->n == BLOCK_MAX)
     {
-      if (reserve_index (m, m->nblocks + 1) == -1)
+      if (reserve_index (m, m->index.len + 1) == -1)
         return -1;
       b = new_block (m);
       if (b == NULL)
         return -1;
-      m->blocks[m->nblocks] = b;
-      m->first[m->nblocks] = start;
-      m->nblocks++;
+      /* Cannot fail: room reserved above. */
+      block_index_append (&m->index, (struct index_entry){ start, b });
     }
   b->start[b->n] = start;
   b->type[b->n] = type;
@@ -176,9 +167,9 @@ last_type (const struct extent_map *m)
 {
   const struct block *b;
 
-  if (m->nblocks == 0)
+  if (m->index.len == 0)
     return -1;
-  b = m->blocks[m->nblocks - 1];
+  b = m->index.ptr[m->index.len - 1].block;
   return b->type[b->n - 1];
 }
 
@@ -228,9 +219,9 @@ void
 extent_map_resize (struct extent_map *m, uint64_t size)
 {
   assert (!m->finished);
-  while (m->nblocks > 0)
+  while (m->index.len > 0)
     {
-      struct block *b = m->blocks[m->nblocks - 1];
+      struct block *b = m->index.ptr[m->index.len - 1].block;
 
       if (b->start[b->n - 1] < size)
         break;
@@ -238,7 +229,7 @@ extent_map_resize (struct extent_map *m, uint64_t size)
       m->count--;
       if (b->n == 0)
         {
-          m->nblocks--;
+          m->index.len--;
           drop_block (m, b);
         }
     }
@@ -273,8 +264,8 @@ uint64_t
 extent_map_memory (const struct extent_map *m)
 {
   return sizeof *m
-         + (uint64_t)(m->nblocks + (m->spare != NULL)) * sizeof (struct block)
-         + (uint64_t)m->cap * (sizeof m->blocks[0] + sizeof m->first[0]);
+         + (uint64_t)(m->index.len + (m->spare != NULL)) * sizeof (struct block)
+         + (uint64_t)m->index.cap * sizeof m->index.ptr[0];
 }
 
 /* The position of the entry holding X (the last start <= X).  The map must
@@ -283,7 +274,7 @@ extent_map_memory (const struct extent_map *m)
 static struct pos
 find (const struct extent_map *m, uint64_t x)
 {
-  size_t lo = 0, hi = m->nblocks; /* last block with first <= x */
+  size_t lo = 0, hi = m->index.len; /* last block with first <= x */
   const struct block *b;
   uint32_t l, h;
   struct pos p;
@@ -291,12 +282,12 @@ find (const struct extent_map *m, uint64_t x)
   while (hi - lo > 1)
     {
       size_t mid = lo + (hi - lo) / 2;
-      if (m->first[mid] <= x)
+      if (m->index.ptr[mid].first <= x)
         lo = mid;
       else
         hi = mid;
     }
-  b = m->blocks[lo];
+  b = m->index.ptr[lo].block;
   l = 0;
   h = b->n;
   while (h - l > 1)
@@ -315,7 +306,7 @@ find (const struct extent_map *m, uint64_t x)
 static inline struct pos
 next_pos (const struct extent_map *m, struct pos p)
 {
-  if (++p.i >= m->blocks[p.bi]->n)
+  if (++p.i >= m->index.ptr[p.bi].block->n)
     {
       p.bi++;
       p.i = 0;
@@ -326,13 +317,13 @@ next_pos (const struct extent_map *m, struct pos p)
 static inline uint64_t
 pos_start (const struct extent_map *m, struct pos p)
 {
-  return m->blocks[p.bi]->start[p.i];
+  return m->index.ptr[p.bi].block->start[p.i];
 }
 
 static inline uint8_t
 pos_type (const struct extent_map *m, struct pos p)
 {
-  return m->blocks[p.bi]->type[p.i];
+  return m->index.ptr[p.bi].block->type[p.i];
 }
 
 /* End of the extent at P. */
@@ -341,7 +332,7 @@ pos_end (const struct extent_map *m, struct pos p)
 {
   struct pos q = next_pos (m, p);
 
-  return q.bi < m->nblocks ? pos_start (m, q) : m->size;
+  return q.bi < m->index.len ? pos_start (m, q) : m->size;
 }
 
 int
@@ -399,12 +390,8 @@ extent_map_is_zero (const struct extent_map *m, uint64_t offset,
 static void
 remove_block (struct extent_map *m, size_t bi)
 {
-  drop_block (m, m->blocks[bi]);
-  memmove (&m->blocks[bi], &m->blocks[bi + 1],
-           (m->nblocks - bi - 1) * sizeof m->blocks[0]);
-  memmove (&m->first[bi], &m->first[bi + 1],
-           (m->nblocks - bi - 1) * sizeof m->first[0]);
-  m->nblocks--;
+  drop_block (m, m->index.ptr[bi].block);
+  block_index_remove (&m->index, bi);
 }
 
 /* Merges block BI+1 into block BI when both fit in MERGE_MAX.  Returns
@@ -415,10 +402,10 @@ try_merge (struct extent_map *m, size_t bi)
 {
   struct block *a, *b;
 
-  if (bi + 1 >= m->nblocks)
+  if (bi + 1 >= m->index.len)
     return false;
-  a = m->blocks[bi];
-  b = m->blocks[bi + 1];
+  a = m->index.ptr[bi].block;
+  b = m->index.ptr[bi + 1].block;
   if (a->n + b->n > MERGE_MAX)
     return false;
   memcpy (&a->start[a->n], b->start, b->n * sizeof b->start[0]);
@@ -436,7 +423,7 @@ try_merge (struct extent_map *m, size_t bi)
 static struct pos
 insert_at (struct extent_map *m, struct pos p, uint64_t start, uint8_t type)
 {
-  struct block *b = m->blocks[p.bi];
+  struct block *b = m->index.ptr[p.bi].block;
 
   if (b->n == BLOCK_MAX)
     {
@@ -450,13 +437,9 @@ insert_at (struct extent_map *m, struct pos p, uint64_t start, uint8_t type)
       memcpy (c->type, &b->type[half], BLOCK_MAX - half);
       c->n = BLOCK_MAX - half;
       b->n = half;
-      memmove (&m->blocks[p.bi + 2], &m->blocks[p.bi + 1],
-               (m->nblocks - p.bi - 1) * sizeof m->blocks[0]);
-      memmove (&m->first[p.bi + 2], &m->first[p.bi + 1],
-               (m->nblocks - p.bi - 1) * sizeof m->first[0]);
-      m->blocks[p.bi + 1] = c;
-      m->first[p.bi + 1] = c->start[0];
-      m->nblocks++;
+      /* Cannot fail: index room reserved by extent_map_set. */
+      block_index_insert (&m->index, (struct index_entry){ c->start[0], c },
+                          p.bi + 1);
       if (p.i > half)
         {
           p.bi++;
@@ -471,7 +454,7 @@ insert_at (struct extent_map *m, struct pos p, uint64_t start, uint8_t type)
   b->type[p.i] = type;
   b->n++;
   if (p.i == 0)
-    m->first[p.bi] = start;
+    m->index.ptr[p.bi].first = start;
   m->count++;
   p.i++;
   return p;
@@ -481,7 +464,7 @@ insert_at (struct extent_map *m, struct pos p, uint64_t start, uint8_t type)
 static void
 remove_range (struct extent_map *m, struct pos p1, struct pos p2)
 {
-  struct block *b1 = m->blocks[p1.bi];
+  struct block *b1 = m->index.ptr[p1.bi].block;
   size_t gone, k;
 
   if (p1.bi == p2.bi)
@@ -492,7 +475,7 @@ remove_range (struct extent_map *m, struct pos p1, struct pos p2)
       b1->n -= p2.i - p1.i;
       m->count -= p2.i - p1.i;
       if (b1->n > 0)
-        m->first[p1.bi] = b1->start[0];
+        m->index.ptr[p1.bi].first = b1->start[0];
       return;
     }
 
@@ -503,22 +486,20 @@ remove_range (struct extent_map *m, struct pos p1, struct pos p2)
   b1->n = p1.i;
   for (k = p1.bi + 1; k < p2.bi; k++)
     {
-      m->count -= m->blocks[k]->n;
-      m->blocks[k]->n = 0;
-      drop_block (m, m->blocks[k]);
+      m->count -= m->index.ptr[k].block->n;
+      m->index.ptr[k].block->n = 0;
+      drop_block (m, m->index.ptr[k].block);
     }
   gone = p2.bi - p1.bi - 1;
   if (gone > 0)
     {
-      memmove (&m->blocks[p1.bi + 1], &m->blocks[p2.bi],
-               (m->nblocks - p2.bi) * sizeof m->blocks[0]);
-      memmove (&m->first[p1.bi + 1], &m->first[p2.bi],
-               (m->nblocks - p2.bi) * sizeof m->first[0]);
-      m->nblocks -= gone;
+      memmove (&m->index.ptr[p1.bi + 1], &m->index.ptr[p2.bi],
+               (m->index.len - p2.bi) * sizeof m->index.ptr[0]);
+      m->index.len -= gone;
     }
-  if (p1.bi + 1 < m->nblocks && p2.i > 0)
+  if (p1.bi + 1 < m->index.len && p2.i > 0)
     {
-      struct block *b2 = m->blocks[p1.bi + 1];
+      struct block *b2 = m->index.ptr[p1.bi + 1].block;
 
       memmove (b2->start, &b2->start[p2.i],
                (b2->n - p2.i) * sizeof b2->start[0]);
@@ -526,7 +507,7 @@ remove_range (struct extent_map *m, struct pos p1, struct pos p2)
       b2->n -= p2.i;
       m->count -= p2.i;
       if (b2->n > 0)
-        m->first[p1.bi + 1] = b2->start[0];
+        m->index.ptr[p1.bi + 1].first = b2->start[0];
     }
 }
 
@@ -551,7 +532,7 @@ reserve_for_set (struct extent_map *m)
       if (m->spare == NULL)
         return -1;
     }
-  return reserve_index (m, m->nblocks + 1);
+  return reserve_index (m, m->index.len + 1);
 }
 
 /* The extents that [OFFSET, END) replaces run from *P1 to *P2 (excluded);
@@ -583,7 +564,7 @@ find_bounds (struct extent_map *m, uint64_t offset, uint64_t end,
     }
   else
     {
-      p2->bi = m->nblocks;
+      p2->bi = m->index.len;
       p2->i = 0;
     }
 }
@@ -595,37 +576,37 @@ find_bounds (struct extent_map *m, uint64_t offset, uint64_t end,
 static struct pos
 insert_pos (struct extent_map *m, struct pos p1)
 {
-  if (p1.bi >= m->nblocks)
+  if (p1.bi >= m->index.len)
     {
-      if (m->nblocks == 0)
+      if (m->index.len == 0)
         {
           /* Everything was removed (OFFSET == 0, END == size): start afresh
            * with the spare block.
            */
-          m->blocks[0] = new_block (m);
-          m->first[0] = 0;
-          m->nblocks = 1;
+          m->index.ptr[0].block = new_block (m);
+          m->index.ptr[0].first = 0;
+          m->index.len = 1;
           p1.bi = 0;
           p1.i = 0;
         }
       else
         {
-          p1.bi = m->nblocks - 1;
-          p1.i = m->blocks[p1.bi]->n;
+          p1.bi = m->index.len - 1;
+          p1.i = m->index.ptr[p1.bi].block->n;
         }
     }
-  if (m->blocks[p1.bi]->n == 0 && p1.bi > 0)
+  if (m->index.ptr[p1.bi].block->n == 0 && p1.bi > 0)
     {
       /* An emptied block: insert at the end of the previous one instead. */
       remove_block (m, p1.bi);
       p1.bi--;
-      p1.i = m->blocks[p1.bi]->n;
+      p1.i = m->index.ptr[p1.bi].block->n;
     }
   else if (p1.i == 0 && p1.bi > 0)
     {
       /* Prefer appending to the previous block (keeps first[] untouched). */
       p1.bi--;
-      p1.i = m->blocks[p1.bi]->n;
+      p1.i = m->index.ptr[p1.bi].block->n;
     }
   return p1;
 }
@@ -636,15 +617,15 @@ insert_pos (struct extent_map *m, struct pos p1)
 static void
 tidy_around (struct extent_map *m, size_t bi)
 {
-  if (bi >= m->nblocks)
-    bi = m->nblocks - 1;
-  if (m->nblocks > 1 && m->blocks[bi]->n == 0)
+  if (bi >= m->index.len)
+    bi = m->index.len - 1;
+  if (m->index.len > 1 && m->index.ptr[bi].block->n == 0)
     {
       remove_block (m, bi);
       if (bi > 0)
         bi--;
     }
-  if (bi + 1 < m->nblocks && m->blocks[bi + 1]->n == 0)
+  if (bi + 1 < m->index.len && m->index.ptr[bi + 1].block->n == 0)
     remove_block (m, bi + 1);
   while (bi > 0 && try_merge (m, bi - 1))
     bi--;
@@ -689,7 +670,7 @@ extent_map_set (struct extent_map *m, uint64_t offset, uint64_t length,
     p1 = insert_at (m, p1, offset, type);
   if (ins_end)
     {
-      assert (m->blocks[p1.bi]->n < BLOCK_MAX || m->spare != NULL);
+      assert (m->index.ptr[p1.bi].block->n < BLOCK_MAX || m->spare != NULL);
       p1 = insert_at (m, p1, end, after);
     }
   tidy_around (m, p1.bi);

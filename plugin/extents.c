@@ -79,6 +79,7 @@
 #include "extents.h"
 #include "json.h"
 #include "locks.h"
+#include "vector.h"
 
 /* Largest extents document accepted: 256 MiB is about 4,000,000 extents at
  * imageio's ~65 bytes each, far more fragmentation than a real disk has;
@@ -186,8 +187,8 @@ static bool fetch_busy;               /* a download runs */
 static uint64_t fetch_first, fetch_n; /* ... of these units */
 static bool adaptive;       /* windows sized by density (no -D override) */
 static uint64_t next_units; /* units the next window asks for */
-static struct update *pending;
-static size_t npending, pending_cap;
+DEFINE_VECTOR_TYPE (update_vec, struct update);
+static update_vec pending;
 static bool pending_overflow;
 
 /* map_lock protects WMAP (the pointers and the maps' contents): queries
@@ -318,9 +319,7 @@ extents_cleanup (void)
     wstate = NULL;
     wused = NULL;
     nwin = 0;
-    free (pending);
-    pending = NULL;
-    npending = pending_cap = 0;
+    update_vec_reset (&pending);
     pending_overflow = false;
     mode = M_UNKNOWN;
     fallback_reason[0] = '\0';
@@ -336,7 +335,7 @@ extents_cleanup (void)
 static void
 queue_update (uint64_t offset, uint64_t length, uint32_t type)
 {
-  struct update *last = npending ? &pending[npending - 1] : NULL;
+  struct update *last = pending.len ? &pending.ptr[pending.len - 1] : NULL;
 
   if (pending_overflow)
     return;
@@ -345,24 +344,12 @@ queue_update (uint64_t offset, uint64_t length, uint32_t type)
       last->length += length;
       return;
     }
-  if (npending == pending_cap)
-    {
-      size_t cap = pending_cap ? pending_cap * 2 : 64;
-      struct update *p;
-
-      if (cap > EXTENTS_MAX_PENDING
-          || (p = realloc (pending, cap * sizeof *p)) == NULL)
-        {
-          pending_overflow = true;
-          return;
-        }
-      pending = p;
-      pending_cap = cap;
-    }
-  pending[npending].offset = offset;
-  pending[npending].length = length;
-  pending[npending].type = type;
-  npending++;
+  if (pending.len >= EXTENTS_MAX_PENDING
+      || update_vec_append (&pending, (struct update){ .offset = offset,
+                                                       .length = length,
+                                                       .type = type })
+             == -1)
+    pending_overflow = true;
 }
 
 /* Applies the part of an update (in image offsets) that falls in map M,
@@ -569,11 +556,11 @@ apply_queued (struct fetched *f)
       extent_map_free (f->m);
       f->m = NULL;
     }
-  for (size_t i = 0; f->m && i < npending; i++)
+  for (size_t i = 0; f->m && i < pending.len; i++)
     {
       applied++;
-      if (apply_update (f->m, f->base, pending[i].offset, pending[i].length,
-                        pending[i].type)
+      if (apply_update (f->m, f->base, pending.ptr[i].offset,
+                        pending.ptr[i].length, pending.ptr[i].type)
           == -1)
         {
           snprintf (f->reason, sizeof f->reason,
@@ -582,9 +569,7 @@ apply_queued (struct fetched *f)
           f->m = NULL;
         }
     }
-  free (pending);
-  pending = NULL;
-  npending = pending_cap = 0;
+  update_vec_reset (&pending);
   pending_overflow = false;
   return applied;
 }

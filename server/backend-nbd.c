@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "backend.h"
 #include "tickets.h"
+#include "vector.h"
 
 #define MAX_IO (32 * 1024 * 1024)
 #define MAX_ZERO (1024 * 1024 * 1024)
@@ -153,47 +154,23 @@ nbdb_can_dirty (struct backend *b)
   return NB (b)->dirty_ctx != NULL;
 }
 
-/* The (length, flags) pairs one context returned for one block status. */
-struct pairs
-{
-  uint32_t *v; /* 2 entries per extent */
-  size_t len;  /* entries used */
-  size_t cap;
-};
+/* The (length, flags) pairs one context returned for one block status:
+ * 2 entries per extent.
+ */
+DEFINE_VECTOR_TYPE (pairs, uint32_t);
 
 struct status_lists
 {
   struct nbd_backend *nb;
-  struct pairs base, depth, dirty;
+  pairs base, depth, dirty;
 };
-
-static int
-pairs_append (struct pairs *p, const uint32_t *entries, size_t n)
-{
-  if (p->len + n > p->cap)
-    {
-      size_t cap = p->cap ? p->cap : 1024;
-      uint32_t *v;
-
-      while (cap < p->len + n)
-        cap *= 2;
-      v = realloc (p->v, cap * sizeof *v);
-      if (v == NULL)
-        return -1;
-      p->v = v;
-      p->cap = cap;
-    }
-  memcpy (p->v + p->len, entries, n * sizeof *entries);
-  p->len += n;
-  return 0;
-}
 
 static int
 status_cb (void *user_data, const char *metacontext, uint64_t offset,
            uint32_t *entries, size_t nr_entries, int *error)
 {
   struct status_lists *sl = user_data;
-  struct pairs *p = NULL;
+  pairs *p = NULL;
 
   (void)offset;
   if (*error)
@@ -205,7 +182,7 @@ status_cb (void *user_data, const char *metacontext, uint64_t offset,
     p = &sl->depth;
   else if (sl->nb->dirty_ctx && strcmp (metacontext, sl->nb->dirty_ctx) == 0)
     p = &sl->dirty;
-  if (p && pairs_append (p, entries, nr_entries) == -1)
+  if (p && pairs_append_n (p, entries, nr_entries) == -1)
     {
       *error = ENOMEM;
       return -1;
@@ -216,7 +193,7 @@ status_cb (void *user_data, const char *metacontext, uint64_t offset,
 /* Walks several pairs lists in step, cutting at every boundary. */
 struct cursor
 {
-  struct pairs *p;
+  const pairs *p;
   size_t i;      /* index of the current pair */
   uint64_t used; /* bytes of the current pair consumed */
 };
@@ -224,7 +201,7 @@ struct cursor
 static bool
 cursor_skip_empty (struct cursor *c)
 {
-  while (c->i < c->p->len && c->p->v[c->i] == 0)
+  while (c->i < c->p->len && c->p->ptr[c->i] == 0)
     c->i += 2;
   return c->i < c->p->len;
 }
@@ -280,24 +257,24 @@ merge_lists (struct merge *mg, uint64_t pos, uint64_t limit,
 
           if (!cursor_skip_empty (&mg->cur[k]))
             return 0;
-          left = mg->cur[k].p->v[mg->cur[k].i] - mg->cur[k].used;
+          left = mg->cur[k].p->ptr[mg->cur[k].i] - mg->cur[k].used;
           if (left < step)
             step = left;
         }
       e.length = step;
       if (mg->base)
-        e.zero = (mg->base->p->v[mg->base->i + 1] & NBD_STATE_ZERO) != 0;
+        e.zero = (mg->base->p->ptr[mg->base->i + 1] & NBD_STATE_ZERO) != 0;
       if (mg->depth)
-        e.hole = mg->depth->p->v[mg->depth->i + 1] == 0;
+        e.hole = mg->depth->p->ptr[mg->depth->i + 1] == 0;
       if (mg->dirty)
-        e.dirty = (mg->dirty->p->v[mg->dirty->i + 1] & NBD_STATE_DIRTY) != 0;
+        e.dirty = (mg->dirty->p->ptr[mg->dirty->i + 1] & NBD_STATE_DIRTY) != 0;
       if (extent_vec_push (out, e) == -1)
         return -1;
       pos += step;
       for (size_t k = 0; k < mg->nc; k++)
         {
           mg->cur[k].used += step;
-          if (mg->cur[k].used == mg->cur[k].p->v[mg->cur[k].i])
+          if (mg->cur[k].used == mg->cur[k].p->ptr[mg->cur[k].i])
             {
               mg->cur[k].i += 2;
               mg->cur[k].used = 0;
@@ -365,9 +342,9 @@ nbdb_extents (struct backend *b, enum extents_context ctx, uint64_t offset,
 nomem:
   snprintf (b->err, sizeof b->err, "extents: %s", strerror (ENOMEM));
 out:
-  free (sl.base.v);
-  free (sl.depth.v);
-  free (sl.dirty.v);
+  pairs_reset (&sl.base);
+  pairs_reset (&sl.depth);
+  pairs_reset (&sl.dirty);
   return r;
 }
 

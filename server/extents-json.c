@@ -14,6 +14,9 @@
 #include "extents-json.h"
 #include "faults.h"
 #include "log.h"
+#include "vector.h"
+
+DEFINE_VECTOR_TYPE (byte_vec, char);
 
 /* Extents generated per refill step. */
 #define GEN_BATCH 256
@@ -33,8 +36,8 @@ struct extents_stream
   size_t all_i;
 
   yajl_gen g;
-  char *out; /* generated, not yet sent: out[off, len) */
-  size_t off, len, cap;
+  byte_vec out; /* generated, not yet sent: out.ptr[off, out.len) */
+  size_t off;
   bool oom;
   int state; /* 0 start, 1 items, 2 done */
   uint64_t count;
@@ -45,24 +48,8 @@ print_cb (void *ctx, const char *s, size_t n)
 {
   struct extents_stream *xs = ctx;
 
-  if (xs->len + n > xs->cap)
-    {
-      size_t cap = xs->cap ? xs->cap : 65536;
-      char *p;
-
-      while (cap < xs->len + n)
-        cap *= 2;
-      p = realloc (xs->out, cap);
-      if (p == NULL)
-        {
-          xs->oom = true;
-          return;
-        }
-      xs->out = p;
-      xs->cap = cap;
-    }
-  memcpy (xs->out + xs->len, s, n);
-  xs->len += n;
+  if (byte_vec_append_n (&xs->out, s, n) == -1)
+    xs->oom = true;
 }
 
 static bool
@@ -351,24 +338,24 @@ extents_stream_read (struct extents_stream *xs, char *buf, size_t max)
 {
   size_t n;
 
-  while (xs->len - xs->off < max && xs->state != 2)
+  while (xs->out.len - xs->off < max && xs->state != 2)
     {
       /* Keep the buffer small: drop what was sent. */
       if (xs->off > 0)
         {
-          memmove (xs->out, xs->out + xs->off, xs->len - xs->off);
-          xs->len -= xs->off;
+          memmove (xs->out.ptr, xs->out.ptr + xs->off, xs->out.len - xs->off);
+          xs->out.len -= xs->off;
           xs->off = 0;
         }
       if (produce (xs) == -1)
         return -2;
     }
-  n = xs->len - xs->off;
+  n = xs->out.len - xs->off;
   if (n == 0)
     return -1;
   if (n > max)
     n = max;
-  memcpy (buf, xs->out + xs->off, n);
+  memcpy (buf, xs->out.ptr + xs->off, n);
   xs->off += n;
   return n;
 }
@@ -388,6 +375,6 @@ extents_stream_free (struct extents_stream *xs)
     yajl_gen_free (xs->g);
   extent_vec_free (&xs->batch);
   extent_vec_free (&xs->all);
-  free (xs->out);
+  byte_vec_reset (&xs->out);
   free (xs);
 }
