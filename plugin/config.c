@@ -23,6 +23,7 @@ struct imageio_config config = {
   .timeout = 60,
   .connect_timeout = 10,
   .idle_flush = 20,
+  .retry_timeout = DEFAULT_RETRY_TIMEOUT,
   .max_unflushed = DEFAULT_MAX_UNFLUSHED,
   .zero_elision = true,
   .extents_timeout = 3600,
@@ -140,6 +141,8 @@ config_set (const char *key, const char *value)
                              &config.connections);
   if (strcmp (key, "timeout") == 0)
     return parse_uint_param (key, value, 1, MAX_TIMEOUT, &config.timeout);
+  if (strcmp (key, "retry_timeout") == 0)
+    return parse_uint_param (key, value, 0, MAX_TIMEOUT, &config.retry_timeout);
   if (strcmp (key, "idle_flush") == 0)
     return parse_uint_param (key, value, 1, MAX_TIMEOUT, &config.idle_flush);
   if (strcmp (key, "max_unflushed") == 0)

@@ -93,6 +93,39 @@ journal_clear (struct journal *j)
     }
 }
 
+const struct journal_entry *
+journal_head (struct journal *j)
+{
+  LOCK_FOR_SCOPE (&j->lock);
+  return j->head;
+}
+
+void
+journal_drop_before (struct journal *j, const struct journal_entry *next)
+{
+  struct journal_entry *e, *stop;
+
+  {
+    LOCK_FOR_SCOPE (&j->lock);
+    e = j->head;
+    for (stop = e; stop && stop != next; stop = stop->next)
+      {
+        j->count--;
+        j->bytes -= entry_cost (stop);
+      }
+    j->head = stop;
+    if (stop == NULL)
+      j->tail = NULL;
+  }
+  while (e != stop)
+    {
+      struct journal_entry *after = e->next;
+
+      journal_entry_free (e);
+      e = after;
+    }
+}
+
 uint64_t
 journal_bytes (struct journal *j)
 {

@@ -7,12 +7,15 @@
  * client side of that contract, as NFS clients keep unstable writes until
  * COMMIT.  See docs/nbdkit-imageio-plugin.pod, "DATA SAFETY".
  *
- * Contract: entries are made before the request is sent (the copy costs no
- * connection time) and appended once the server acknowledged the write,
- * while the writer still holds its connection, so that anyone holding
- * every connection sees all acknowledged writes.  journal_foreach runs
- * without the lock: its caller must hold every connection, so that no
- * append can happen meanwhile.  Pure: no nbdkit calls, unit tested.
+ * Contract: an entry is made (the data copied) only once the server
+ * acknowledged the write, and appended while the writer still holds its
+ * connection, so that anyone holding every connection sees all
+ * acknowledged writes, and a write in flight costs no second copy: the
+ * journal's memory is what its bound says, not that plus every request in
+ * flight (issue 17).  journal_foreach, journal_head and journal_drop_before
+ * need no lock for the walk: their caller must hold every connection, so
+ * that no append can happen meanwhile.  Pure: no nbdkit calls, unit
+ * tested.
  */
 #ifndef IMAGEIO_JOURNAL_H
 #define IMAGEIO_JOURNAL_H
@@ -59,6 +62,13 @@ bool journal_append (struct journal *j, struct journal_entry *e);
 
 /* Drops every entry: a flush on every connection succeeded. */
 void journal_clear (struct journal *j);
+
+/* The oldest entry, or NULL (the caller holds every connection). */
+const struct journal_entry *journal_head (struct journal *j);
+/* Drops the entries older than NEXT (NULL: all of them): a checkpoint
+ * flush made them durable.  NEXT must be in the journal or NULL.
+ */
+void journal_drop_before (struct journal *j, const struct journal_entry *next);
 
 uint64_t journal_bytes (struct journal *j);
 uint64_t journal_count (struct journal *j);

@@ -75,9 +75,29 @@ main (void)
   CHECK (journal_append (&j, journal_entry_new (buf, 12288, 4096)));
   CHECK (journal_count (&j) == 5);
 
+  /* A checkpoint drops the oldest entries, up to the one given. */
+  {
+    const struct journal_entry *h = journal_head (&j);
+
+    CHECK (h && h->offset == 4096);
+    journal_drop_before (&j, h->next->next); /* e2, e1 go; z stays */
+    CHECK (journal_count (&j) == 3);
+    CHECK (journal_head (&j)->offset == 1 << 20);
+    CHECK (journal_bytes (&j)
+           == 3 * JOURNAL_ENTRY_COST + 4096 - 2 * JOURNAL_ENTRY_COST + 4096);
+    journal_drop_before (&j, journal_head (&j)); /* nothing */
+    CHECK (journal_count (&j) == 3);
+  }
+
   journal_clear (&j);
   CHECK (journal_count (&j) == 0 && journal_bytes (&j) == 0
          && journal_covered (&j) == 0);
+  CHECK (journal_head (&j) == NULL);
+
+  /* Dropping everything leaves a journal that appends again. */
+  CHECK (!journal_append (&j, journal_entry_new (buf, 0, 512)));
+  journal_drop_before (&j, NULL);
+  CHECK (journal_count (&j) == 0 && journal_head (&j) == NULL);
   memset (&s, 0, sizeof s);
   s.stop_at = -1;
   CHECK (journal_foreach (&j, collect, &s) == 0 && s.n == 0);
