@@ -75,6 +75,8 @@
 #include "stats.h"
 
 NBDKIT_DLL_PUBLIC int imageio_debug_replay = 0;
+/* -D imageio.checkpoint=BYTES: checkpoints that often (tests). */
+NBDKIT_DLL_PUBLIC int imageio_debug_checkpoint = 0;
 
 /* WAIT and RWAIT: the first sleep, doubling up to the cap.  The cap is
  * what recovery may lag behind a server that came back.
@@ -329,8 +331,9 @@ replay_from_head (struct pool_conn *pc, uint64_t cp_bytes, char *why,
   char errbuf[256] = "", what[96];
   enum http_result r;
 
-  for (; e; e = e->next)
+  for (const struct journal_entry *next; e; e = next)
     {
+      next = e->next; /* a checkpoint below frees E */
       r = params.send_entry (pc->http, e, &resp, errbuf, sizeof errbuf);
       if (r != HTTP_OK || resp.status / 100 != 2)
         {
@@ -344,7 +347,7 @@ replay_from_head (struct pool_conn *pc, uint64_t cp_bytes, char *why,
       pc->dirty = true;
       stats_add (STATS_WRITES_RESENT, 1);
       since += e->data ? e->length : 0;
-      if (e->next && since >= cp_bytes)
+      if (next && since >= cp_bytes)
         {
           r = flush_conn (pc, &resp, errbuf, sizeof errbuf);
           if (r != HTTP_OK || resp.status / 100 != 2)
@@ -356,7 +359,7 @@ replay_from_head (struct pool_conn *pc, uint64_t cp_bytes, char *why,
             }
           stats_add (STATS_CHECKPOINTS, 1);
           /* What was resent is durable: a failure resumes after it. */
-          journal_drop_before (&journal, e->next);
+          journal_drop_before (&journal, next);
           since = 0;
         }
     }
@@ -378,7 +381,8 @@ replay_and_flush (struct pool_conn **all, unsigned n, const char *cause,
                   int64_t deadline)
 {
   uint64_t count = journal_count (&journal);
-  uint64_t cp_bytes = CHECKPOINT_BYTES;
+  uint64_t cp_bytes = imageio_debug_checkpoint > 0 ? imageio_debug_checkpoint
+                                                   : CHECKPOINT_BYTES;
   int64_t start = clock_now_ms ();
   unsigned backoff = BACKOFF_FIRST_MS, epoch;
   char why[400] = "";
