@@ -28,7 +28,7 @@
  *              window over -> FAILED
  *              acknowledged writes unflushed -> RECOVER
  *              else -> WAIT
- *   WAIT     sleep (50 ms doubling, at most 1 s, within the window) -> SEND
+ *   WAIT     sleep (50 ms doubling, at most 0.5 s, within the window) -> SEND
  *   RECOVER  hold every connection, close them all (their unflushed
  *            writes are in the journal); journal off (max_unflushed=0) or
  *            incomplete -> LOST; else -> REPLAY
@@ -39,8 +39,9 @@
  *   CHECKPOINT flush ok -> drop the entries sent from the journal -> REPLAY
  *            (going on); failure as in REPLAY
  *   RWAIT    close the connection, halve checkpoint_bytes (progress even
- *            when every Nth request fails), sleep as WAIT; window over ->
- *            LOST; else -> REPLAY
+ *            when every Nth request fails), sleep as WAIT (from the
+ *            shortest wait again after a round that passed a checkpoint);
+ *            window over -> LOST; else -> REPLAY
  *   CLEAN    journal empty, nothing unflushed -> SEND (the request; a
  *            flush is DONE)
  *   LOST     sticky: one nbdkit_error; this and every later write and
@@ -82,7 +83,7 @@ NBDKIT_DLL_PUBLIC int imageio_debug_checkpoint = 0;
  * what recovery may lag behind a server that came back.
  */
 #define BACKOFF_FIRST_MS 50
-#define BACKOFF_MAX_MS 1000
+#define BACKOFF_MAX_MS 500
 /* REPLAY: a checkpoint flush after this many bytes resent (4 requests of
  * nbdcopy's 4 MiB), halved after each failure within one recovery.
  */
@@ -380,7 +381,7 @@ static int
 replay_and_flush (struct pool_conn **all, unsigned n, const char *cause,
                   int64_t deadline)
 {
-  uint64_t count = journal_count (&journal);
+  uint64_t count = journal_count (&journal), left = count;
   uint64_t cp_bytes = imageio_debug_checkpoint > 0 ? imageio_debug_checkpoint
                                                    : CHECKPOINT_BYTES;
   int64_t start = clock_now_ms ();
@@ -426,6 +427,12 @@ replay_and_flush (struct pool_conn **all, unsigned n, const char *cause,
         }
       if (r == -1 || clock_now_ms () >= deadline)
         break;
+      /* A round that passed a checkpoint met a flaky server, not a dead
+       * one: no reason to wait longer next time.
+       */
+      if (journal_count (&journal) < left)
+        backoff = BACKOFF_FIRST_MS;
+      left = journal_count (&journal);
       cp_bytes /= 2;
       if (imageio_debug_replay)
         nbdkit_debug ("imageio: %s; resending again from the last "
