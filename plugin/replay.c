@@ -493,11 +493,10 @@ send_once (const struct http_request *req, struct http_response *resp,
       }
       if (replay_journal_on ())
         {
-          struct journal_entry *e
-              = journal_entry_new (w->data, w->offset, w->length);
+          int a = journal_append_copy (&journal, w->data, w->offset, w->length);
 
-          if (e)
-            *over_bound = journal_append (&journal, e);
+          if (a >= 0)
+            *over_bound = a == 1;
           else
             {
               nbdkit_debug ("imageio: cannot keep a copy of an acknowledged "
