@@ -14,7 +14,10 @@
  * retried, with growing waits, for retry_timeout= seconds.
  *
  * Curable failures: connect refused or reset, EOF, timeouts, 500, 502,
- * 503, 504.  Hopeless: any other answer (403, 401, 4xx, malformed).
+ * 503, 504; and, once an outage began with one of those, 403: a daemon
+ * that restarted knows no ticket until the engine adds it again (the real
+ * daemon answers "No such ticket" for that moment).  Hopeless: any other
+ * answer (403 or 401 out of an outage, 4xx, malformed).
  *
  * States of one request (replay_send; a flush enters at RECOVER):
  *
@@ -22,7 +25,7 @@
  *            the latest failure is closed first (it may be one the server
  *            answers 500 on until it is closed).
  *            2xx -> DONE (a write is copied into the journal now)
- *            hopeless -> FAILED
+ *            hopeless -> FAILED (403 during an outage is not hopeless)
  *            curable -> the connection is closed, never reused, and:
  *              idle keep-alive closed by the server, first send -> SEND
  *              window over -> FAILED
@@ -154,6 +157,15 @@ replay_curable (enum http_result r, const struct http_response *resp)
     default:
       return false;
     }
+}
+
+/* Curable once an outage has begun: a restarted daemon answers 403 until
+ * its ticket is added again.
+ */
+static bool
+curable_in_outage (enum http_result r, const struct http_response *resp)
+{
+  return replay_curable (r, resp) || (r == HTTP_OK && resp->status == 403);
 }
 
 /* "WHAT: STATUS REASON: TEXT" or "WHAT: FAILURE: MESSAGE" into BUF, ticket
@@ -343,7 +355,7 @@ replay_from_head (struct pool_conn *pc, uint64_t cp_bytes, char *why,
                     e->length);
           describe_failure (why, whylen, what, r, &resp, errbuf);
           drop_failed (pc);
-          return replay_curable (r, &resp) ? 1 : -1;
+          return curable_in_outage (r, &resp) ? 1 : -1;
         }
       pc->dirty = true;
       stats_add (STATS_WRITES_RESENT, 1);
@@ -356,7 +368,7 @@ replay_from_head (struct pool_conn *pc, uint64_t cp_bytes, char *why,
               describe_failure (why, whylen, "checkpoint flush while resending",
                                 r, &resp, errbuf);
               drop_failed (pc);
-              return replay_curable (r, &resp) ? 1 : -1;
+              return curable_in_outage (r, &resp) ? 1 : -1;
             }
           stats_add (STATS_CHECKPOINTS, 1);
           /* What was resent is durable: a failure resumes after it. */
@@ -369,7 +381,7 @@ replay_from_head (struct pool_conn *pc, uint64_t cp_bytes, char *why,
     {
       describe_failure (why, whylen, "flush after resending", r, &resp, errbuf);
       drop_failed (pc);
-      return replay_curable (r, &resp) ? 1 : -1;
+      return curable_in_outage (r, &resp) ? 1 : -1;
     }
   return 0;
 }
@@ -554,7 +566,8 @@ replay_send (const char *what, const struct http_request *req,
 
       r = send_once (req, resp, errbuf, sizeof errbuf, w, fua, &over_bound,
                      &reused_clean);
-      if (!replay_curable (r, resp))
+      if (!(first_failure ? curable_in_outage (r, resp)
+                          : replay_curable (r, resp)))
         break;
       stats_add (STATS_REQUESTS_RETRIED, 1);
       /* A kept-alive connection that the server closed while it was idle
