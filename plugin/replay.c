@@ -41,8 +41,9 @@
  *            curable failure -> RWAIT; hopeless -> LOST
  *   CHECKPOINT flush ok -> drop the entries sent from the journal -> REPLAY
  *            (going on); failure as in REPLAY
- *   RWAIT    close the connection, halve checkpoint_bytes (progress even
- *            when every Nth request fails), sleep as WAIT (from the
+ *   RWAIT    close the connection, halve checkpoint_bytes when the round
+ *            resent something (progress even when every Nth request
+ *            fails), sleep as WAIT (from the
  *            shortest wait again after a round that passed a checkpoint);
  *            window over -> LOST; else -> REPLAY
  *   CLEAN    journal empty, nothing unflushed -> SEND (the request; a
@@ -336,7 +337,7 @@ flushed_all (void)
  */
 static int
 replay_from_head (struct pool_conn *pc, uint64_t cp_bytes, char *why,
-                  size_t whylen)
+                  size_t whylen, bool *sent_any)
 {
   const struct journal_entry *e = journal_head (&journal);
   uint64_t since = 0;
@@ -358,6 +359,7 @@ replay_from_head (struct pool_conn *pc, uint64_t cp_bytes, char *why,
           return curable_in_outage (r, &resp) ? 1 : -1;
         }
       pc->dirty = true;
+      *sent_any = true;
       stats_add (STATS_WRITES_RESENT, 1);
       since += e->data ? e->length : 0;
       if (next && since >= cp_bytes)
@@ -426,7 +428,8 @@ replay_and_flush (struct pool_conn **all, unsigned n, const char *cause,
                 cause, count, journal_bytes (&journal));
   for (;;)
     {
-      int r = replay_from_head (all[0], cp_bytes, why, sizeof why);
+      bool sent_any = false;
+      int r = replay_from_head (all[0], cp_bytes, why, sizeof why, &sent_any);
 
       if (r == 0)
         {
@@ -445,7 +448,11 @@ replay_and_flush (struct pool_conn **all, unsigned n, const char *cause,
       if (journal_count (&journal) < left)
         backoff = BACKOFF_FIRST_MS;
       left = journal_count (&journal);
-      cp_bytes /= 2;
+      /* Failing in the middle of a round: checkpoint more often.  (A
+       * round that sent nothing met a server still down.)
+       */
+      if (sent_any)
+        cp_bytes /= 2;
       if (imageio_debug_replay)
         nbdkit_debug ("imageio: %s; resending again from the last "
                       "checkpoint (%" PRIu64 " write(s) left)",
