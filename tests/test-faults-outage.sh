@@ -15,6 +15,8 @@
 #   v2v          nbdcopy in virt-v2v's shape (nbdkit --threads 8,
 #                --request-size=4194304 --requests=16 --flush)
 #   nbdcopy      nbdcopy without --flush
+#   download     nbdcopy from the server to a local file (reads ride out
+#                the outage too; nothing is at risk, so no replay)
 # Each run uploads a pattern image to a target pre-filled with 0x55 and is
 #   survived        exit 0, target identical, summary "result: ok"
 #   failed loudly   exit not 0 (and the summary says FAILED)
@@ -49,7 +51,11 @@ run ()
   local -a nbdkit_opts=()
   [[ $name =~ $filter ]] || return 0
   target=$tmpdir/target.raw
-  head -c $size /dev/zero | tr '\0' '\125' > "$target"
+  if [ "$client" = download ]; then
+    cp "$src" "$target"
+  else
+    head -c $size /dev/zero | tr '\0' '\125' > "$target"
+  fi
   t=$(random_ticket)
   make_ticket "$tmpdir/t.json" "$t" $size "file://$target" read,write
   case "$kind" in
@@ -68,6 +74,8 @@ run ()
     v2v) nbdkit_opts=(--threads 8)
          cmd="nbdcopy --request-size=4194304 --requests=16 --flush '$src' \"\$uri\"" ;;
     nbdcopy) cmd="nbdcopy '$src' \"\$uri\"" ;;
+    download) rm -f "$tmpdir/out.raw"
+              cmd="nbdcopy \"\$uri\" '$tmpdir/out.raw'" ;;
   esac
   log=$tmpdir/run.log
   st=0
@@ -81,7 +89,9 @@ run ()
     result="failed loudly (exit $st)"
     grep 'transfer summary' "$log" | grep -q 'result: FAILED' ||
       problems+=("$name: failed, but the summary does not say FAILED")
-  elif cmp -s "$src" "$target"; then
+  elif [ "$client" = download ] && cmp -s "$src" "$tmpdir/out.raw"; then
+    result=survived
+  elif [ "$client" != download ] && cmp -s "$src" "$target"; then
     result=survived
     grep 'transfer summary' "$log" | grep -q 'result: ok$' ||
       problems+=("$name: survived, but the summary does not say ok")
@@ -117,6 +127,8 @@ for ms in 200 2000; do
 done
 run restart 10000 qemu-img 30
 run backend-restart 10000 v2v 30
+run restart 2000 download 30
+run backend-restart 2000 download 30
 for client in qemu-img v2v nbdcopy; do
   run error-every - $client 30
 done
