@@ -119,6 +119,11 @@ imageio_load (void)
     nbdkit_debug ("imageio: mallopt failed; glibc's defaults stay");
 }
 
+/* A final flush failed (at a client's close or at unload): the writes
+ * it covered may be lost and no client can be told any more.
+ */
+static bool final_flush_failed;
+
 static void
 imageio_unload (void)
 {
@@ -127,6 +132,15 @@ imageio_unload (void)
   free (target_flush_n);
   free (target_extents);
   free (zero_buf);
+  /* nbdkit would exit 0 after SIGTERM whatever happened: a lost final
+   * flush must not look like success in the exit status either.  Unload
+   * is nbdkit's last call into the plugin.
+   */
+  if (__atomic_load_n (&final_flush_failed, __ATOMIC_RELAXED))
+    {
+      fflush (stderr);
+      exit (EXIT_FAILURE);
+    }
 }
 
 static int
@@ -580,8 +594,8 @@ imageio_cleanup (void)
   keeper_stop ();
   if (fetch_started)
     pthread_join (fetch_thread, NULL);
-  if (pool_size () > 0)
-    replay_close ("unloading");
+  if (pool_size () > 0 && replay_close ("unloading") == -1)
+    __atomic_store_n (&final_flush_failed, true, __ATOMIC_RELAXED);
   stats_summary (http_total_connects ());
   pool_free ();
   replay_free ();
@@ -607,7 +621,8 @@ static void
 imageio_close (void *handle)
 {
   (void)handle;
-  replay_close ("closing the NBD connection");
+  if (replay_close ("closing the NBD connection") == -1)
+    __atomic_store_n (&final_flush_failed, true, __ATOMIC_RELAXED);
 }
 
 static int64_t

@@ -6,7 +6,8 @@
 # (<reason>, <N> bytes may be lost)"; none when nbdkit moved no data.
 # Cases: two clients then SIGTERM; nbdkit --run (repeated: the line was
 # missing in 8 of 30 runs before); a probe that moves nothing; a failed
-# copy; a final flush that fails when the client disconnects.
+# copy; a final flush that fails when the client disconnects, and one
+# that fails at SIGTERM (nbdkit's exit status is then 1).
 source "$(dirname "$0")/functions.sh"
 requires_cmd nbdkit nbdsh nbdcopy nbdinfo timeout
 
@@ -88,9 +89,37 @@ client=$!
 wait_until 10 grep -q 'op=write' "$server_log"
 stop_server "$server_pid"
 wait "$client" || true
-stop_nbdkit "$nbdkit_pid" || true
+st=0
+stop_nbdkit "$nbdkit_pid" || st=$?
+# No client could hear of this loss: nbdkit's exit status says it.
+[ "$st" -ne 0 ] || { cat "$nbdkit_log" >&2; fail "lost flush: nbdkit exit status 0"; }
 [ "$(summaries "$nbdkit_log")" -eq 1 ] || { cat "$nbdkit_log" >&2; fail "lost flush: not exactly one summary"; }
 grep 'transfer summary' "$nbdkit_log" | grep -E -q 'result: FAILED \(.*Connection refused.*, 65536 bytes may be lost\)$' ||
   { cat "$nbdkit_log" >&2; fail "lost flush: the summary does not say FAILED"; }
 grep 'transfer summary' "$nbdkit_log"
+
+# 6. SIGTERM while the client is still connected with writes unflushed,
+# the server gone: the final flush fails at unload; the error, the
+# summary and nbdkit's exit status all say so.
+start_server --tcp 127.0.0.1:0 --no-tls --ticket "$tmpdir/t.json"
+url="http://127.0.0.1:$server_port/images/$t"
+start_nbdkit "$IMAGEIO_PLUGIN" url="$url" retry_timeout=1
+timeout 60 nbdsh -u "$uri" -c '
+import time
+h.pwrite(b"\x03" * 65536, 0)
+time.sleep(5)
+' >/dev/null 2>&1 &
+client=$!
+wait_until 10 grep -q 'op=write' "$server_log"
+stop_server "$server_pid"
+st=0
+stop_nbdkit "$nbdkit_pid" || st=$?
+wait "$client" || true
+[ "$st" -ne 0 ] || { cat "$nbdkit_log" >&2; fail "SIGTERM, final flush lost: nbdkit exit status 0"; }
+grep -q 'error: unloading: the final flush failed' "$nbdkit_log" ||
+  { cat "$nbdkit_log" >&2; fail "SIGTERM: no error for the final flush"; }
+[ "$(summaries "$nbdkit_log")" -eq 1 ] || { cat "$nbdkit_log" >&2; fail "SIGTERM: not exactly one summary"; }
+grep 'transfer summary' "$nbdkit_log" | grep -E -q 'result: FAILED \(.*, 65536 bytes may be lost\)$' ||
+  { cat "$nbdkit_log" >&2; fail "SIGTERM: the summary does not say FAILED"; }
+echo "SIGTERM with the final flush lost: nbdkit exit status $st"
 expect_log_redacted "$t"
