@@ -43,9 +43,9 @@
  *            (going on); failure as in REPLAY
  *   RWAIT    close the connection, halve checkpoint_bytes when the round
  *            resent something (progress even when every Nth request
- *            fails), sleep as WAIT (from the
- *            shortest wait again after a round that passed a checkpoint);
- *            window over -> LOST; else -> REPLAY
+ *            fails), sleep as WAIT (from the shortest wait again after a
+ *            round that passed a checkpoint); window over -> LOST; else
+ *            -> REPLAY
  *   CLEAN    journal empty, nothing unflushed -> SEND (the request; a
  *            flush is DONE)
  *   LOST     sticky: one nbdkit_error; this and every later write and
@@ -59,6 +59,28 @@
  * connection, so a later write to a range is never overtaken by an older
  * one; a checkpoint drops only entries older than every entry not yet
  * resent.
+ *
+ * Where each transition is tested (tests/):
+ *   SEND -> DONE, CLEAN: every upload test
+ *   SEND -> FAILED (hopeless): test-plugin-403.sh, test-plugin-errors.sh
+ *   idle keep-alive closed -> SEND: test-plugin-idle.sh
+ *   SEND -> WAIT -> SEND (nothing at risk; reads): test-faults-outage.sh
+ *     (download), test-plugin-summary.sh (probe-free copies)
+ *   stale clean connections closed: test-faults-outage.sh
+ *     (backend-restart: old connections answer 500 until closed)
+ *   SEND -> RECOVER -> REPLAY -> CLEAN: test-faults-outage.sh,
+ *     test-faults-suite.sh, test-plugin-replay.sh, test-plugin-faults.sh
+ *   REPLAY -> CHECKPOINT, RWAIT -> REPLAY from the last checkpoint:
+ *     test-plugin-replay.sh (checkpoint), test-faults-outage.sh
+ *     (error-every)
+ *   403 during an outage -> RWAIT/WAIT: test-plugin-restart.sh
+ *   window over -> LOST/FAILED: test-faults-outage.sh (past the window),
+ *     test-plugin-faults.sh (5b), test-plugin-restart.sh, test-plugin-
+ *     summary.sh
+ *   RECOVER -> LOST (journal off): test-faults-nojournal.sh,
+ *     test-plugin-faults.sh; (journal incomplete, out of memory: untested)
+ *   FAILED -> LOST (403 on a write, writes unflushed):
+ *     test-plugin-refused-write.sh
  *
  * Contract: callers never hold a pool connection when they call in here.
  */
@@ -540,15 +562,22 @@ report_failure (const char *what, enum http_result r,
                 const struct http_response *resp, const char *errbuf,
                 bool is_write)
 {
-  char why[400];
+  char why[400], lost[460];
 
   errors_report (what, r, resp, errbuf);
+  describe_failure (why, sizeof why, what, r, resp, errbuf);
   if (is_write && r == HTTP_OK && (resp->status == 403 || resp->status == 401)
       && replay_pending ())
-    mark_lost ("the server refused a write");
-  else if (replay_curable (r, resp) && replay_pending ())
-    mark_lost ("the server kept failing past retry_timeout");
-  describe_failure (why, sizeof why, what, r, resp, errbuf);
+    {
+      snprintf (lost, sizeof lost, "the server refused a write (%s)", why);
+      mark_lost (lost);
+    }
+  else if (curable_in_outage (r, resp) && replay_pending ())
+    {
+      snprintf (lost, sizeof lost,
+                "the server kept failing past retry_timeout (%s)", why);
+      mark_lost (lost);
+    }
   stats_failed (why, 0);
 }
 
