@@ -29,6 +29,7 @@ struct imageio_config config = {
   .timeout = 60,
   .connect_timeout = 10,
   .idle_flush = 20,
+  .retry_timeout = DEFAULT_RETRY_TIMEOUT,
   .max_unflushed = DEFAULT_MAX_UNFLUSHED,
   .zero_elision = true,
   .extents_timeout = 3600,
@@ -327,6 +328,9 @@ config_set (const char *key, const char *value)
   if (strcmp (key, "timeout") == 0)
     return parse_uint_param (key, value, 1, MAX_TIMEOUT, "seconds",
                              &config.timeout);
+  if (strcmp (key, "retry_timeout") == 0)
+    return parse_uint_param (key, value, 0, MAX_TIMEOUT, "seconds",
+                             &config.retry_timeout);
   if (strcmp (key, "idle_flush") == 0)
     return parse_uint_param (key, value, 1, MAX_TIMEOUT, "seconds",
                              &config.idle_flush);

@@ -24,6 +24,7 @@ struct imageio_config
   unsigned timeout;         /* timeout= seconds per request wait */
   unsigned connect_timeout; /* seconds for connect + TLS handshake */
   unsigned idle_flush;      /* flush a connection idle this long */
+  unsigned retry_timeout;   /* seconds curable failures are retried */
   bool zero_elision;        /* skip zeroes the map says are zero */
   uint64_t max_unflushed;   /* journal bound in bytes; 0: no journal */
   unsigned extents_timeout; /* seconds for the whole extents download */
@@ -35,6 +36,13 @@ struct imageio_config
  */
 #define DEFAULT_MAX_UNFLUSHED (64ULL << 20)
 #define MAX_MAX_UNFLUSHED (16LL << 30)
+
+/* retry_timeout='s default: 10x the longest restart seen on the real
+ * daemon (qemu-nbd behind a ticket back within 3 s, the daemon itself
+ * within 2.6 s), and 3x the fault suite's 10 s outage.  See the man page,
+ * "DATA SAFETY", and docs/design.md.
+ */
+#define DEFAULT_RETRY_TIMEOUT 30
 
 extern struct imageio_config config;
 
@@ -55,6 +63,7 @@ void config_free (void);
   "connections=N            HTTP connections (default 4).\n"                   \
   "timeout=SECONDS          Longest wait for one request (default 60).\n"      \
   "idle_flush=SECONDS       Flush a connection idle this long (default 20).\n" \
+  "retry_timeout=SECONDS    Ride out server outages this long (default 30).\n" \
   "max_unflushed=SIZE       Unflushed writes kept for resending (default "     \
   "64M).\n"                                                                    \
   "extents_timeout=SECONDS  Longest extents download (default 3600).\n"        \

@@ -119,6 +119,11 @@ imageio_load (void)
     nbdkit_debug ("imageio: mallopt failed; glibc's defaults stay");
 }
 
+/* A final flush failed (at a client's close or at unload): the writes
+ * it covered may be lost and no client can be told any more.
+ */
+static bool final_flush_failed;
+
 static void
 imageio_unload (void)
 {
@@ -127,6 +132,15 @@ imageio_unload (void)
   free (target_flush_n);
   free (target_extents);
   free (zero_buf);
+  /* nbdkit would exit 0 after SIGTERM whatever happened: a lost final
+   * flush must not look like success in the exit status either.  Unload
+   * is nbdkit's last call into the plugin.
+   */
+  if (__atomic_load_n (&final_flush_failed, __ATOMIC_RELAXED))
+    {
+      fflush (stderr);
+      exit (EXIT_FAILURE);
+    }
 }
 
 static int
@@ -661,7 +675,7 @@ imageio_get_ready (void)
       .target = config.path,
       .has_flush = server.has_flush && server.can_write,
       .max_unflushed = config.max_unflushed,
-      .retry_window_ms = 2 * config.timeout * 1000,
+      .retry_window_ms = config.retry_timeout * 1000,
       .send_entry = send_entry,
   });
 
@@ -710,8 +724,9 @@ imageio_cleanup (void)
   keeper_stop ();
   if (fetch_started)
     pthread_join (fetch_thread, NULL);
-  if (pool_size () > 0)
-    replay_close ("unloading");
+  if (pool_size () > 0 && replay_close ("unloading") == -1)
+    __atomic_store_n (&final_flush_failed, true, __ATOMIC_RELAXED);
+  stats_summary (http_total_connects ());
   pool_free ();
   replay_free ();
   extents_cleanup ();
@@ -739,8 +754,8 @@ static void
 imageio_close (void *handle)
 {
   (void)handle;
-  replay_close ("closing the NBD connection");
-  stats_client_close (http_total_connects ());
+  if (replay_close ("closing the NBD connection") == -1)
+    __atomic_store_n (&final_flush_failed, true, __ATOMIC_RELAXED);
 }
 
 static int64_t
@@ -829,7 +844,7 @@ imageio_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
             offset + count - 1);
   snprintf (what, sizeof what, "pread offset %" PRIu64 " length %" PRIu32,
             offset, count);
-  if (replay_send (what, &req, &resp, 206, false, false, NULL) == -1)
+  if (replay_send (what, &req, &resp, 206, NULL, false) == -1)
     return -1;
   if (range_parse_content_range (resp.content_range, &first, &last, &total)
           == -1
@@ -908,26 +923,6 @@ send_entry (struct http_conn *c, const struct journal_entry *e,
   return http_request (c, &req, resp, errbuf, errlen);
 }
 
-/* A journal entry for a write (BUF) or a zero (BUF NULL), made before the
- * request is sent; *ENTRY is NULL when no journal is kept.  Out of memory
- * is an error: a write the journal cannot keep would not be safe.
- */
-static int
-new_entry (const void *buf, uint64_t offset, uint64_t length,
-           struct journal_entry **entry)
-{
-  *entry = NULL;
-  if (!replay_journal_on ())
-    return 0;
-  *entry = journal_entry_new (buf, offset, length);
-  if (*entry == NULL)
-    {
-      nbdkit_error ("cannot keep a copy of the write for resending: %m");
-      return -1;
-    }
-  return 0;
-}
-
 /* PUTs COUNT bytes of BUF at OFFSET.  FUA asks the server to flush first.
  * A zero sent as PUTs (server without the zero feature) is journaled as a
  * zero, without a copy.
@@ -939,14 +934,12 @@ put_data (const void *buf, uint32_t count, uint64_t offset, bool fua,
   char content_range[96], what[96];
   struct http_request req;
   struct http_response resp;
-  struct journal_entry *entry;
+  struct replay_write w = { buf == zero_buf ? NULL : buf, offset, count };
 
-  if (new_entry (buf == zero_buf ? NULL : buf, offset, count, &entry) == -1)
-    return -1;
   make_put (&req, content_range, buf, count, offset, fua);
   snprintf (what, sizeof what, "%s offset %" PRIu64 " length %" PRIu32, op,
             offset, count);
-  return replay_send (what, &req, &resp, 0, true, fua, entry);
+  return replay_send (what, &req, &resp, 0, &w, fua);
 }
 
 static int
@@ -976,14 +969,12 @@ patch_zero (uint64_t offset, uint64_t size, bool fua)
   char body[160], what[96];
   struct http_request req;
   struct http_response resp;
-  struct journal_entry *entry;
+  struct replay_write w = { NULL, offset, size };
 
-  if (new_entry (NULL, offset, size, &entry) == -1)
-    return -1;
   make_patch_zero (&req, body, offset, size, fua);
   snprintf (what, sizeof what, "zero offset %" PRIu64 " length %" PRIu64,
             offset, size);
-  return replay_send (what, &req, &resp, 0, true, fua, entry);
+  return replay_send (what, &req, &resp, 0, &w, fua);
 }
 
 static int

@@ -19,6 +19,7 @@ struct pool_conn
   unsigned id;
   struct http_conn *http;
   bool dirty;                /* wrote since its last flush */
+  unsigned epoch;            /* replay.c's failure epoch when last used */
   struct timespec last_used; /* CLOCK_MONOTONIC */
 };
 

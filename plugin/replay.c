@@ -1,23 +1,86 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Losing nothing: every data-path request goes through here.
+/* Losing nothing and riding out outages: every data-path request goes
+ * through here.  This file is recovery's one state machine.
  *
  * imageio acknowledges a PUT or zero sent with flush=n before the data is
  * safe, and documents what a client must do when the server fails: "500
  * Internal Server Error ... When using PUT you should send again all the
  * data sent since the last flush"; a flush "operates on the entire image".
- * So this file keeps every acknowledged write in the journal (journal.c)
- * until a flush on every connection that wrote has succeeded, and when a
- * request fails with a transport error (reset, EOF, timeout, no connect)
- * or a server failure (500, 502, 503, 504) it takes every connection,
- * sends the journal again in order on one of them (so a later write to a
- * range is never overtaken by an earlier one), flushes, and only then
- * sends the failed request again.  The NBD client never notices.
+ * So every acknowledged write is kept in the journal (journal.c) until a
+ * flush made it durable.  Servers and their backends restart: the real
+ * daemon refuses connections for ~2.6 s while it restarts, and after the
+ * qemu-nbd behind a ticket restarts, every HTTP connection opened before
+ * answers 500 until it is closed.  So a failure that waiting can cure is
+ * retried, with growing waits, for retry_timeout= seconds.
  *
- * When that cannot save the data (the journal is disabled with
- * max_unflushed=0, the server refuses with 403, the retries run out), the
- * loss is sticky: one nbdkit_error says what happened, and every later
- * write and flush fails with EIO, so a client that ignores one flush error
- * (qemu-img convert does) still fails.  See the man page, "DATA SAFETY".
+ * Curable failures: connect refused or reset, EOF, timeouts, 500, 502,
+ * 503, 504; and, once an outage began with one of those, 403: a daemon
+ * that restarted knows no ticket until the engine adds it again (the real
+ * daemon answers "No such ticket" for that moment).  Hopeless: any other
+ * answer (403 or 401 out of an outage, 4xx, malformed).
+ *
+ * States of one request (replay_send; a flush enters at RECOVER):
+ *
+ *   SEND     on a pooled connection; a clean connection last used before
+ *            the latest failure is closed first (it may be one the server
+ *            answers 500 on until it is closed).
+ *            2xx -> DONE (a write is copied into the journal now)
+ *            hopeless -> FAILED (403 during an outage is not hopeless)
+ *            curable -> the connection is closed, never reused, and:
+ *              idle keep-alive closed by the server, first send -> SEND
+ *              window over -> FAILED
+ *              acknowledged writes unflushed -> RECOVER
+ *              else -> WAIT
+ *   WAIT     sleep (50 ms doubling, at most 0.5 s, within the window) -> SEND
+ *   RECOVER  hold every connection, close them all (their unflushed
+ *            writes are in the journal); journal off (max_unflushed=0) or
+ *            incomplete -> LOST; else -> REPLAY
+ *   REPLAY   send the journal from its head (the last checkpoint) on one
+ *            fresh connection; every checkpoint_bytes resent -> CHECKPOINT
+ *            end of journal: flush ok -> CLEAN
+ *            curable failure -> RWAIT; hopeless -> LOST
+ *   CHECKPOINT flush ok -> drop the entries sent from the journal -> REPLAY
+ *            (going on); failure as in REPLAY
+ *   RWAIT    close the connection, halve checkpoint_bytes when the round
+ *            resent something (progress even when every Nth request
+ *            fails), sleep as WAIT (from the shortest wait again after a
+ *            round that passed a checkpoint); window over -> LOST; else
+ *            -> REPLAY
+ *   CLEAN    journal empty, nothing unflushed -> SEND (the request; a
+ *            flush is DONE)
+ *   LOST     sticky: one nbdkit_error; this and every later write and
+ *            flush fail with EIO, so a client that ignores one flush error
+ *            (qemu-img convert does) still fails.  See the man page, "DATA
+ *            SAFETY".
+ *   FAILED   the request's error; a write refused with 403/401 while
+ *            writes are unflushed -> LOST too.
+ *
+ * Order: the journal is replayed in acknowledgement order on one
+ * connection, so a later write to a range is never overtaken by an older
+ * one; a checkpoint drops only entries older than every entry not yet
+ * resent.
+ *
+ * Where each transition is tested (tests/):
+ *   SEND -> DONE, CLEAN: every upload test
+ *   SEND -> FAILED (hopeless): test-plugin-403.sh, test-plugin-errors.sh
+ *   idle keep-alive closed -> SEND: test-plugin-idle.sh
+ *   SEND -> WAIT -> SEND (nothing at risk; reads): test-faults-outage.sh
+ *     (download), test-plugin-summary.sh (probe-free copies)
+ *   stale clean connections closed: test-faults-outage.sh
+ *     (backend-restart: old connections answer 500 until closed)
+ *   SEND -> RECOVER -> REPLAY -> CLEAN: test-faults-outage.sh,
+ *     test-faults-suite.sh, test-plugin-replay.sh, test-plugin-faults.sh
+ *   REPLAY -> CHECKPOINT, RWAIT -> REPLAY from the last checkpoint:
+ *     test-plugin-replay.sh (checkpoint), test-faults-outage.sh
+ *     (error-every)
+ *   403 during an outage -> RWAIT/WAIT: test-plugin-restart.sh
+ *   window over -> LOST/FAILED: test-faults-outage.sh (past the window),
+ *     test-plugin-faults.sh (5b), test-plugin-restart.sh, test-plugin-
+ *     summary.sh
+ *   RECOVER -> LOST (journal off): test-faults-nojournal.sh,
+ *     test-plugin-faults.sh; (journal incomplete, out of memory: untested)
+ *   FAILED -> LOST (403 on a write, writes unflushed):
+ *     test-plugin-refused-write.sh
  *
  * Contract: callers never hold a pool connection when they call in here.
  */
@@ -39,11 +102,18 @@
 #include "stats.h"
 
 NBDKIT_DLL_PUBLIC int imageio_debug_replay = 0;
+/* -D imageio.checkpoint=BYTES: checkpoints that often (tests). */
+NBDKIT_DLL_PUBLIC int imageio_debug_checkpoint = 0;
 
-/* Sends of one request, the first included, when recovery lets it go on. */
-#define MAX_ATTEMPTS 4
-/* Replays of the journal within one recovery (each from the start). */
-#define MAX_REPLAY_ROUNDS 4
+/* WAIT and RWAIT: the first sleep, doubling up to the cap.  The cap is
+ * what recovery may lag behind a server that came back.
+ */
+#define BACKOFF_FIRST_MS 50
+#define BACKOFF_MAX_MS 500
+/* REPLAY: a checkpoint flush after this many bytes resent (4 requests of
+ * nbdcopy's 4 MiB), halved after each failure within one recovery.
+ */
+#define CHECKPOINT_BYTES (16 * 1024 * 1024)
 
 static struct replay_params params;
 static struct journal journal;
@@ -52,12 +122,20 @@ static struct journal journal;
  * acknowledged since the last successful flush (journaled or not).
  * replay_needed: a connection holding unflushed writes was closed, so its
  * server-side backend, and what it had not flushed, may be gone.
- * data_lost is the sticky failure.
+ * incomplete: an acknowledged write could not be copied (out of memory),
+ * so the journal cannot restore everything.  data_lost is the sticky
+ * failure.
  */
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t unflushed;
 static bool replay_needed;
+static bool incomplete;
 static bool data_lost;
+
+/* Bumped at every curable failure: connections last used before it are
+ * not trusted again (see SEND).
+ */
+static unsigned failure_epoch;
 
 void
 replay_init (const struct replay_params *p)
@@ -86,12 +164,8 @@ replay_pending (void)
   return !data_lost && (unflushed > 0 || replay_needed);
 }
 
-/* Whether R (and RESP) says the server may have lost unflushed writes, so
- * that the journal must be sent again before the request is retried.  4xx
- * and a malformed answer are not: sending again would get the same.
- */
-static bool
-is_failure_to_recover (enum http_result r, const struct http_response *resp)
+bool
+replay_curable (enum http_result r, const struct http_response *resp)
 {
   switch (r)
     {
@@ -106,6 +180,15 @@ is_failure_to_recover (enum http_result r, const struct http_response *resp)
     default:
       return false;
     }
+}
+
+/* Curable once an outage has begun: a restarted daemon answers 403 until
+ * its ticket is added again.
+ */
+static bool
+curable_in_outage (enum http_result r, const struct http_response *resp)
+{
+  return replay_curable (r, resp) || (r == HTTP_OK && resp->status == 403);
 }
 
 /* "WHAT: STATUS REASON: TEXT" or "WHAT: FAILURE: MESSAGE" into BUF, ticket
@@ -125,16 +208,19 @@ describe_failure (char *buf, size_t len, const char *what, enum http_result r,
               errors_redact (errbuf, text, sizeof text));
 }
 
-/* Makes the loss sticky, reporting it once. */
+/* LOST: makes the loss sticky, reporting it once. */
 static void
 mark_lost (const char *why)
 {
   uint64_t covered = journal_covered (&journal);
-  LOCK_FOR_SCOPE (&state_lock);
 
-  if (data_lost)
-    return;
-  data_lost = true;
+  {
+    LOCK_FOR_SCOPE (&state_lock);
+    if (data_lost)
+      return;
+    data_lost = true;
+  }
+  stats_failed (why, covered);
   if (covered > 0)
     nbdkit_error ("data safety: %s: writes the server acknowledged since the "
                   "last flush (%" PRIu64 " bytes of image) may be lost; this "
@@ -179,6 +265,34 @@ note_closed (struct pool_conn *pc)
     }
 }
 
+/* A curable failure on PC: it is closed (a 5xx leaves it open) and never
+ * used again; every connection last used before now is suspect.
+ */
+static void
+drop_failed (struct pool_conn *pc)
+{
+  http_conn_close (pc->http);
+  note_closed (pc);
+  stats_add (STATS_CONNS_CLOSED, 1);
+  pc->epoch = __atomic_add_fetch (&failure_epoch, 1, __ATOMIC_RELAXED);
+}
+
+/* WAIT and RWAIT: sleeps *BACKOFF ms (never past DEADLINE), and doubles
+ * it up to the cap.
+ */
+static void
+backoff_sleep (unsigned *backoff, int64_t deadline)
+{
+  int64_t left = deadline - clock_now_ms ();
+  int64_t ms = *backoff < left ? *backoff : left;
+
+  if (ms > 0)
+    nanosleep (&(struct timespec){ .tv_sec = ms / 1000,
+                                   .tv_nsec = (ms % 1000) * 1000000L },
+               NULL);
+  *backoff = *backoff * 2 < BACKOFF_MAX_MS ? *backoff * 2 : BACKOFF_MAX_MS;
+}
+
 /* Sends PATCH flush on PC. */
 static enum http_result
 flush_conn (struct pool_conn *pc, struct http_response *resp, char *errbuf,
@@ -196,50 +310,14 @@ flush_conn (struct pool_conn *pc, struct http_response *resp, char *errbuf,
 
   if (r == HTTP_OK && resp->status / 100 == 2)
     pc->dirty = false;
+  else if (replay_curable (r, resp))
+    drop_failed (pc);
   note_closed (pc);
   return r;
 }
 
-/* One journal entry sent again on the replay connection.  A failure ends
- * the round: the server may have lost the entries this round already sent
- * (they are unflushed too), so the next round starts from the first entry
- * on a fresh connection.
- */
-struct replay_ctx
-{
-  struct pool_conn *pc;
-  int64_t deadline;
-  char why[256];
-  bool hopeless; /* a refusal that retrying cannot change */
-};
-
-static int
-replay_entry (void *opaque, const struct journal_entry *e)
-{
-  struct replay_ctx *rc = opaque;
-  struct http_response resp;
-  char errbuf[256] = "", what[96];
-  enum http_result r;
-
-  r = params.send_entry (rc->pc->http, e, &resp, errbuf, sizeof errbuf);
-  if (r == HTTP_OK && resp.status / 100 == 2)
-    {
-      rc->pc->dirty = true;
-      stats_add (STATS_WRITES_RESENT, 1);
-      return 0;
-    }
-  rc->hopeless = !is_failure_to_recover (r, &resp);
-  snprintf (what, sizeof what, "resending offset %" PRIu64 " length %" PRIu64,
-            e->offset, e->length);
-  describe_failure (rc->why, sizeof rc->why, what, r, &resp, errbuf);
-  /* Whatever this connection held unflushed goes with it. */
-  http_conn_close (rc->pc->http);
-  rc->pc->dirty = false;
-  return -1;
-}
-
 /* Flushes every connection of ALL that wrote.  Returns 0; 1 when a
- * failure means the journal must be sent again; -1 when the server
+ * curable failure means the journal must be sent again; -1 when the server
  * refused.  WHY (WHYLEN bytes) says what failed, prefixed with WHAT.
  */
 static int
@@ -258,12 +336,12 @@ flush_dirty (struct pool_conn **all, unsigned n, const char *what, char *why,
       if (r == HTTP_OK && resp.status / 100 == 2)
         continue;
       describe_failure (why, whylen, what, r, &resp, errbuf);
-      return is_failure_to_recover (r, &resp) ? 1 : -1;
+      return replay_curable (r, &resp) ? 1 : -1;
     }
   return 0;
 }
 
-/* Every acknowledged write is safe: the journal empties. */
+/* CLEAN: every acknowledged write is safe; the journal empties. */
 static void
 flushed_all (void)
 {
@@ -271,51 +349,139 @@ flushed_all (void)
   LOCK_FOR_SCOPE (&state_lock);
   unflushed = 0;
   replay_needed = false;
+  incomplete = false;
 }
 
-/* With every connection held: sends the journal again on the first one,
- * then flushes every connection holding writes.  On success the journal
- * is empty and nothing is unflushed; else the loss is marked.
+/* REPLAY and CHECKPOINT, once: sends the journal from its head on PC,
+ * flushing after every *CP_BYTES resent and at the end.  Returns 0 (the
+ * journal was resent and flushed), 1 (a curable failure: PC is closed) or
+ * -1 (hopeless); WHY (WHYLEN bytes) says what failed.
  */
 static int
-replay_and_flush (struct pool_conn **all, unsigned n, const char *cause)
+replay_from_head (struct pool_conn *pc, uint64_t cp_bytes, char *why,
+                  size_t whylen, bool *sent_any)
 {
-  struct replay_ctx rc = { .pc = all[0] };
-  uint64_t count = journal_count (&journal);
-  int64_t start = clock_now_ms ();
+  const struct journal_entry *e = journal_head (&journal);
+  uint64_t since = 0;
+  struct http_response resp;
+  char errbuf[256] = "", what[96];
+  enum http_result r;
 
-  if (!replay_journal_on ())
+  for (const struct journal_entry *next; e; e = next)
+    {
+      next = e->next; /* a checkpoint below frees E */
+      r = params.send_entry (pc->http, e, &resp, errbuf, sizeof errbuf);
+      if (r != HTTP_OK || resp.status / 100 != 2)
+        {
+          snprintf (what, sizeof what,
+                    "resending offset %" PRIu64 " length %" PRIu64, e->offset,
+                    e->length);
+          describe_failure (why, whylen, what, r, &resp, errbuf);
+          drop_failed (pc);
+          return curable_in_outage (r, &resp) ? 1 : -1;
+        }
+      pc->dirty = true;
+      *sent_any = true;
+      stats_add (STATS_WRITES_RESENT, 1);
+      since += e->data ? e->length : 0;
+      if (next && since >= cp_bytes)
+        {
+          r = flush_conn (pc, &resp, errbuf, sizeof errbuf);
+          if (r != HTTP_OK || resp.status / 100 != 2)
+            {
+              describe_failure (why, whylen, "checkpoint flush while resending",
+                                r, &resp, errbuf);
+              drop_failed (pc);
+              return curable_in_outage (r, &resp) ? 1 : -1;
+            }
+          stats_add (STATS_CHECKPOINTS, 1);
+          /* What was resent is durable: a failure resumes after it. */
+          journal_drop_before (&journal, next);
+          since = 0;
+        }
+    }
+  r = flush_conn (pc, &resp, errbuf, sizeof errbuf);
+  if (r != HTTP_OK || resp.status / 100 != 2)
+    {
+      describe_failure (why, whylen, "flush after resending", r, &resp, errbuf);
+      drop_failed (pc);
+      return curable_in_outage (r, &resp) ? 1 : -1;
+    }
+  return 0;
+}
+
+/* RECOVER, REPLAY, RWAIT with every connection held, until DEADLINE.  On
+ * success the journal is empty and nothing is unflushed; else LOST.
+ */
+static int
+replay_and_flush (struct pool_conn **all, unsigned n, const char *cause,
+                  int64_t deadline)
+{
+  uint64_t count = journal_count (&journal), left = count;
+  uint64_t cp_bytes = imageio_debug_checkpoint > 0 ? imageio_debug_checkpoint
+                                                   : CHECKPOINT_BYTES;
+  int64_t start = clock_now_ms ();
+  unsigned backoff = BACKOFF_FIRST_MS, epoch;
+  char why[400] = "";
+  bool gaps;
+
+  {
+    LOCK_FOR_SCOPE (&state_lock);
+    gaps = incomplete;
+  }
+  if (!replay_journal_on () || gaps)
     {
       mark_lost (cause);
       return -1;
     }
-  rc.deadline = start + (int64_t)params.retry_window_ms;
+  /* Every connection goes: one the server failed on answers 500 until it
+   * is closed, and what they held unflushed is in the journal.
+   */
+  epoch = __atomic_load_n (&failure_epoch, __ATOMIC_RELAXED);
+  for (unsigned i = 0; i < n; i++)
+    {
+      http_conn_close (all[i]->http);
+      all[i]->dirty = false;
+      all[i]->epoch = epoch;
+    }
+  stats_add (STATS_REPLAYS, 1);
   nbdkit_debug ("imageio: %s: sending again the %" PRIu64 " write(s) "
                 "acknowledged since the last flush (%" PRIu64 " bytes held)",
                 cause, count, journal_bytes (&journal));
-  for (int round = 1; round <= MAX_REPLAY_ROUNDS; round++)
+  for (;;)
     {
-      int r = 1;
+      bool sent_any = false;
+      int r = replay_from_head (all[0], cp_bytes, why, sizeof why, &sent_any);
 
-      stats_add (STATS_REPLAYS, 1);
-      if (journal_foreach (&journal, replay_entry, &rc) == 0)
-        r = flush_dirty (all, n, "flush after resending", rc.why,
-                         sizeof rc.why);
-      else if (rc.hopeless)
-        r = -1;
       if (r == 0)
         {
           flushed_all ();
+          stats_max (STATS_LONGEST_OUTAGE_MS, clock_now_ms () - start);
           nbdkit_debug ("imageio: resent and flushed %" PRIu64 " write(s) "
                         "in %" PRIi64 " ms",
                         count, clock_now_ms () - start);
           return 0;
         }
-      if (r == -1 || clock_now_ms () >= rc.deadline)
+      if (r == -1 || clock_now_ms () >= deadline)
         break;
-      nbdkit_debug ("imageio: %s; resending again", rc.why);
+      /* A round that passed a checkpoint met a flaky server, not a dead
+       * one: no reason to wait longer next time.
+       */
+      if (journal_count (&journal) < left)
+        backoff = BACKOFF_FIRST_MS;
+      left = journal_count (&journal);
+      /* Failing in the middle of a round: checkpoint more often.  (A
+       * round that sent nothing met a server still down.)
+       */
+      if (sent_any)
+        cp_bytes /= 2;
+      if (imageio_debug_replay)
+        nbdkit_debug ("imageio: %s; resending again from the last "
+                      "checkpoint (%" PRIu64 " write(s) left)",
+                      why, journal_count (&journal));
+      backoff_sleep (&backoff, deadline);
     }
-  mark_lost (rc.why[0] ? rc.why : cause);
+  mark_lost (why[0] ? why : cause);
   return -1;
 }
 
@@ -323,7 +489,7 @@ replay_and_flush (struct pool_conn **all, unsigned n, const char *cause)
  * Nothing to do when nothing is unflushed.
  */
 static int
-recover (const char *cause)
+recover (const char *cause, int64_t deadline)
 {
   unsigned n;
 
@@ -331,81 +497,113 @@ recover (const char *cause)
     return 0;
   POOL_ALL_FOR_SCOPE (all, n);
   /* Another thread may have recovered while this one waited. */
-  return replay_pending () ? replay_and_flush (all, n, cause) : 0;
+  return replay_pending () ? replay_and_flush (all, n, cause, deadline) : 0;
 }
 
-/* One attempt of REQ on a borrowed connection.  An acknowledged write is
- * journaled (*ENTRY taken; *OVER_BOUND set when the journal passed its
- * bound) while the connection is still held, so that a recovery, which
- * takes every connection, sees it.  *REUSED_CLEAN: the connection was
- * open and held nothing unflushed before.
+/* SEND once on a borrowed connection.  An acknowledged write is copied
+ * into the journal (*OVER_BOUND set when the journal passed its bound)
+ * while the connection is still held, so that a recovery, which takes
+ * every connection, sees it.  *REUSED_CLEAN: the connection was open and
+ * held nothing unflushed before.
  */
 static enum http_result
 send_once (const struct http_request *req, struct http_response *resp,
-           char *errbuf, size_t errlen, bool is_write, bool fua,
-           struct journal_entry **entry, bool *over_bound, bool *reused_clean)
+           char *errbuf, size_t errlen, const struct replay_write *w, bool fua,
+           bool *over_bound, bool *reused_clean)
 {
   POOL_CONN_FOR_SCOPE (pc);
+  unsigned epoch = __atomic_load_n (&failure_epoch, __ATOMIC_RELAXED);
   enum http_result r;
 
+  /* A clean connection from before the latest failure may be one the
+   * server answers 500 on until it is closed: open a fresh one.  A dirty
+   * one is kept: closing it would force a replay; if it is broken, its
+   * failure leads to the replay anyway.
+   */
+  if (pc->epoch != epoch && !pc->dirty && http_conn_is_open (pc->http))
+    http_conn_close (pc->http);
+  pc->epoch = epoch;
   *reused_clean = http_conn_is_open (pc->http) && !pc->dirty;
   r = http_request (pc->http, req, resp, errbuf, errlen);
-  if (r == HTTP_OK && resp->status / 100 == 2 && is_write && params.has_flush)
+  if (r == HTTP_OK && resp->status / 100 == 2 && w && params.has_flush)
     {
       pc->dirty = !fua;
       {
         LOCK_FOR_SCOPE (&state_lock);
         unflushed++;
       }
-      if (*entry)
+      if (replay_journal_on ())
         {
-          *over_bound = journal_append (&journal, *entry);
-          *entry = NULL;
+          int a = journal_append_copy (&journal, w->data, w->offset, w->length);
+
+          if (a >= 0)
+            *over_bound = a == 1;
+          else
+            {
+              nbdkit_debug ("imageio: cannot keep a copy of an acknowledged "
+                            "write: flushing now");
+              LOCK_FOR_SCOPE (&state_lock);
+              incomplete = true;
+              *over_bound = true;
+            }
         }
     }
+  else if (r == HTTP_ERR_CLOSED && *reused_clean)
+    http_conn_close (pc->http); /* maybe closed while idle: no failure */
+  else if (replay_curable (r, resp))
+    drop_failed (pc);
   note_closed (pc);
   return r;
 }
 
-/* After a request that finally failed: the error, and whether that makes
- * the loss sticky.
- */
+/* FAILED: the error, and whether that makes the loss sticky. */
 static void
 report_failure (const char *what, enum http_result r,
                 const struct http_response *resp, const char *errbuf,
                 bool is_write)
 {
+  char why[400], lost[460];
+
   errors_report (what, r, resp, errbuf);
-  if (is_write && r == HTTP_OK && resp->status == 403 && replay_pending ())
-    mark_lost ("the server refused a write (403)");
-  else if (is_failure_to_recover (r, resp) && replay_pending ())
-    mark_lost ("the server kept failing; giving up");
+  describe_failure (why, sizeof why, what, r, resp, errbuf);
+  if (is_write && r == HTTP_OK && (resp->status == 403 || resp->status == 401)
+      && replay_pending ())
+    {
+      snprintf (lost, sizeof lost, "the server refused a write (%s)", why);
+      mark_lost (lost);
+    }
+  else if (curable_in_outage (r, resp) && replay_pending ())
+    {
+      snprintf (lost, sizeof lost,
+                "the server kept failing past retry_timeout (%s)", why);
+      mark_lost (lost);
+    }
+  stats_failed (why, 0);
 }
 
 int
 replay_send (const char *what, const struct http_request *req,
-             struct http_response *resp, int ok_status, bool is_write, bool fua,
-             struct journal_entry *entry)
+             struct http_response *resp, int ok_status,
+             const struct replay_write *w, bool fua)
 {
   bool over_bound = false;
-  int64_t give_up = clock_now_ms () + (int64_t)params.retry_window_ms;
+  int64_t first_failure = 0, deadline = 0;
+  unsigned backoff = BACKOFF_FIRST_MS;
   char errbuf[256] = "";
   enum http_result r;
 
-  if (is_write && refuse_after_loss (what) == -1)
-    {
-      journal_entry_free (entry);
-      return -1;
-    }
+  if (w && refuse_after_loss (what) == -1)
+    return -1;
   for (int attempt = 1;; attempt++)
     {
       char cause[400];
       bool reused_clean;
+      int64_t now;
 
-      r = send_once (req, resp, errbuf, sizeof errbuf, is_write, fua, &entry,
-                     &over_bound, &reused_clean);
-      if (!is_failure_to_recover (r, resp) || attempt == MAX_ATTEMPTS
-          || clock_now_ms () >= give_up)
+      r = send_once (req, resp, errbuf, sizeof errbuf, w, fua, &over_bound,
+                     &reused_clean);
+      if (!(first_failure ? curable_in_outage (r, resp)
+                          : replay_curable (r, resp)))
         break;
       stats_add (STATS_REQUESTS_RETRIED, 1);
       /* A kept-alive connection that the server closed while it was idle
@@ -420,24 +618,45 @@ replay_send (const char *what, const struct http_request *req,
                           what);
           continue;
         }
-      describe_failure (cause, sizeof cause, what, r, resp, errbuf);
-      nbdkit_debug ("imageio: %s; sending again (attempt %d)", cause,
-                    attempt + 1);
-      if (recover (cause) == -1 && is_write)
+      now = clock_now_ms ();
+      if (first_failure == 0)
+        {
+          first_failure = now;
+          deadline = now + (int64_t)params.retry_window_ms;
+        }
+      if (now >= deadline)
         break;
-      /* A server that refuses connections may be restarting. */
-      if (r == HTTP_ERR_CONNECT)
-        nanosleep (&(struct timespec){ .tv_sec = 1 }, NULL);
+      describe_failure (cause, sizeof cause, what, r, resp, errbuf);
+      if (attempt <= 2 || imageio_debug_replay)
+        nbdkit_debug ("imageio: %s; sending again (attempt %d, %" PRIi64
+                      " ms left)",
+                      cause, attempt + 1, deadline - now);
+      if (replay_pending ())
+        {
+          /* RECOVER waits for the server itself. */
+          if (recover (cause, deadline) == -1 && w)
+            break;
+          if (!replay_pending ())
+            continue;
+        }
+      backoff_sleep (&backoff, deadline);
     }
-  journal_entry_free (entry);
 
   if (r != HTTP_OK
       || (ok_status ? resp->status != ok_status : resp->status / 100 != 2))
     {
-      report_failure (what, r, resp, errbuf, is_write);
+      report_failure (what, r, resp, errbuf, w != NULL);
       return -1;
     }
-  if (is_write && refuse_after_loss (what) == -1)
+  if (first_failure)
+    {
+      int64_t outage = clock_now_ms () - first_failure;
+
+      stats_max (STATS_LONGEST_OUTAGE_MS, outage);
+      nbdkit_debug ("imageio: %s: succeeded after %" PRIi64 " ms of failures",
+                    what, outage);
+    }
+  if (w && refuse_after_loss (what) == -1)
     return -1;
   if (over_bound)
     {
@@ -465,13 +684,15 @@ replay_flush (void)
   POOL_ALL_FOR_SCOPE (all, n);
   {
     LOCK_FOR_SCOPE (&state_lock);
-    must_replay = replay_needed;
+    must_replay = replay_needed || incomplete;
   }
   ret = must_replay ? 1 : flush_dirty (all, n, "flush", why, sizeof why);
   if (ret == 1)
     ret = replay_and_flush (all, n,
-                            "flush: a connection holding unflushed "
-                            "writes failed");
+                            why[0] ? why
+                                   : "flush: a connection holding unflushed "
+                                     "writes failed",
+                            clock_now_ms () + (int64_t)params.retry_window_ms);
   else if (ret == -1)
     mark_lost (why);
   else
@@ -488,8 +709,8 @@ replay_flush_idle_conn (struct pool_conn *pc)
   char errbuf[256] = "";
   enum http_result r = flush_conn (pc, &resp, errbuf, sizeof errbuf);
 
-  /* A failure here is not reported: the connection is marked, and the
-   * next flush sends the journal again.
+  /* A failure here is not reported: the connection is closed and marked,
+   * and the next flush sends the journal again.
    */
   if (r != HTTP_OK || resp.status / 100 != 2)
     {
@@ -509,12 +730,15 @@ int
 replay_close (const char *when)
 {
   uint64_t covered;
+  char why[200];
 
   if (!replay_pending ())
     return 0;
   covered = journal_covered (&journal);
   if (replay_flush () == 0)
     return 0;
+  snprintf (why, sizeof why, "%s: the final flush failed", when);
+  stats_failed (why, covered);
   if (covered > 0)
     nbdkit_error ("%s: the final flush failed: %" PRIu64 " bytes of image "
                   "written since the last flush may be lost",

@@ -24,7 +24,8 @@ struct replay_params
   const char *target;       /* the image's request target (PATCH) */
   bool has_flush;           /* the server has flush: writes are kept */
   uint64_t max_unflushed;   /* journal bound in bytes; 0: no journal */
-  unsigned retry_window_ms; /* longest time spent retrying a request */
+  unsigned retry_window_ms; /* retry_timeout=: how long failures that
+                               waiting can cure are retried */
   replay_send_entry_fn send_entry;
 };
 
@@ -35,16 +36,26 @@ bool replay_journal_on (void);
  * may still be saved: false after a loss).
  */
 bool replay_pending (void);
-/* Sends REQ on a pooled connection, retrying with replay as the file's
+/* A write as the journal keeps it: DATA (NULL: a zero) is copied only
+ * once the server acknowledged it.
+ */
+struct replay_write
+{
+  const void *data;
+  uint64_t offset, length;
+};
+
+/* Whether a failure is one that waiting can cure (see replay.c). */
+bool replay_curable (enum http_result r, const struct http_response *resp);
+
+/* Sends REQ on a pooled connection, retrying and recovering as the file's
  * comment says.  Returns 0 when the answer has status OK_STATUS (0: any
- * 2xx), else -1 after nbdkit_error, with nbdkit's errno set.  IS_WRITE:
- * a PUT or zero, sent with flush=y when FUA; ENTRY (owned from now on,
- * NULL without a journal) is what the journal keeps once the server
- * acknowledged it.
+ * 2xx), else -1 after nbdkit_error, with nbdkit's errno set.  W: a PUT or
+ * zero (NULL: a read), sent with flush=y when FUA.
  */
 int replay_send (const char *what, const struct http_request *req,
-                 struct http_response *resp, int ok_status, bool is_write,
-                 bool fua, struct journal_entry *entry);
+                 struct http_response *resp, int ok_status,
+                 const struct replay_write *w, bool fua);
 /* Image-wide flush: every connection that wrote, replaying first when one
  * of them broke.  Returns 0 or -1 (reported, errno set).
  */

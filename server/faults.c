@@ -77,6 +77,35 @@ struct loss_spec
 };
 
 static struct loss_spec loss_specs[MAX_LOSS_SPECS];
+
+/* Restarts (restart=, backend-restart=): fire on image requests, WHEN as
+ * for loss faults; ms is the outage.  restart_lock protects the state
+ * after them.
+ */
+enum restart_kind
+{
+  RESTART_SERVER,  /* every connection dropped, requests dropped for ms */
+  RESTART_BACKEND, /* old connections answer 500 until closed; new ones
+                      500 for ms */
+};
+#define MAX_RESTART_SPECS 8
+static struct
+{
+  enum restart_kind kind;
+  struct loss_spec when;
+} restart_specs[MAX_RESTART_SPECS];
+static size_t nr_restart_specs;
+static pthread_mutex_t restart_lock = PTHREAD_MUTEX_INITIALIZER;
+static enum restart_kind restart_last;
+static uint64_t restart_conn_floor;   /* connections up to this id are old */
+static struct timespec restart_until; /* the outage ends */
+static bool restarted;
+/* Highest connection id seen by an image request. */
+static atomic_uint_fast64_t max_conn_id;
+
+/* error-every=N[:STATUS]: every Nth image request answers STATUS. */
+static uint64_t error_every;
+static int error_every_status = 500;
 static size_t nr_loss_specs;
 static unsigned idle_close_ms; /* 0: off */
 /* idle-close=MSxCOUNT: closes still allowed (0: no limit); loss_lock. */
@@ -232,6 +261,43 @@ parse_idle_close (const char *val)
   return 0;
 }
 
+/* restart=WHEN:MS, backend-restart=WHEN:MS */
+static int
+parse_restart (enum restart_kind kind, const char *name, const char *val)
+{
+  const char *colon = strrchr (val, ':');
+  uint64_t ms;
+  struct loss_spec when = { .name = name };
+
+  if (nr_restart_specs == MAX_RESTART_SPECS || colon == NULL
+      || parse_uint (colon + 1, 600000, &ms) == -1
+      || parse_when (val, colon - val, &when) == -1)
+    return -1;
+  when.ms = ms;
+  restart_specs[nr_restart_specs].kind = kind;
+  restart_specs[nr_restart_specs].when = when;
+  nr_restart_specs++;
+  return 0;
+}
+
+/* error-every=N[:STATUS] */
+static int
+parse_error_every (const char *val)
+{
+  const char *colon = strchr (val, ':');
+  uint64_t n, status = 500;
+
+  if (range_parse_u64 (val, colon ? (size_t)(colon - val) : strlen (val), &n)
+          == -1
+      || n < 2
+      || (colon
+          && (parse_uint (colon + 1, 599, &status) == -1 || status < 100)))
+    return -1;
+  error_every = n;
+  error_every_status = status;
+  return 0;
+}
+
 /* A fault that takes a value: KEY (KLEN bytes) = VAL. */
 static int
 parse_valued (const char *key, size_t klen, const char *val)
@@ -264,6 +330,12 @@ parse_valued (const char *key, size_t klen, const char *val)
                                                   : add_nth (v, FAULT_DROP, 0);
   if (KEY ("error"))
     return parse_error_fault (val);
+  if (KEY ("error-every"))
+    return parse_error_every (val);
+  if (KEY ("restart"))
+    return parse_restart (RESTART_SERVER, "restart", val);
+  if (KEY ("backend-restart"))
+    return parse_restart (RESTART_BACKEND, "backend-restart", val);
   if (KEY ("idle-close"))
     return parse_idle_close (val);
   if (KEY ("lose"))
@@ -311,14 +383,118 @@ faults_parse (const char *spec)
   return r;
 }
 
-enum fault_action
-faults_next_image_request (int *status)
+/* Whether request N (counted from 1) is one WHEN fires on. */
+static bool
+when_fires (const struct loss_spec *sp, uint64_t n)
 {
-  uint64_t n;
+  uint64_t k;
 
-  if (nr_nths == 0)
+  if (n < sp->first)
+    return false;
+  k = n - sp->first;
+  if (sp->step == 0)
+    return k == 0;
+  return k % sp->step == 0 && (sp->count == 0 || k / sp->step < sp->count);
+}
+
+static void lose_everything (const char *name, uint64_t nth);
+
+/* A restart of KIND fires on request N: the outage starts now. */
+static void
+start_restart (enum restart_kind kind, const char *name, uint64_t n,
+               unsigned ms)
+{
+  {
+    if (pthread_mutex_lock (&restart_lock) != 0)
+      abort ();
+    restart_last = kind;
+    restart_conn_floor = atomic_load (&max_conn_id);
+    clock_gettime (CLOCK_MONOTONIC, &restart_until);
+    restart_until.tv_sec += ms / 1000;
+    restart_until.tv_nsec += (ms % 1000) * 1000000L;
+    if (restart_until.tv_nsec >= 1000000000L)
+      {
+        restart_until.tv_sec++;
+        restart_until.tv_nsec -= 1000000000L;
+      }
+    restarted = true;
+    pthread_mutex_unlock (&restart_lock);
+  }
+  log_msg ("fault: %s nth=%llu: down for %ums, connections up to conn=%llu "
+           "are old",
+           name, (unsigned long long)n, ms,
+           (unsigned long long)restart_conn_floor);
+  /* What the backend had not flushed is gone (a restarted qemu-nbd, or
+   * a daemon whose backends went with it).
+   */
+  lose_everything (name, n);
+}
+
+/* What a restart means for a request on connection CONN_ID now. */
+static enum fault_action
+after_restart (uint64_t conn_id, int *status)
+{
+  struct timespec now;
+  bool down, old;
+  enum restart_kind kind;
+
+  if (pthread_mutex_lock (&restart_lock) != 0)
+    abort ();
+  if (!restarted)
+    {
+      pthread_mutex_unlock (&restart_lock);
+      return FAULT_NONE;
+    }
+  clock_gettime (CLOCK_MONOTONIC, &now);
+  down = now.tv_sec < restart_until.tv_sec
+         || (now.tv_sec == restart_until.tv_sec
+             && now.tv_nsec < restart_until.tv_nsec);
+  old = conn_id <= restart_conn_floor;
+  kind = restart_last;
+  pthread_mutex_unlock (&restart_lock);
+  if (kind == RESTART_SERVER)
+    /* A new process: nothing of the old connections survives, and while
+     * it is down nothing answers.
+     */
+    return old || down ? FAULT_DROP : FAULT_NONE;
+  /* The real daemon answers 500 on a connection opened before the
+   * backend restarted until the connection is closed.
+   */
+  if (old || down)
+    {
+      *status = 500;
+      return FAULT_ERROR;
+    }
+  return FAULT_NONE;
+}
+
+enum fault_action
+faults_next_image_request (uint64_t conn_id, int *status)
+{
+  uint64_t n, seen;
+  enum fault_action a;
+
+  if (nr_nths == 0 && nr_restart_specs == 0 && error_every == 0)
     return FAULT_NONE;
+  seen = atomic_load (&max_conn_id);
+  while (conn_id > seen
+         && !atomic_compare_exchange_weak (&max_conn_id, &seen, conn_id))
+    ;
   n = atomic_fetch_add (&image_requests, 1) + 1;
+  for (size_t i = 0; i < nr_restart_specs; i++)
+    if (when_fires (&restart_specs[i].when, n))
+      start_restart (restart_specs[i].kind, restart_specs[i].when.name, n,
+                     restart_specs[i].when.ms);
+  a = after_restart (conn_id, status);
+  if (a != FAULT_NONE)
+    return a;
+  if (error_every && n % error_every == 0)
+    {
+      log_msg ("fault: error-every nth=%llu: answering %d",
+               (unsigned long long)n, error_every_status);
+      *status = error_every_status;
+      return FAULT_ERROR;
+    }
   for (size_t i = 0; i < nr_nths; i++)
     if (nths[i].n == n)
       {
@@ -552,6 +728,28 @@ lose_locked (struct tracked *tb, const char *name, uint64_t nth,
            lose_ticket ? "ticket" : "conn", close ? ", closing" : "");
 }
 
+/* A restart: every ticket's unflushed ranges are lost, and every
+ * tracked connection is closed (as its backend died).
+ */
+static void
+lose_everything (const char *name, uint64_t nth)
+{
+  uint64_t nr = 0, bytes = 0;
+
+  lock_loss ();
+  for (struct loss_group *g = groups; g; g = g->next)
+    for (struct tracked *tb = all_tracked; tb; tb = tb->next)
+      if (tb->g == g)
+        {
+          ranges_lose (tb, NULL, &nr, &bytes);
+          break;
+        }
+  log_msg ("fault: %s nth=%llu: lost ranges=%llu bytes=%llu lose=ticket", name,
+           (unsigned long long)nth, (unsigned long long)nr,
+           (unsigned long long)bytes);
+  unlock_loss ();
+}
+
 static double
 ms_since (const struct timespec *t, const struct timespec *now)
 {
@@ -765,7 +963,8 @@ faults_track_backend (struct backend *b, const struct ticket *t, int fd,
   struct tracked *tb;
   struct loss_group *g;
 
-  if (b == NULL || (nr_loss_specs == 0 && idle_close_ms == 0))
+  if (b == NULL
+      || (nr_loss_specs == 0 && idle_close_ms == 0 && nr_restart_specs == 0))
     return b;
   tb = calloc (1, sizeof *tb);
   if (tb == NULL)
@@ -904,6 +1103,9 @@ faults_usage (void)
       "                       Nth image request (counted from 1 over all\n"
       "                       connections, OPTIONS included)\n"
       "  error=N:STATUS       answer the Nth image request with STATUS\n"
+      "  error-every=N[:STATUS]\n"
+      "                       answer every Nth image request (N >= 2) with\n"
+      "                       STATUS (default 500), as a flaky backend\n"
       "  max-readers=N, max-writers=N\n"
       "                       override what OPTIONS reports\n"
       "Faults that lose data (the server then tracks, per ticket, what each\n"
@@ -930,6 +1132,17 @@ faults_usage (void)
       "  lose=conn|ticket     what a loss loses: the connection's unflushed\n"
       "                       ranges (default), or every connection's of the\n"
       "                       ticket (a restarted qemu-nbd)\n"
+      "  restart=WHEN:MS      a server restart at the WHENth image request:\n"
+      "                       unflushed data lost, every connection open\n"
+      "                       then gets no answer, and for MS ms no\n"
+      "                       request is answered (connections close)\n"
+      "  backend-restart=WHEN:MS\n"
+      "                       the backend behind the ticket restarts (as\n"
+      "                       qemu-nbd killed and started again):\n"
+      "                       unflushed data lost, every request on a\n"
+      "                       connection opened before answers 500 until\n"
+      "                       the client closes it (as ovirt-imageio does),\n"
+      "                       and new connections get 500 for MS ms\n"
       "  Each logs one line \"fault: NAME conn=C ticket=T [nth=N]: lost\n"
       "  ranges=R bytes=B lose=SCOPE\".  A connection closed normally\n"
       "  keeps its data.\n");

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Fault injection and pretend modes (--fault SPEC), for tests only.
  *
+ * Test-only: nothing here belongs in production (see
+ * docs/imageio-server-security.md).
+ *
  * Contract: main calls faults_parse for every --fault before any listener
  * starts; afterwards the settings are read-only (faults_get) and only the
  * request counters and the loss tracker change (thread safe).  With no
@@ -55,10 +58,10 @@ enum fault_action
   FAULT_ERROR, /* answer with *STATUS and a text body */
 };
 
-/* Counts one image request (any method on /images/...) and says what to do
- * with it.
+/* Counts one image request (any method on /images/...) on connection
+ * CONN_ID and says what to do with it (restarts: see faults_usage).
  */
-enum fault_action faults_next_image_request (int *status);
+enum fault_action faults_next_image_request (uint64_t conn_id, int *status);
 
 /* ---- Data loss ---- */
 

@@ -1095,7 +1095,7 @@ images_handle (struct request *r, const char *url)
       snprintf (r->error, sizeof r->error, "dropped (fault: connection lost)");
       return MHD_NO;
     }
-  switch (faults_next_image_request (&status))
+  switch (faults_next_image_request (r->conn->id, &status))
     {
     case FAULT_DROP:
       snprintf (r->error, sizeof r->error, "dropped (fault)");

@@ -25,7 +25,7 @@ run ()
 
 # The good parameters work (so the failures below are the parameters').
 run url="$url" connections=2 timeout=30 insecure=false is_ovirt_host=false \
-  size=1M idle_flush=5 zero_elision=false max_unflushed=64M
+  size=1M idle_flush=5 zero_elision=false max_unflushed=64M retry_timeout=10
 [ "$st" -eq 0 ] && grep -q served "$tmpdir/out" ||
   { cat "$tmpdir/err" >&2; fail "good parameters: status $st"; }
 # url= may be omitted.
@@ -78,6 +78,8 @@ expect_bad "unknown parameter 'extents-timeout': did you mean 'extents_timeout'\
 expect_bad "unknown parameter 'URL': did you mean 'url'\?" URL="$url"
 expect_bad 'max_unflushed=abc' url="$url" max_unflushed=abc
 expect_bad 'max_unflushed=100G' url="$url" max_unflushed=100G
+expect_bad 'retry_timeout' url="$url" retry_timeout=abc
+expect_bad 'retry_timeout' url="$url" retry_timeout=100000
 # A CA file that cannot be read is a mistake even when it would not be
 # used (insecure=true, or an http:// URL).
 expect_bad 'cafile=.*cannot read' url="$url" cafile="$tmpdir/no-such-ca.pem" insecure=true
@@ -124,6 +126,12 @@ st=0
 timeout 30 nbdkit -s "$IMAGEIO_PLUGIN" url=- </dev/null >"$tmpdir/out" 2>"$tmpdir/err" || st=$?
 [ "$st" -ne 0 ] && grep -q -F 'url=-: standard input is the NBD connection (nbdkit -s): use url=+FILE or url=-FD' "$tmpdir/err" ||
   { cat "$tmpdir/err" >&2; fail "url=- with -s: status $st"; }
+# --help lists every parameter.
+nbdkit "$IMAGEIO_PLUGIN" --help > "$tmpdir/help" 2>&1 || fail "--help failed"
+for p in url size cafile insecure is_ovirt_host connections timeout idle_flush zero_elision \
+         max_unflushed retry_timeout; do
+  grep -q -E "(^|[^a-z_])$p=" "$tmpdir/help" || { cat "$tmpdir/help" >&2; fail "--help lacks $p="; }
+done
 
 nbdkit "$IMAGEIO_PLUGIN" --dump-plugin > "$tmpdir/dump" 2>&1 || fail "--dump-plugin failed"
 grep -q -E '^imageio_version=[0-9]' "$tmpdir/dump" || { cat "$tmpdir/dump" >&2; fail "no imageio_version="; }

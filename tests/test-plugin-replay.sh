@@ -12,10 +12,14 @@ requires_cmd nbdkit nbdsh qemu-img qemu-nbd timeout
 size=$(( 16 * 1024 * 1024 ))
 export want=$tmpdir/want server_log
 
-# run FAULT: one upload of 8 rounds, then a read that meets FAULT.
+# run NAME FAULT [MORE_FAULT [NBDKIT_ARGS...]]: one upload of 8 rounds,
+# then a read that meets FAULT.
 run ()
 {
-  local name=$1 fault=$2
+  local name=$1 fault=$2 more=${3:-}
+  shift 3 || shift $#
+  local -a extra=()
+  [ -z "$more" ] || extra=(--fault "$more")
   local target=$tmpdir/$name.qcow2
   qemu-img create -q -f qcow2 "$target" $size
   start_qemu_nbd "$target" qcow2 -e 16
@@ -23,8 +27,9 @@ run ()
   make_ticket "$tmpdir/$name.json" "$t" $size "nbd:unix:$nbd_sock" read,write
   # Requests: OPTIONS, size GET, 8 rounds of 4 writes = 34; the 35th is
   # the read that fails.
-  start_server --tcp 127.0.0.1:0 --no-tls --ticket "$tmpdir/$name.json" --fault "$fault"
-  start_nbdkit "$IMAGEIO_PLUGIN" url="http://127.0.0.1:$server_port/images/$t" connections=4
+  start_server --tcp 127.0.0.1:0 --no-tls --ticket "$tmpdir/$name.json" --fault "$fault" \
+    "${extra[@]}"
+  start_nbdkit "$@" "$IMAGEIO_PLUGIN" url="http://127.0.0.1:$server_port/images/$t" connections=4
   timeout 60 nbdsh -u "$uri" -c '
 import os
 R = 1048576            # the contested range
@@ -62,8 +67,21 @@ open(os.environ["want"], "wb").write(want)
     fail "$name: $puts PUTs to the range, expected 8 and 8 resent"
   }
   stop_server "$server_pid"
+  summary=$(grep 'transfer summary' "$nbdkit_log")
 }
 
 run error500 error=35:500
 run drop drop=35
+# Checkpoints (issue 17): a flush after every entry resent
+# (-D imageio.checkpoint=1: every byte), and a second 500 in the middle of
+# the replay (request 46: the 6th entry resent): the replay resumes from
+# the last checkpoint, not from the first entry, so far fewer than 2 x 32
+# entries are resent, and later writes to the range still win.
+run checkpoint error=35:500 error=46:500 -D imageio.checkpoint=1
+echo "$summary"
+resent=$(sed -n 's/.*(\([0-9]*\) writes resent, \([0-9]*\) checkpoint flushes).*/\1 \2/p' <<<"$summary")
+read -r nresent ncp <<<"$resent"
+[ "${ncp:-0}" -ge 30 ] || fail "checkpoint: ${ncp:-?} checkpoint flushes, expected one per entry"
+[ "${nresent:-99}" -le 34 ] || fail "checkpoint: $nresent writes resent: the replay started over"
+grep -q 'result: ok$' <<<"$summary" || fail "checkpoint: the summary does not say ok"
 expect_log_redacted

@@ -4,6 +4,7 @@
  * drops everything.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "journal.h"
@@ -75,12 +76,98 @@ main (void)
   CHECK (journal_append (&j, journal_entry_new (buf, 12288, 4096)));
   CHECK (journal_count (&j) == 5);
 
+  /* A checkpoint drops the oldest entries, up to the one given. */
+  {
+    const struct journal_entry *h = journal_head (&j);
+
+    CHECK (h && h->offset == 4096);
+    journal_drop_before (&j, h->next->next); /* e2, e1 go; z stays */
+    CHECK (journal_count (&j) == 3);
+    CHECK (journal_head (&j)->offset == 1 << 20);
+    CHECK (journal_bytes (&j)
+           == 3 * JOURNAL_ENTRY_COST + 4096 - 2 * JOURNAL_ENTRY_COST + 4096);
+    journal_drop_before (&j, journal_head (&j)); /* nothing */
+    CHECK (journal_count (&j) == 3);
+  }
+
   journal_clear (&j);
   CHECK (journal_count (&j) == 0 && journal_bytes (&j) == 0
          && journal_covered (&j) == 0);
+  CHECK (journal_head (&j) == NULL);
+
+  /* Dropping everything leaves a journal that appends again. */
+  CHECK (!journal_append (&j, journal_entry_new (buf, 0, 512)));
+  journal_drop_before (&j, NULL);
+  CHECK (journal_count (&j) == 0 && journal_head (&j) == NULL);
   memset (&s, 0, sizeof s);
   s.stop_at = -1;
   CHECK (journal_foreach (&j, collect, &s) == 0 && s.n == 0);
+
+  /* The ring (issue 17): copies of 8 MiB in a journal bounded at 16 MiB
+   * (a ring of 16 + 32 MiB), given back first in, first out, wrapping
+   * around, and malloc'd when they do not fit; every copy stays intact.
+   */
+  {
+    struct journal r;
+    enum
+    {
+      M8 = 8 << 20
+    };
+    char *big = malloc (M8);
+    const struct journal_entry *e;
+    int k = 0;
+
+    CHECK (big != NULL);
+    journal_init (&r, 16 << 20);
+    for (int i = 0; i < 5; i++)
+      {
+        memset (big, 'A' + i, M8);
+        CHECK (journal_append_copy (&r, big, (uint64_t)i * M8, M8) >= 0);
+      }
+    CHECK (journal_append_copy (&r, NULL, 1 << 30, 4096) == 1); /* a zero */
+    CHECK (journal_count (&r) == 6);
+    for (e = journal_head (&r); e; e = e->next, k++)
+      CHECK (k == 5 ? e->data == NULL
+                    : e->in_ring && e->ring_pos == (uint64_t)k * M8);
+    /* Drop the three oldest: the ring's start moves to the 4th copy. */
+    e = journal_head (&r)->next->next->next;
+    journal_drop_before (&r, e);
+    CHECK (r.ring_start == 3ULL * M8 && r.ring_end == 5ULL * M8);
+    for (int i = 5; i < 9; i++)
+      {
+        memset (big, 'A' + i, M8);
+        CHECK (journal_append_copy (&r, big, (uint64_t)i * M8, M8) >= 0);
+      }
+    /* 40-48 MiB, then wrapped to 0-8 and 8-16, then no room: malloc. */
+    k = 0;
+    for (e = journal_head (&r); e; e = e->next, k++)
+      {
+        static const int64_t pos[] = { 3 * M8, 4 * M8, -2, 5 * M8, 0, M8, -1 };
+
+        if (pos[k] == -2)
+          CHECK (e->data == NULL);
+        else if (pos[k] == -1)
+          CHECK (!e->in_ring && e->data != NULL);
+        else
+          CHECK (e->in_ring && e->ring_pos == (uint64_t)pos[k]);
+        if (e->data)
+          CHECK (((char *)e->data)[0] == 'A' + (int)(e->offset / M8)
+                 && ((char *)e->data)[M8 - 1] == 'A' + (int)(e->offset / M8));
+      }
+    CHECK (k == 7);
+    /* Dropping all but the last two (wrapped) copies: the start follows. */
+    e = journal_head (&r);
+    for (int i = 0; i < 5; i++)
+      e = e->next;
+    journal_drop_before (&r, e);
+    CHECK (r.ring_start == M8 && r.ring_entries == 1);
+    journal_clear (&r);
+    CHECK (r.ring_entries == 0 && r.ring_start == 0 && r.ring_end == 0);
+    CHECK (journal_append_copy (&r, big, 0, M8) == 0);
+    CHECK (journal_head (&r)->in_ring && journal_head (&r)->ring_pos == 0);
+    journal_free (&r);
+    free (big);
+  }
 
   /* Usable again after a clear; free releases what is left. */
   CHECK (!journal_append (&j, journal_entry_new (buf, 0, 512)));
