@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "access.h"
@@ -62,6 +64,7 @@ void
 http_set_idle_timeout (struct request *r, unsigned seconds)
 {
   r->conn->ticket_idle = seconds;
+  limits_conn_ticketed (&r->conn->lc);
   MHD_set_connection_option (r->c, MHD_CONNECTION_OPTION_TIMEOUT, seconds);
 }
 
@@ -146,6 +149,37 @@ http_reply_buffer (struct request *r, unsigned status, const char *content_type,
   return http_reply (r, status, resp);
 }
 
+/* Replaces, in MSG (LEN bytes, NUL-terminated, rewritten in place), every
+ * filesystem path by "<path>": a word starting with '/' after the start, a
+ * blank, a quote, '(', '=' or ':' (as in "nbd:unix:/run/x.sock"), up to a
+ * blank, a quote, ',', ')' or ": ".  Returns the new length, under 510
+ * (MSG has room for 512 bytes).
+ */
+static int
+hide_paths (char *msg, int len)
+{
+  char out[512];
+  int in = 0, n = 0;
+
+  while (in < len && n < (int)sizeof out - 12)
+    {
+      if (msg[in] == '/'
+          && (in == 0 || strchr (" \t'\"(=:", msg[in - 1]) != NULL))
+        {
+          while (in < len && strchr (" \t'\",)", msg[in]) == NULL
+                 && !(msg[in] == ':' && (in + 1 == len || msg[in + 1] == ' ')))
+            in++;
+          memcpy (out + n, "<path>", 6);
+          n += 6;
+        }
+      else
+        out[n++] = msg[in++];
+    }
+  memcpy (msg, out, n);
+  msg[n] = '\0';
+  return n;
+}
+
 enum MHD_Result
 http_reply_text (struct request *r, unsigned status, bool close,
                  const char *fmt, ...)
@@ -168,6 +202,8 @@ http_reply_text (struct request *r, unsigned status, bool close,
       msg[i] = ' ';
   if (status >= 400)
     snprintf (r->error, sizeof r->error, "%.*s", n, msg);
+  if (status >= 500)
+    n = hide_paths (msg, n);
   msg[n++] = '\n';
   resp = MHD_create_response_from_buffer (n, msg, MHD_RESPMEM_MUST_COPY);
   if (resp)
@@ -344,6 +380,25 @@ route (struct request *r, const char *url)
                           r->path_shown);
 }
 
+/* Frees R and what it owns (NULL: nothing), unlinking it from its
+ * connection.
+ */
+static void
+request_free (struct request *r)
+{
+  if (r == NULL)
+    return;
+  if (r->conn && r->conn->pending == r)
+    r->conn->pending = NULL;
+  if (r->deferred)
+    MHD_destroy_response (r->deferred);
+  if (r->data_free)
+    r->data_free (r->data);
+  query_free (&r->query);
+  free (r->body);
+  free (r);
+}
+
 /* Called by libmicrohttpd as soon as a request line is in, with the target
  * as sent: creates the request and checks the target and query string
  * before libmicrohttpd decodes them.
@@ -358,10 +413,17 @@ uri_logger (void *cls, const char *uri, struct MHD_Connection *c)
 
   (void)cls;
   ci = MHD_get_connection_info (c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  if (ci == NULL || ci->socket_context == NULL)
+    return NULL; /* the access handler drops the connection */
   r = calloc (1, sizeof *r);
   if (r == NULL)
     return NULL;
-  r->conn = ci ? ci->socket_context : NULL;
+  r->conn = ci->socket_context;
+  /* A request libmicrohttpd dropped unseen (no second head arrives on a
+   * connection before the first completes, but be safe).
+   */
+  request_free (r->conn->pending);
+  r->conn->pending = r;
   r->raw_uri = uri;
   r->raw_uri_len = len;
   clock_gettime (CLOCK_MONOTONIC, &r->start);
@@ -470,7 +532,8 @@ request_completed (void *cls, struct MHD_Connection *c, void **req_cls,
           r->log_fields (r, line + n, sizeof line - n);
           n += strlen (line + n);
         }
-      ADD (" status=%d elapsed=%.3f", r->status, elapsed_since (&r->start));
+      ADD (" status=%d elapsed=%.3f peer=%s", r->status,
+           elapsed_since (&r->start), r->conn->peer);
       if (r->error[0])
         ADD (" error=\"%s\"", r->error);
       else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
@@ -485,13 +548,48 @@ request_completed (void *cls, struct MHD_Connection *c, void **req_cls,
 #undef ADD
       log_msg ("%s", line);
     }
-  if (r->deferred)
-    MHD_destroy_response (r->deferred);
-  if (r->data_free)
-    r->data_free (r->data);
-  query_free (&r->query);
-  free (r->body);
-  free (r);
+  request_free (r);
+}
+
+/* Fills CN->peer for the log (the client's address and port on TCP, its
+ * uid on a Unix socket) and KEY for the connection limits (the address
+ * without the port, or the uid).
+ */
+static void
+describe_peer (struct MHD_Connection *c, struct conn *cn, char *key)
+{
+  const union MHD_ConnectionInfo *ci;
+  char host[INET6_ADDRSTRLEN] = "?";
+
+  if (!cn->l->tcp)
+    {
+      if (cn->peer_uid != (unsigned)-1)
+        snprintf (cn->peer, sizeof cn->peer, "uid=%u", cn->peer_uid);
+      else
+        snprintf (cn->peer, sizeof cn->peer, "uid=?");
+      snprintf (key, LIMITS_PEER_KEY, "%.40s", cn->peer);
+      return;
+    }
+  ci = MHD_get_connection_info (c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+    {
+      const struct sockaddr_in *sin = (const void *)ci->client_addr;
+
+      inet_ntop (AF_INET, &sin->sin_addr, host, sizeof host);
+      snprintf (cn->peer, sizeof cn->peer, "%s:%u", host,
+                ntohs (sin->sin_port));
+    }
+  else if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET6)
+    {
+      const struct sockaddr_in6 *sin6 = (const void *)ci->client_addr;
+
+      inet_ntop (AF_INET6, &sin6->sin6_addr, host, sizeof host);
+      snprintf (cn->peer, sizeof cn->peer, "[%s]:%u", host,
+                ntohs (sin6->sin6_port));
+    }
+  else
+    snprintf (cn->peer, sizeof cn->peer, "?");
+  snprintf (key, LIMITS_PEER_KEY, "%s", host);
 }
 
 /* Creates and destroys the per-connection state. */
@@ -499,13 +597,14 @@ static void
 connection_notify (void *cls, struct MHD_Connection *c, void **socket_context,
                    enum MHD_ConnectionNotificationCode toe)
 {
-  const struct listener *l = cls;
+  struct listener *l = cls;
   struct conn *cn = *socket_context;
 
   if (toe == MHD_CONNECTION_NOTIFY_STARTED)
     {
       const union MHD_ConnectionInfo *ci
           = MHD_get_connection_info (c, MHD_CONNECTION_INFO_CONNECTION_FD);
+      char key[LIMITS_PEER_KEY];
       uid_t uid;
 
       cn = calloc (1, sizeof *cn);
@@ -518,19 +617,27 @@ connection_notify (void *cls, struct MHD_Connection *c, void **socket_context,
       cn->id = atomic_fetch_add (&last_conn_id, 1) + 1;
       cn->l = l;
       cn->peer_uid = (unsigned)-1;
-      if (l->control && access_peer_uid (ci->connect_fd, &uid) == 0)
+      if (!l->tcp && access_peer_uid (ci->connect_fd, &uid) == 0)
         {
           cn->peer_uid = uid;
-          cn->peer_allowed = access_uid_allowed (uid);
+          cn->peer_allowed = l->control && access_uid_allowed (uid);
         }
-      limits_conn_start (&cn->lc, ci->connect_fd);
+      describe_peer (c, cn, key);
+      limits_conn_start (&cn->lc, &l->pool, ci->connect_fd, key);
       *socket_context = cn;
       if (!l->control)
-        log_debug ("conn=%llu open transport=%s", (unsigned long long)cn->id,
-                   l->transport);
+        log_debug ("conn=%llu open transport=%s peer=%s",
+                   (unsigned long long)cn->id, l->transport, cn->peer);
     }
   else if (cn != NULL)
     {
+      if (cn->pending)
+        {
+          log_debug ("conn=%llu peer=%s closed before its request head was "
+                     "complete",
+                     (unsigned long long)cn->id, cn->peer);
+          request_free (cn->pending);
+        }
       limits_conn_end (&cn->lc);
       if (cn->lc.cut)
         log_debug ("conn=%llu closed: no request head in time",
@@ -561,14 +668,17 @@ mhd_logger (void *cls, const char *fmt, va_list ap)
   log_msg ("libmicrohttpd: %s", redact_url (msg, shown, sizeof shown));
 }
 
-/* Refuses a connection over the total limit (all listeners together). */
+/* Takes a connection into the listener's pool, making room if needed, or
+ * refuses it (conn-limits.h).
+ */
 static enum MHD_Result
 accept_policy (void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
-  (void)cls;
+  struct listener *l = cls;
+
   (void)addr;
   (void)addrlen;
-  return limits_accept_ok () ? MHD_YES : MHD_NO;
+  return limits_accept (&l->pool) ? MHD_YES : MHD_NO;
 }
 
 /* Appends one option to the array OPTS (N entries so far, room checked
@@ -589,6 +699,7 @@ http_start (struct listener *l, const char *tls_key, const char *tls_cert)
   struct MHD_OptionItem opts[16];
   size_t n = 0;
 
+  l->tcp = tcp;
   /* Options taking a callback and its closure carry the callback in
    * value, as MHD_OPTION_ARRAY expects.
    */
@@ -598,7 +709,7 @@ http_start (struct listener *l, const char *tls_key, const char *tls_cert)
   OPT (MHD_OPTION_NOTIFY_COMPLETED, request_completed, l);
   OPT (MHD_OPTION_URI_LOG_CALLBACK, uri_logger, NULL);
   OPT (MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, NULL);
-  OPT (MHD_OPTION_CONNECTION_LIMIT, lim->max_connections, NULL);
+  OPT (MHD_OPTION_CONNECTION_LIMIT, limits_hard_max (), NULL);
   OPT (MHD_OPTION_CONNECTION_TIMEOUT, lim->idle_timeout, NULL);
   /* libmicrohttpd's per-address limit only knows IP addresses. */
   if (tcp)
@@ -611,8 +722,8 @@ http_start (struct listener *l, const char *tls_key, const char *tls_cert)
       OPT (MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES);
     }
   OPT (MHD_OPTION_END, 0, NULL);
-  l->daemon = MHD_start_daemon (flags, 0, accept_policy, NULL, access_handler,
-                                l, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+  l->daemon = MHD_start_daemon (flags, 0, accept_policy, l, access_handler, l,
+                                MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
   if (l->daemon == NULL)
     {
       log_msg ("cannot start the %s service", l->transport);
