@@ -33,6 +33,11 @@
 /* GnuTLS priorities: TLS 1.2 and 1.3 only. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
+/* The longest request target taken: a longer one is refused (414, as
+ * imageio's HTTP server does past 64 KiB) before its query is decoded.
+ */
+#define MAX_TARGET 65536
+
 /* The Server header of every answer. */
 #define HTTP_SERVER_NAME "imageio-server/" PACKAGE_VERSION
 
@@ -330,7 +335,9 @@ refuse (struct request *r, const char *version, enum MHD_Result *ret)
               "Invalid request target: byte 0x00");
   if (r->bad_uri[0])
     {
-      *ret = http_reply_text (r, MHD_HTTP_BAD_REQUEST, true, "%s", r->bad_uri);
+      *ret = http_reply_text (
+          r, r->bad_uri_status ? r->bad_uri_status : MHD_HTTP_BAD_REQUEST, true,
+          "%s", r->bad_uri);
       return true;
     }
   if (r->conn->l->control && !r->conn->peer_allowed)
@@ -399,6 +406,26 @@ request_free (struct request *r)
   free (r);
 }
 
+/* libmicrohttpd parses the query right after uri_logger, one record per
+ * argument in the connection's memory pool: thousands of short arguments
+ * exhaust it, and 0.9.75 then answers 431 without telling the handler
+ * (and, in its error path, may crash).  Handlers only use the query that
+ * uri_logger parsed itself (http_query), so libmicrohttpd is made to see
+ * a single argument: every '&' of the query in its buffer (URI, LEN bytes)
+ * becomes '_'.
+ */
+static void
+hide_query (const char *uri, size_t len)
+{
+  char *q = memchr (uri, '?', len);
+
+  if (q == NULL)
+    return;
+  for (char *p = q + 1; p < uri + len; p++)
+    if (*p == '&')
+      *p = '_';
+}
+
 /* Called by libmicrohttpd as soon as a request line is in, with the target
  * as sent: creates the request and checks the target and query string
  * before libmicrohttpd decodes them.
@@ -427,12 +454,19 @@ uri_logger (void *cls, const char *uri, struct MHD_Connection *c)
   r->raw_uri = uri;
   r->raw_uri_len = len;
   clock_gettime (CLOCK_MONOTONIC, &r->start);
-  if (uri_check (uri, len, &path_len, r->bad_uri, sizeof r->bad_uri) == 0
-      && path_len < len
-      && query_parse (uri + path_len + 1, len - path_len - 1, &r->query, err,
-                      sizeof err)
-             == -1)
+  if (len > MAX_TARGET)
+    {
+      snprintf (r->bad_uri, sizeof r->bad_uri,
+                "Request target too long: over %d bytes", MAX_TARGET);
+      r->bad_uri_status = MHD_HTTP_URI_TOO_LONG;
+    }
+  else if (uri_check (uri, len, &path_len, r->bad_uri, sizeof r->bad_uri) == 0
+           && path_len < len
+           && query_parse (uri + path_len + 1, len - path_len - 1, &r->query,
+                           err, sizeof err)
+                  == -1)
     snprintf (r->bad_uri, sizeof r->bad_uri, "%s", err);
+  hide_query (uri, len);
   return r;
 }
 

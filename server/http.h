@@ -88,10 +88,11 @@ struct request
   struct timespec start;
 
   /* The request target as sent (checked when its line arrives). */
-  const char *raw_uri; /* in libmicrohttpd's buffer */
-  size_t raw_uri_len;  /* up to the first NUL */
-  char bad_uri[96];    /* why the target is refused, or "" */
-  struct query query;  /* decoded query string */
+  const char *raw_uri;     /* in libmicrohttpd's buffer */
+  size_t raw_uri_len;      /* up to the first NUL */
+  char bad_uri[96];        /* why the target is refused, or "" */
+  unsigned bad_uri_status; /* its status; 0: 400 */
+  struct query query;      /* decoded query string */
   char method[16];
 
   /* What the log line shows besides the handler's fields. */
