@@ -125,7 +125,9 @@ usage (void)
           "or SIGHUP\n"
           "stops the server.  TLS 1.2 or later only.  Ticket ids are never "
           "printed\n"
-          "whole.  See imageio-server(8) and docs/imageio-server-security.md.\n"
+          "whole.  See imageio-server(8) and imageio-server-security.md\n"
+          "(/usr/share/doc/imageio-server/ once installed, docs/ in the "
+          "source).\n"
           "\n",
           LIMITS_DEFAULT_MAX_CONNECTIONS, LIMITS_DEFAULT_MAX_PER_IP,
           LIMITS_DEFAULT_HEAD_TIMEOUT, LIMITS_DEFAULT_IDLE_TIMEOUT,
