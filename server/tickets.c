@@ -372,7 +372,8 @@ tickets_cancel (const char *id)
   if (i >= 0)
     {
       t = store[i];
-      t->canceled = true;
+      /* Read without the lock by work_should_stop. */
+      __atomic_store_n (&t->canceled, true, __ATOMIC_RELAXED);
       t->refs++;
     }
   pthread_mutex_unlock (&lock);

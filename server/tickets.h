@@ -39,7 +39,8 @@ struct ticket
   unsigned refs;
   unsigned busy;
   bool in_store;
-  bool canceled; /* no new request may start (DELETE) */
+  bool canceled; /* no new request may start (DELETE); set atomically,
+                    read without the lock by work.c */
 };
 
 /* Parses ticket JSON (LEN bytes).  WANT_ID, when not NULL, must equal its

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "locks.h"
+#include "tickets.h"
 #include "work.h"
 
 unsigned work_max_checksums = WORK_DEFAULT_MAX_CHECKSUMS;
@@ -75,7 +76,11 @@ work_should_stop (struct work *w, const char **why)
 
   if (why == NULL)
     why = &dummy;
-  if (atomic_load (&w->stop))
+  /* The ticket's flag too: a request that acquired it just before the
+   * DELETE may have registered just after work_cancel_ticket looked.
+   */
+  if (atomic_load (&w->stop)
+      || (w->t && __atomic_load_n (&w->t->canceled, __ATOMIC_RELAXED)))
     {
       *why = "canceled";
       return true;

@@ -140,13 +140,13 @@ stop_server
 echo "upload and download through the installed packages: OK"
 
 # ---- Deployed as the man page's DEPLOYING says, from the unit ----
-# The unit is installed but not enabled (no [Install] symlink is shipped,
-# and the maintainer scripts do not enable it).
+# The unit is installed but neither enabled nor started: debhelper's
+# --no-enable snippet (it enables only what the admin enabled before) and
+# no deb-systemd-invoke.
 dpkg-deb -e "$server_deb" "$tmpdir/server-control"
-! grep -q "deb-systemd-helper enable" "$tmpdir/server-control/postinst" ||
-  grep -q "was-enabled" "$tmpdir/server-control/postinst" ||
-  fail "postinst enables the unit"
-! grep -q "deb-systemd-invoke start" "$tmpdir/server-control/postinst" || fail "postinst starts the unit"
+grep -q "deb-systemd-helper debian-installed 'imageio-server.service'" "$tmpdir/server-control/postinst" ||
+  { cat "$tmpdir/server-control/postinst" >&2; fail "postinst may enable the unit"; }
+! grep -q "deb-systemd-invoke" "$tmpdir/server-control/postinst" || fail "postinst starts the unit"
 unit=$root/lib/systemd/system/imageio-server.service
 [ -f "$unit" ] || fail "no unit installed"
 # The user and the directories, as the packaged files say, in the scratch
