@@ -119,6 +119,7 @@ make_room_locked (struct limits_pool *pool)
   if (victim == NULL)
     return false;
   cut_locked (victim);
+  victim->evicted = true;
   log_debug ("connection from %s cut to make room (%u connections, %u "
              "without a ticket)",
              worst->key, pool->nr, pool->strangers);
@@ -216,7 +217,7 @@ limits_conn_start (struct limits_conn *lc, struct limits_pool *pool, int fd,
   lc->pool = pool;
   lc->peer = peer_locked (pool, key);
   lc->ticketed = false;
-  lc->cut = false;
+  lc->cut = lc->evicted = false;
   if (lc->peer == NULL)
     {
       /* Out of memory: no slot, no peer; cut at once. */

@@ -61,6 +61,7 @@ struct limits_conn
   int fd;
   double deadline; /* monotonic seconds; 0: none */
   bool cut;        /* shut down by the watchdog or to make room */
+  bool evicted;    /* ... to make room */
   bool ticketed;   /* named a valid ticket */
   double started;  /* monotonic seconds */
   struct limits_pool *pool;

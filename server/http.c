@@ -673,7 +673,10 @@ connection_notify (void *cls, struct MHD_Connection *c, void **socket_context,
           request_free (cn->pending);
         }
       limits_conn_end (&cn->lc);
-      if (cn->lc.cut)
+      if (cn->lc.evicted)
+        log_debug ("conn=%llu closed: cut to make room for a new connection",
+                   (unsigned long long)cn->id);
+      else if (cn->lc.cut)
         log_debug ("conn=%llu closed: no request head in time",
                    (unsigned long long)cn->id);
       if (!l->control)
