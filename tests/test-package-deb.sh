@@ -149,6 +149,16 @@ grep -q "deb-systemd-helper debian-installed 'imageio-server.service'" "$tmpdir/
 ! grep -q "deb-systemd-invoke" "$tmpdir/server-control/postinst" || fail "postinst starts the unit"
 unit=$root/lib/systemd/system/imageio-server.service
 [ -f "$unit" ] || fail "no unit installed"
+# systemd-analyze verify finds nothing in it (the binary and the man page
+# taken from the scratch root).
+if command -v systemd-analyze >/dev/null; then
+  sed "s|/usr/bin/imageio-server|$root/usr/bin/imageio-server|" "$unit" > "$tmpdir/imageio-server.service"
+  MANPATH=$root/usr/share/man systemd-analyze verify "$tmpdir/imageio-server.service" \
+    > "$tmpdir/verify.log" 2>&1 ||
+    { cat "$tmpdir/verify.log" >&2; fail "systemd-analyze verify of the installed unit"; }
+  [ ! -s "$tmpdir/verify.log" ] || { cat "$tmpdir/verify.log" >&2; fail "systemd-analyze verify warns"; }
+  echo "systemd-analyze verify of the installed unit: clean"
+fi
 # The user and the directories, as the packaged files say, in the scratch
 # root (its own /etc/passwd).
 if command -v systemd-sysusers >/dev/null && command -v systemd-tmpfiles >/dev/null; then
