@@ -12,6 +12,7 @@ packages=(
   curl openssl valgrind clang libclang-rt-14-dev clang-format perl jq
   gnuplot-nox   # bench/ charts
   dpkg-dev debhelper lintian rpm   # tests/test-package-*.sh
+  systemd       # systemd-analyze verify, systemd-sysusers/-tmpfiles --root (tests)
 )
 
 missing=()

@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <linux/falloc.h>
+#include <linux/fs.h> /* BLKGETSIZE64 */
 
 #include "minmax.h"
 #include "access.h"
@@ -180,6 +182,7 @@ backend_file_open (const char *path, const struct ticket *t, char *err,
 {
   struct file_backend *fb = calloc (1, sizeof *fb);
   struct stat st;
+  uint64_t devsize;
 
   if (fb == NULL)
     {
@@ -205,6 +208,18 @@ backend_file_open (const char *path, const struct ticket *t, char *err,
     {
       snprintf (err, errlen, "open %s: not a regular file or block device",
                 path);
+      goto refuse;
+    }
+  /* A block device cannot grow: the ticket must fit (a regular file
+   * reads as zeroes past its end and grows when written).
+   */
+  if (S_ISBLK (st.st_mode) && ioctl (fb->fd, BLKGETSIZE64, &devsize) == 0
+      && devsize < t->size)
+    {
+      snprintf (err, errlen,
+                "the ticket's size (%llu bytes) is larger than the block "
+                "device (%llu bytes)",
+                (unsigned long long)t->size, (unsigned long long)devsize);
       goto refuse;
     }
   if (fcntl (fb->fd, F_SETFL, 0) == -1)

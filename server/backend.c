@@ -74,6 +74,19 @@ backend_open (const struct ticket *t, char *err, size_t errlen)
       free (path);
       b = backend_nbd_open (resolved, ex ? ex + strlen (":exportname=") : "", t,
                             err, errlen);
+      /* A read past the export's end would fail after a 200 or 206 was
+       * sent: refuse the ticket's size now instead.
+       */
+      if (b && b->ops->export_size (b) < t->size)
+        {
+          snprintf (err, errlen,
+                    "the ticket's size (%llu bytes) is larger than the NBD "
+                    "export (%llu bytes)",
+                    (unsigned long long)t->size,
+                    (unsigned long long)b->ops->export_size (b));
+          backend_close (b);
+          return NULL;
+        }
       return b;
     }
 }

@@ -17,6 +17,7 @@
 #include "minmax.h"
 #include "backend.h"
 #include "checksum.h"
+#include "work.h"
 
 const char *const checksum_algorithms[] = { "blake2b", "blake2s", NULL };
 
@@ -174,7 +175,8 @@ zero_map_is_zero (struct zero_map *zm, uint64_t start, uint64_t end)
 
 int
 checksum_compute (struct backend *b, uint64_t size, const char *algorithm,
-                  size_t block_size, char *hex, char *err, size_t errlen)
+                  size_t block_size, struct work *w, char *hex, char *err,
+                  size_t errlen)
 {
   bool s = strcmp (algorithm, "blake2s") == 0;
   struct zero_map zm = { .b = b };
@@ -194,6 +196,14 @@ checksum_compute (struct backend *b, uint64_t size, const char *algorithm,
   for (uint64_t start = 0; start < size; start += block_size)
     {
       uint64_t len = MIN (size - start, block_size);
+      const char *why;
+
+      if (w && work_should_stop (w, &why))
+        {
+          snprintf (err, errlen, "stopped at offset %llu: %s",
+                    (unsigned long long)start, why);
+          goto out;
+        }
 
       if (zero_map_is_zero (&zm, start, start + len))
         {

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 struct backend;
+struct work;
 
 #define CHECKSUM_DEFAULT_ALGORITHM "blake2b"
 #define CHECKSUM_DEFAULT_BLOCK_SIZE (4 * 1024 * 1024)
@@ -39,10 +40,12 @@ int checksum_parse_block_size (const char *value, size_t *out, char *err,
 
 /* Computes the checksum of the first SIZE bytes of backend B with
  * ALGORITHM (one of checksum_algorithms) and BLOCK_SIZE into HEX
- * (2 * CHECKSUM_DIGEST_SIZE + 1 bytes).  Returns 0, or -1 with the reason
- * in ERR.
+ * (2 * CHECKSUM_DIGEST_SIZE + 1 bytes).  Stops between pieces once W
+ * (may be NULL) says so (work.h).  Returns 0, or -1 with the reason in
+ * ERR.
  */
 int checksum_compute (struct backend *b, uint64_t size, const char *algorithm,
-                      size_t block_size, char *hex, char *err, size_t errlen);
+                      size_t block_size, struct work *w, char *hex, char *err,
+                      size_t errlen);
 
 #endif

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Connection count, head deadlines (a watchdog thread) and the PUT
+/* Connection pools, head deadlines (a watchdog thread) and the PUT
  * memory budget; see conn-limits.h.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -26,14 +27,22 @@ static struct limits cfg = {
   .put_memory = (size_t)LIMITS_DEFAULT_PUT_MEMORY_MIB * 1024 * 1024,
 };
 
-/* Protects the connection list (head), nr_conns, every registered
- * entry's deadline and cut, put_used and stopping.  Never held across I/O
- * but shutdown(2), which does not block.
+/* The strangers' connections of one peer in one pool. */
+struct limits_peer
+{
+  char key[LIMITS_PEER_KEY];
+  unsigned conns;     /* registered entries pointing here */
+  unsigned strangers; /* of which strangers, not cut */
+  struct limits_peer *next;
+};
+
+/* Protects the connection list (head, all pools), every pool, every
+ * registered entry's fields but fd, put_used and stopping.  Never held
+ * across I/O but shutdown(2), which does not block.
  */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static struct limits_conn *head;
-static unsigned nr_conns;
 static size_t put_used;
 static bool stopping, started;
 static pthread_t watchdog;
@@ -50,6 +59,73 @@ limits_get (void)
   return &cfg;
 }
 
+/* The strangers' share of a pool: half, at least one. */
+static unsigned
+strangers_max (void)
+{
+  return cfg.max_connections > 1 ? cfg.max_connections / 2 : 1;
+}
+
+unsigned
+limits_hard_max (void)
+{
+  /* Room for the connections cut to make room until their threads
+   * closed them (milliseconds).
+   */
+  return cfg.max_connections + cfg.max_connections / 2 + 16;
+}
+
+/* LC no longer holds a slot: it was cut, or it ends. */
+static void
+release_locked (struct limits_conn *lc)
+{
+  lc->pool->nr--;
+  if (!lc->ticketed)
+    {
+      lc->pool->strangers--;
+      lc->peer->strangers--;
+    }
+}
+
+/* Shuts LC's socket down: the connection's own thread sees end of file
+ * and closes it; the descriptor stays valid until limits_conn_end.
+ */
+static void
+cut_locked (struct limits_conn *lc)
+{
+  shutdown (lc->fd, SHUT_RDWR);
+  lc->cut = true;
+  release_locked (lc);
+}
+
+/* Cuts the oldest stranger of the peer holding the most strangers' slots
+ * in POOL.  False when POOL has no stranger.
+ */
+static bool
+make_room_locked (struct limits_pool *pool)
+{
+  struct limits_peer *worst = NULL;
+  struct limits_conn *victim = NULL;
+
+  for (struct limits_peer *p = pool->peers; p; p = p->next)
+    if (p->strangers > 0 && (worst == NULL || p->strangers > worst->strangers))
+      worst = p;
+  if (worst == NULL)
+    return false;
+  for (struct limits_conn *lc = head; lc; lc = lc->next)
+    if (lc->peer == worst && !lc->cut && !lc->ticketed
+        && (victim == NULL || lc->started <= victim->started))
+      victim = lc;
+  if (victim == NULL)
+    return false;
+  cut_locked (victim);
+  victim->evicted = true;
+  log_debug ("connection from %s cut to make room (%u connections, %u "
+             "without a ticket)",
+             worst->key, pool->nr, pool->strangers);
+  return true;
+}
+
 static void *
 watchdog_main (void *arg)
 {
@@ -62,13 +138,7 @@ watchdog_main (void *arg)
 
       for (struct limits_conn *lc = head; lc; lc = lc->next)
         if (lc->deadline > 0 && t > lc->deadline && !lc->cut)
-          {
-            /* The connection's own thread sees end of file and closes
-             * it; the descriptor stays valid until limits_conn_end.
-             */
-            shutdown (lc->fd, SHUT_RDWR);
-            lc->cut = true;
-          }
+          cut_locked (lc);
       clock_gettime (CLOCK_REALTIME, &ts);
       ts.tv_nsec += WATCHDOG_PERIOD_MS * 1000000L;
       if (ts.tv_nsec >= 1000000000L)
@@ -110,30 +180,69 @@ limits_stop (void)
 }
 
 bool
-limits_accept_ok (void)
+limits_accept (struct limits_pool *pool)
 {
   LOCK_FOR_SCOPE (&lock);
-  return nr_conns < cfg.max_connections;
+  if (pool->strangers >= strangers_max () || pool->nr >= cfg.max_connections)
+    return make_room_locked (pool);
+  return true;
+}
+
+/* POOL's entry for peer KEY, created if needed (NULL: out of memory). */
+static struct limits_peer *
+peer_locked (struct limits_pool *pool, const char *key)
+{
+  struct limits_peer *p;
+
+  for (p = pool->peers; p; p = p->next)
+    if (strcmp (p->key, key) == 0)
+      return p;
+  p = calloc (1, sizeof *p);
+  if (p == NULL)
+    return NULL;
+  snprintf (p->key, sizeof p->key, "%s", key);
+  p->next = pool->peers;
+  pool->peers = p;
+  return p;
 }
 
 void
-limits_conn_start (struct limits_conn *lc, int fd)
+limits_conn_start (struct limits_conn *lc, struct limits_pool *pool, int fd,
+                   const char *key)
 {
   LOCK_FOR_SCOPE (&lock);
   lc->fd = fd;
-  lc->deadline = clock_now_s () + cfg.head_timeout;
-  lc->cut = false;
+  lc->started = clock_now_s ();
+  lc->deadline = lc->started + cfg.head_timeout;
+  lc->pool = pool;
+  lc->peer = peer_locked (pool, key);
+  lc->ticketed = false;
+  lc->cut = lc->evicted = false;
+  if (lc->peer == NULL)
+    {
+      /* Out of memory: no slot, no peer; cut at once. */
+      shutdown (fd, SHUT_RDWR);
+      lc->cut = true;
+    }
+  else
+    {
+      lc->peer->conns++;
+      lc->peer->strangers++;
+      pool->strangers++;
+      pool->nr++;
+    }
   lc->prev = NULL;
   lc->next = head;
   if (head)
     head->prev = lc;
   head = lc;
-  nr_conns++;
 }
 
 void
 limits_conn_end (struct limits_conn *lc)
 {
+  struct limits_peer **pp;
+
   LOCK_FOR_SCOPE (&lock);
   if (lc->prev)
     lc->prev->next = lc->next;
@@ -142,7 +251,32 @@ limits_conn_end (struct limits_conn *lc)
   if (lc->next)
     lc->next->prev = lc->prev;
   lc->prev = lc->next = NULL;
-  nr_conns--;
+  if (lc->peer == NULL)
+    return;
+  if (!lc->cut)
+    release_locked (lc);
+  if (--lc->peer->conns == 0)
+    {
+      for (pp = &lc->pool->peers; *pp != lc->peer; pp = &(*pp)->next)
+        ;
+      *pp = lc->peer->next;
+      free (lc->peer);
+    }
+  lc->peer = NULL;
+}
+
+void
+limits_conn_ticketed (struct limits_conn *lc)
+{
+  LOCK_FOR_SCOPE (&lock);
+  if (lc->ticketed || lc->peer == NULL)
+    return;
+  if (!lc->cut)
+    {
+      lc->pool->strangers--;
+      lc->peer->strangers--;
+    }
+  lc->ticketed = true;
 }
 
 void

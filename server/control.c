@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The control service (/tickets/ID on a Unix socket): PUT adds or replaces
  * a ticket, GET describes it, PATCH {"timeout": N} extends it, DELETE
- * removes it (204, also when there is no such ticket; 409 while a request
- * is using it).
+ * cancels and removes it (204, also when there is no such ticket; its
+ * running requests are stopped first, see handle_delete).
  *
  * Contract: only the manager (or a test) talks to it: http.c has already
  * refused every peer whose uid is not allowed (access.h); bodies are small
@@ -20,8 +20,13 @@
 #include "parse.h"
 #include "redact.h"
 #include "tickets.h"
+#include "work.h"
 
 #define CONTROL_MAX (64 * 1024)
+/* Seconds DELETE waits for a ticket's requests to stop (imageio's
+ * control.remove_timeout).
+ */
+#define REMOVE_TIMEOUT 60
 
 /* Per request (request->data): the ticket id from the path. */
 struct control_req
@@ -107,12 +112,25 @@ handle_get (struct request *r)
   return http_reply (r, MHD_HTTP_OK, resp);
 }
 
+/* As imageio: the ticket is canceled (no request may start on it), its
+ * running requests are stopped, and once none is left it is removed
+ * (204); 409 if one is still running after REMOVE_TIMEOUT.
+ */
 static enum MHD_Result
 handle_delete (struct request *r)
 {
-  if (tickets_remove (ID (r)) == -1)
+  struct ticket *t = tickets_cancel (ID (r));
+  unsigned n;
+
+  if (t == NULL)
+    return http_reply_buffer (r, MHD_HTTP_NO_CONTENT, NULL, "", 0);
+  n = work_cancel_ticket (t);
+  if (n)
+    log_debug ("ticket=%s: canceled, stopping %u requests", shown (r), n);
+  if (tickets_remove_unused (t, REMOVE_TIMEOUT) == -1)
     return http_reply_text (r, MHD_HTTP_CONFLICT, false,
-                            "Ticket '%s' is in use", shown (r));
+                            "Ticket '%s' is still in use after %d s", shown (r),
+                            REMOVE_TIMEOUT);
   return http_reply_buffer (r, MHD_HTTP_NO_CONTENT, NULL, "", 0);
 }
 

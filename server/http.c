@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "access.h"
@@ -30,6 +32,11 @@
 #define CONNECTION_MEMORY (256 * 1024)
 /* GnuTLS priorities: TLS 1.2 and 1.3 only. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+/* The longest request target taken: a longer one is refused (414, as
+ * imageio's HTTP server does past 64 KiB) before its query is decoded.
+ */
+#define MAX_TARGET 65536
 
 /* The Server header of every answer. */
 #define HTTP_SERVER_NAME "imageio-server/" PACKAGE_VERSION
@@ -62,6 +69,7 @@ void
 http_set_idle_timeout (struct request *r, unsigned seconds)
 {
   r->conn->ticket_idle = seconds;
+  limits_conn_ticketed (&r->conn->lc);
   MHD_set_connection_option (r->c, MHD_CONNECTION_OPTION_TIMEOUT, seconds);
 }
 
@@ -146,6 +154,37 @@ http_reply_buffer (struct request *r, unsigned status, const char *content_type,
   return http_reply (r, status, resp);
 }
 
+/* Replaces, in MSG (LEN bytes, NUL-terminated, rewritten in place), every
+ * filesystem path by "<path>": a word starting with '/' after the start, a
+ * blank, a quote, '(', '=' or ':' (as in "nbd:unix:/run/x.sock"), up to a
+ * blank, a quote, ',', ')' or ": ".  Returns the new length, under 510
+ * (MSG has room for 512 bytes).
+ */
+static int
+hide_paths (char *msg, int len)
+{
+  char out[512];
+  int in = 0, n = 0;
+
+  while (in < len && n < (int)sizeof out - 12)
+    {
+      if (msg[in] == '/'
+          && (in == 0 || strchr (" \t'\"(=:", msg[in - 1]) != NULL))
+        {
+          while (in < len && strchr (" \t'\",)", msg[in]) == NULL
+                 && !(msg[in] == ':' && (in + 1 == len || msg[in + 1] == ' ')))
+            in++;
+          memcpy (out + n, "<path>", 6);
+          n += 6;
+        }
+      else
+        out[n++] = msg[in++];
+    }
+  memcpy (msg, out, n);
+  msg[n] = '\0';
+  return n;
+}
+
 enum MHD_Result
 http_reply_text (struct request *r, unsigned status, bool close,
                  const char *fmt, ...)
@@ -168,6 +207,8 @@ http_reply_text (struct request *r, unsigned status, bool close,
       msg[i] = ' ';
   if (status >= 400)
     snprintf (r->error, sizeof r->error, "%.*s", n, msg);
+  if (status >= 500)
+    n = hide_paths (msg, n);
   msg[n++] = '\n';
   resp = MHD_create_response_from_buffer (n, msg, MHD_RESPMEM_MUST_COPY);
   if (resp)
@@ -294,7 +335,9 @@ refuse (struct request *r, const char *version, enum MHD_Result *ret)
               "Invalid request target: byte 0x00");
   if (r->bad_uri[0])
     {
-      *ret = http_reply_text (r, MHD_HTTP_BAD_REQUEST, true, "%s", r->bad_uri);
+      *ret = http_reply_text (
+          r, r->bad_uri_status ? r->bad_uri_status : MHD_HTTP_BAD_REQUEST, true,
+          "%s", r->bad_uri);
       return true;
     }
   if (r->conn->l->control && !r->conn->peer_allowed)
@@ -344,6 +387,45 @@ route (struct request *r, const char *url)
                           r->path_shown);
 }
 
+/* Frees R and what it owns (NULL: nothing), unlinking it from its
+ * connection.
+ */
+static void
+request_free (struct request *r)
+{
+  if (r == NULL)
+    return;
+  if (r->conn && r->conn->pending == r)
+    r->conn->pending = NULL;
+  if (r->deferred)
+    MHD_destroy_response (r->deferred);
+  if (r->data_free)
+    r->data_free (r->data);
+  query_free (&r->query);
+  free (r->body);
+  free (r);
+}
+
+/* libmicrohttpd parses the query right after uri_logger, one record per
+ * argument in the connection's memory pool: thousands of short arguments
+ * exhaust it, and 0.9.75 then answers 431 without telling the handler
+ * (and, in its error path, may crash).  Handlers only use the query that
+ * uri_logger parsed itself (http_query), so libmicrohttpd is made to see
+ * a single argument: every '&' of the query in its buffer (URI, LEN bytes)
+ * becomes '_'.
+ */
+static void
+hide_query (const char *uri, size_t len)
+{
+  char *q = memchr (uri, '?', len);
+
+  if (q == NULL)
+    return;
+  for (char *p = q + 1; p < uri + len; p++)
+    if (*p == '&')
+      *p = '_';
+}
+
 /* Called by libmicrohttpd as soon as a request line is in, with the target
  * as sent: creates the request and checks the target and query string
  * before libmicrohttpd decodes them.
@@ -358,19 +440,33 @@ uri_logger (void *cls, const char *uri, struct MHD_Connection *c)
 
   (void)cls;
   ci = MHD_get_connection_info (c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  if (ci == NULL || ci->socket_context == NULL)
+    return NULL; /* the access handler drops the connection */
   r = calloc (1, sizeof *r);
   if (r == NULL)
     return NULL;
-  r->conn = ci ? ci->socket_context : NULL;
+  r->conn = ci->socket_context;
+  /* A request libmicrohttpd dropped unseen (no second head arrives on a
+   * connection before the first completes, but be safe).
+   */
+  request_free (r->conn->pending);
+  r->conn->pending = r;
   r->raw_uri = uri;
   r->raw_uri_len = len;
   clock_gettime (CLOCK_MONOTONIC, &r->start);
-  if (uri_check (uri, len, &path_len, r->bad_uri, sizeof r->bad_uri) == 0
-      && path_len < len
-      && query_parse (uri + path_len + 1, len - path_len - 1, &r->query, err,
-                      sizeof err)
-             == -1)
+  if (len > MAX_TARGET)
+    {
+      snprintf (r->bad_uri, sizeof r->bad_uri,
+                "Request target too long: over %d bytes", MAX_TARGET);
+      r->bad_uri_status = MHD_HTTP_URI_TOO_LONG;
+    }
+  else if (uri_check (uri, len, &path_len, r->bad_uri, sizeof r->bad_uri) == 0
+           && path_len < len
+           && query_parse (uri + path_len + 1, len - path_len - 1, &r->query,
+                           err, sizeof err)
+                  == -1)
     snprintf (r->bad_uri, sizeof r->bad_uri, "%s", err);
+  hide_query (uri, len);
   return r;
 }
 
@@ -470,7 +566,8 @@ request_completed (void *cls, struct MHD_Connection *c, void **req_cls,
           r->log_fields (r, line + n, sizeof line - n);
           n += strlen (line + n);
         }
-      ADD (" status=%d elapsed=%.3f", r->status, elapsed_since (&r->start));
+      ADD (" status=%d elapsed=%.3f peer=%s", r->status,
+           elapsed_since (&r->start), r->conn->peer);
       if (r->error[0])
         ADD (" error=\"%s\"", r->error);
       else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
@@ -485,13 +582,48 @@ request_completed (void *cls, struct MHD_Connection *c, void **req_cls,
 #undef ADD
       log_msg ("%s", line);
     }
-  if (r->deferred)
-    MHD_destroy_response (r->deferred);
-  if (r->data_free)
-    r->data_free (r->data);
-  query_free (&r->query);
-  free (r->body);
-  free (r);
+  request_free (r);
+}
+
+/* Fills CN->peer for the log (the client's address and port on TCP, its
+ * uid on a Unix socket) and KEY for the connection limits (the address
+ * without the port, or the uid).
+ */
+static void
+describe_peer (struct MHD_Connection *c, struct conn *cn, char *key)
+{
+  const union MHD_ConnectionInfo *ci;
+  char host[INET6_ADDRSTRLEN] = "?";
+
+  if (!cn->l->tcp)
+    {
+      if (cn->peer_uid != (unsigned)-1)
+        snprintf (cn->peer, sizeof cn->peer, "uid=%u", cn->peer_uid);
+      else
+        snprintf (cn->peer, sizeof cn->peer, "uid=?");
+      snprintf (key, LIMITS_PEER_KEY, "%.40s", cn->peer);
+      return;
+    }
+  ci = MHD_get_connection_info (c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET)
+    {
+      const struct sockaddr_in *sin = (const void *)ci->client_addr;
+
+      inet_ntop (AF_INET, &sin->sin_addr, host, sizeof host);
+      snprintf (cn->peer, sizeof cn->peer, "%s:%u", host,
+                ntohs (sin->sin_port));
+    }
+  else if (ci && ci->client_addr && ci->client_addr->sa_family == AF_INET6)
+    {
+      const struct sockaddr_in6 *sin6 = (const void *)ci->client_addr;
+
+      inet_ntop (AF_INET6, &sin6->sin6_addr, host, sizeof host);
+      snprintf (cn->peer, sizeof cn->peer, "[%s]:%u", host,
+                ntohs (sin6->sin6_port));
+    }
+  else
+    snprintf (cn->peer, sizeof cn->peer, "?");
+  snprintf (key, LIMITS_PEER_KEY, "%s", host);
 }
 
 /* Creates and destroys the per-connection state. */
@@ -499,13 +631,14 @@ static void
 connection_notify (void *cls, struct MHD_Connection *c, void **socket_context,
                    enum MHD_ConnectionNotificationCode toe)
 {
-  const struct listener *l = cls;
+  struct listener *l = cls;
   struct conn *cn = *socket_context;
 
   if (toe == MHD_CONNECTION_NOTIFY_STARTED)
     {
       const union MHD_ConnectionInfo *ci
           = MHD_get_connection_info (c, MHD_CONNECTION_INFO_CONNECTION_FD);
+      char key[LIMITS_PEER_KEY];
       uid_t uid;
 
       cn = calloc (1, sizeof *cn);
@@ -518,21 +651,32 @@ connection_notify (void *cls, struct MHD_Connection *c, void **socket_context,
       cn->id = atomic_fetch_add (&last_conn_id, 1) + 1;
       cn->l = l;
       cn->peer_uid = (unsigned)-1;
-      if (l->control && access_peer_uid (ci->connect_fd, &uid) == 0)
+      if (!l->tcp && access_peer_uid (ci->connect_fd, &uid) == 0)
         {
           cn->peer_uid = uid;
-          cn->peer_allowed = access_uid_allowed (uid);
+          cn->peer_allowed = l->control && access_uid_allowed (uid);
         }
-      limits_conn_start (&cn->lc, ci->connect_fd);
+      describe_peer (c, cn, key);
+      limits_conn_start (&cn->lc, &l->pool, ci->connect_fd, key);
       *socket_context = cn;
       if (!l->control)
-        log_debug ("conn=%llu open transport=%s", (unsigned long long)cn->id,
-                   l->transport);
+        log_debug ("conn=%llu open transport=%s peer=%s",
+                   (unsigned long long)cn->id, l->transport, cn->peer);
     }
   else if (cn != NULL)
     {
+      if (cn->pending)
+        {
+          log_debug ("conn=%llu peer=%s closed before its request head was "
+                     "complete",
+                     (unsigned long long)cn->id, cn->peer);
+          request_free (cn->pending);
+        }
       limits_conn_end (&cn->lc);
-      if (cn->lc.cut)
+      if (cn->lc.evicted)
+        log_debug ("conn=%llu closed: cut to make room for a new connection",
+                   (unsigned long long)cn->id);
+      else if (cn->lc.cut)
         log_debug ("conn=%llu closed: no request head in time",
                    (unsigned long long)cn->id);
       if (!l->control)
@@ -561,14 +705,17 @@ mhd_logger (void *cls, const char *fmt, va_list ap)
   log_msg ("libmicrohttpd: %s", redact_url (msg, shown, sizeof shown));
 }
 
-/* Refuses a connection over the total limit (all listeners together). */
+/* Takes a connection into the listener's pool, making room if needed, or
+ * refuses it (conn-limits.h).
+ */
 static enum MHD_Result
 accept_policy (void *cls, const struct sockaddr *addr, socklen_t addrlen)
 {
-  (void)cls;
+  struct listener *l = cls;
+
   (void)addr;
   (void)addrlen;
-  return limits_accept_ok () ? MHD_YES : MHD_NO;
+  return limits_accept (&l->pool) ? MHD_YES : MHD_NO;
 }
 
 /* Appends one option to the array OPTS (N entries so far, room checked
@@ -589,6 +736,7 @@ http_start (struct listener *l, const char *tls_key, const char *tls_cert)
   struct MHD_OptionItem opts[16];
   size_t n = 0;
 
+  l->tcp = tcp;
   /* Options taking a callback and its closure carry the callback in
    * value, as MHD_OPTION_ARRAY expects.
    */
@@ -598,7 +746,7 @@ http_start (struct listener *l, const char *tls_key, const char *tls_cert)
   OPT (MHD_OPTION_NOTIFY_COMPLETED, request_completed, l);
   OPT (MHD_OPTION_URI_LOG_CALLBACK, uri_logger, NULL);
   OPT (MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, NULL);
-  OPT (MHD_OPTION_CONNECTION_LIMIT, lim->max_connections, NULL);
+  OPT (MHD_OPTION_CONNECTION_LIMIT, limits_hard_max (), NULL);
   OPT (MHD_OPTION_CONNECTION_TIMEOUT, lim->idle_timeout, NULL);
   /* libmicrohttpd's per-address limit only knows IP addresses. */
   if (tcp)
@@ -611,8 +759,8 @@ http_start (struct listener *l, const char *tls_key, const char *tls_cert)
       OPT (MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES);
     }
   OPT (MHD_OPTION_END, 0, NULL);
-  l->daemon = MHD_start_daemon (flags, 0, accept_policy, NULL, access_handler,
-                                l, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+  l->daemon = MHD_start_daemon (flags, 0, accept_policy, l, access_handler, l,
+                                MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
   if (l->daemon == NULL)
     {
       log_msg ("cannot start the %s service", l->transport);

@@ -7,8 +7,9 @@
  *   conn (its id, its limits registration, and the handler's per-connection
  *   data, freed with its callback when the connection closes).  Only that
  *   connection's thread touches it.
- * - Each request gets a struct request.  Once its headers are in and it
- *   passed the checks every request passes (target, framing, the control
+ * - Each request gets a struct request, freed when it completes or with
+ *   its connection, whether or not it was answered.  Once its headers are in
+ * and it passed the checks every request passes (target, framing, the control
  *   service's peer uid), the first route of its listener whose path
  *   matches runs (else 404): it answers at once (http_reply and friends),
  *   or sets on_data/on_end to take the body and answer when it has all of
@@ -50,8 +51,10 @@ struct listener
 {
   const char *transport; /* "tcp", "tls", "unix" or "control" */
   bool control;          /* peers' uids checked; connections not logged */
+  bool tcp;              /* TCP (plain or TLS), else a Unix socket */
   int fd;                /* bound and listening */
   struct MHD_Daemon *daemon;
+  struct limits_pool pool; /* its connection slots (conn-limits.h) */
   struct http_route routes[HTTP_MAX_ROUTES];
   size_t nr_routes;
 };
@@ -65,6 +68,12 @@ struct conn
                             ticket was named); 0 until then */
   bool peer_allowed;     /* control service: the peer's uid may use it */
   unsigned peer_uid;     /* for the log; (unsigned)-1 when unknown */
+  char peer[64];         /* for the log: "ADDR:PORT" or "uid=N" */
+  /* The request whose line arrived and that libmicrohttpd may drop
+   * without telling (the connection closed before its head was
+   * complete): freed with the connection unless it completes.
+   */
+  struct request *pending;
   /* The handler's per-connection state, freed with DATA_FREE when the
    * connection closes.
    */
@@ -79,10 +88,11 @@ struct request
   struct timespec start;
 
   /* The request target as sent (checked when its line arrives). */
-  const char *raw_uri; /* in libmicrohttpd's buffer */
-  size_t raw_uri_len;  /* up to the first NUL */
-  char bad_uri[96];    /* why the target is refused, or "" */
-  struct query query;  /* decoded query string */
+  const char *raw_uri;     /* in libmicrohttpd's buffer */
+  size_t raw_uri_len;      /* up to the first NUL */
+  char bad_uri[96];        /* why the target is refused, or "" */
+  unsigned bad_uri_status; /* its status; 0: 400 */
+  struct query query;      /* decoded query string */
   char method[16];
 
   /* What the log line shows besides the handler's fields. */
@@ -125,7 +135,8 @@ int http_start (struct listener *l, const char *tls_key, const char *tls_cert);
 void http_stop (struct listener *l);
 
 /* Answers with a one-line text/plain body (FMT plus a newline).  CLOSE adds
- * "Connection: close" so the connection is closed after it.
+ * "Connection: close" so the connection is closed after it.  A 5xx body
+ * shows no filesystem path (each becomes "<path>"); the log keeps them.
  */
 enum MHD_Result http_reply_text (struct request *r, unsigned status, bool close,
                                  const char *fmt, ...)

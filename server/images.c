@@ -47,6 +47,7 @@
 #include "redact.h"
 #include "tickets.h"
 #include "validate.h"
+#include "work.h"
 
 #define READ_BLOCK (1024 * 1024)
 #define EXTENTS_BLOCK (256 * 1024)
@@ -80,6 +81,7 @@ struct image_req
   const char *context; /* extents context or NULL */
 
   struct ticket *ticket; /* busy reference, released at the end */
+  struct work work;      /* registered while the ticket is held */
   bool close_after;      /* ?close=y on PUT */
 
   /* PUT */
@@ -118,6 +120,7 @@ image_req_free (void *data)
 {
   struct image_req *q = data;
 
+  work_end (&q->work);
   if (q->ticket)
     tickets_release (q->ticket);
   extents_stream_free (q->xs);
@@ -222,12 +225,16 @@ get_ticket (struct request *r, const char *id, bool write, enum MHD_Result *ret)
   t = tickets_acquire (id, &why);
   if (t == NULL)
     {
-      *ret = http_reply_text (
-          r, MHD_HTTP_FORBIDDEN, true, FORBIDDEN ": %s ticket '%s'",
-          why == TICKET_EXPIRED ? "Expired" : "No such", Q (r)->ticket_shown);
+      *ret = http_reply_text (r, MHD_HTTP_FORBIDDEN, true,
+                              FORBIDDEN ": %s ticket '%s'",
+                              why == TICKET_EXPIRED    ? "Expired"
+                              : why == TICKET_CANCELED ? "Canceled"
+                                                       : "No such",
+                              Q (r)->ticket_shown);
       return NULL;
     }
   Q (r)->ticket = t;
+  work_begin (&Q (r)->work, t, http_conn_fd (r));
   if ((write && !t->can_write) || (!write && !t->can_read))
     {
       *ret = http_reply_text (r, MHD_HTTP_FORBIDDEN, true,
@@ -449,8 +456,16 @@ read_cb (void *cls, uint64_t pos, char *buf, size_t max)
   uint64_t left = Q (r)->length - pos;
   size_t n = MIN (left, (uint64_t)max);
 
+  const char *why;
+
   if (n == 0)
     return MHD_CONTENT_READER_END_OF_STREAM;
+  if (work_should_stop (&Q (r)->work, &why))
+    {
+      snprintf (r->error, sizeof r->error, "stopped after %llu bytes: %s",
+                (unsigned long long)pos, why);
+      return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
   if (b->ops->pread (b, buf, n, Q (r)->offset + pos) == -1)
     {
       log_msg ("conn=%llu ticket=%s: read offset %llu: %s",
@@ -787,9 +802,15 @@ static ssize_t
 extents_cb (void *cls, uint64_t pos, char *buf, size_t max)
 {
   struct request *r = cls;
+  const char *why;
   ssize_t n;
 
   (void)pos;
+  if (work_should_stop (&Q (r)->work, &why))
+    {
+      snprintf (r->error, sizeof r->error, "extents stopped: %s", why);
+      return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
   n = extents_stream_read (Q (r)->xs, buf, max);
   if (n == -1)
     return MHD_CONTENT_READER_END_OF_STREAM;
@@ -963,6 +984,29 @@ handle_algorithms (struct request *r)
   return reply_json (r, g);
 }
 
+/* Answers 503: too many checksums run; the client may retry later. */
+static enum MHD_Result
+busy_reply (struct request *r)
+{
+  char msg[160];
+  struct MHD_Response *resp;
+  int n;
+
+  n = snprintf (msg, sizeof msg,
+                "Too many checksums in progress (at most %d per ticket, %u "
+                "in all): retry later\n",
+                WORK_CHECKSUMS_PER_TICKET, work_max_checksums);
+  snprintf (r->error, sizeof r->error, "%.*s", n - 1, msg);
+  resp = MHD_create_response_from_buffer (n, msg, MHD_RESPMEM_MUST_COPY);
+  if (resp)
+    {
+      MHD_add_response_header (resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                               "text/plain; charset=UTF-8");
+      MHD_add_response_header (resp, MHD_HTTP_HEADER_RETRY_AFTER, "2");
+    }
+  return http_reply (r, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+}
+
 /* Like imageio: the query is checked first (400), then the ticket (403).
  * The checksum covers the ticket's size (what a client can read).
  */
@@ -1004,11 +1048,20 @@ handle_checksum (struct request *r, const char *id)
   Q (r)->offset = 0;
   Q (r)->length = t->size;
   Q (r)->show_range = true;
+  if (!work_checksum_begin (&Q (r)->work))
+    return busy_reply (r);
   if ((b = get_backend (r, &ret)) == NULL)
     return ret;
-  if (checksum_compute (b, t->size, alg, block_size, hex, err, sizeof err)
+  if (checksum_compute (b, t->size, alg, block_size, &Q (r)->work, hex, err,
+                        sizeof err)
       == -1)
     {
+      if (work_should_stop (&Q (r)->work, NULL))
+        {
+          /* Nobody waits for an answer (or may have one). */
+          snprintf (r->error, sizeof r->error, "checksum %.70s", err);
+          return MHD_NO;
+        }
       log_msg ("conn=%llu ticket=%s: checksum: %s",
                (unsigned long long)r->conn->id, Q (r)->ticket_shown, err);
       return http_reply_text (r, MHD_HTTP_INTERNAL_SERVER_ERROR, false,

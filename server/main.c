@@ -34,6 +34,7 @@
 #include "parse-uint.h"
 #include "tickets.h"
 #include "unix-path.h"
+#include "work.h"
 
 #define MAX_FILE (1024 * 1024)
 #define MAX_TICKET_FILES 64
@@ -92,7 +93,7 @@ usage (void)
           "(repeatable);\n"
           "                         without it no nbd:unix: ticket is "
           "accepted\n"
-          "  --max-connections N    connections over all listeners "
+          "  --max-connections N    connections on each listener "
           "(default %d)\n"
           "  --max-per-ip N         TCP connections from one address "
           "(default %d)\n"
@@ -108,6 +109,9 @@ usage (void)
           "(default %d);\n"
           "                         past it uploads are written "
           "unbuffered\n"
+          "  --max-checksums N      checksums computed at once (default "
+          "%d; at most %d\n"
+          "                         per ticket); more are answered 503\n"
           "  --pid-file FILE        write the pid once every listener "
           "accepts\n"
           "  --fault SPEC           fault injection for tests (repeatable), "
@@ -121,11 +125,14 @@ usage (void)
           "or SIGHUP\n"
           "stops the server.  TLS 1.2 or later only.  Ticket ids are never "
           "printed\n"
-          "whole.  See imageio-server(8) and docs/imageio-server-security.md.\n"
+          "whole.  See imageio-server(8) and imageio-server-security.md\n"
+          "(/usr/share/doc/imageio-server/ once installed, docs/ in the "
+          "source).\n"
           "\n",
           LIMITS_DEFAULT_MAX_CONNECTIONS, LIMITS_DEFAULT_MAX_PER_IP,
           LIMITS_DEFAULT_HEAD_TIMEOUT, LIMITS_DEFAULT_IDLE_TIMEOUT,
-          LIMITS_DEFAULT_PUT_MEMORY_MIB);
+          LIMITS_DEFAULT_PUT_MEMORY_MIB, WORK_DEFAULT_MAX_CHECKSUMS,
+          WORK_CHECKSUMS_PER_TICKET);
   faults_usage ();
 }
 
@@ -429,6 +436,7 @@ enum
   OPT_HEAD_TIMEOUT,
   OPT_IDLE_TIMEOUT,
   OPT_PUT_MEMORY,
+  OPT_MAX_CHECKSUMS,
 };
 
 static const struct option long_options[] = {
@@ -450,6 +458,7 @@ static const struct option long_options[] = {
   { "head-timeout", required_argument, NULL, OPT_HEAD_TIMEOUT },
   { "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
   { "put-memory", required_argument, NULL, OPT_PUT_MEMORY },
+  { "max-checksums", required_argument, NULL, OPT_MAX_CHECKSUMS },
   { "verbose", no_argument, NULL, 'v' },
   { "version", no_argument, NULL, 'V' },
   { "help", no_argument, NULL, 'h' },
@@ -479,7 +488,10 @@ static void
 fit_fd_limit (struct limits *lim)
 {
   struct rlimit rl;
-  rlim_t want = (rlim_t)lim->max_connections * 2 + 64;
+  /* Three listeners, each its pool and the connections cut to make room
+   * (limits_hard_max) until they close, with a backend each.
+   */
+  rlim_t want = (rlim_t)(lim->max_connections * 3 / 2 + 16) * 3 * 2 + 64;
 
   if (getrlimit (RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur >= want)
     return;
@@ -487,7 +499,8 @@ fit_fd_limit (struct limits *lim)
   setrlimit (RLIMIT_NOFILE, &rl);
   if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
     {
-      lim->max_connections = rl.rlim_cur > 96 ? (rl.rlim_cur - 64) / 2 : 16;
+      lim->max_connections
+          = rl.rlim_cur > 400 ? ((rl.rlim_cur - 64) / 6 - 16) * 2 / 3 : 16;
       log_msg ("open-file limit %llu: --max-connections lowered to %u",
                (unsigned long long)rl.rlim_cur, lim->max_connections);
     }
@@ -549,6 +562,11 @@ parse_limit (int c, const char *arg)
       if (parse_uint ("idle-timeout", arg, 1, 3600, &v) == -1)
         return -1;
       lim.idle_timeout = v;
+      return 0;
+    case OPT_MAX_CHECKSUMS:
+      if (parse_uint ("max-checksums", arg, 1, 1024, &v) == -1)
+        return -1;
+      work_max_checksums = v;
       return 0;
     default: /* OPT_PUT_MEMORY */
       if (parse_uint ("put-memory", arg, 0, 1024 * 1024, &v) == -1)
@@ -613,6 +631,7 @@ parse_args (int argc, char *argv[])
       case OPT_HEAD_TIMEOUT:
       case OPT_IDLE_TIMEOUT:
       case OPT_PUT_MEMORY:
+      case OPT_MAX_CHECKSUMS:
         if (parse_limit (c, optarg) == -1)
           exit (EXIT_FAILURE);
         break;
@@ -797,6 +816,8 @@ main (int argc, char *argv[])
   status = EXIT_SUCCESS;
 
 out:
+  /* Long requests stop now rather than when they would end. */
+  work_cancel_all ();
   /* MHD_stop_daemon closes the listening socket it was given. */
   http_stop (&control);
   http_stop (&local);

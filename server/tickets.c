@@ -19,6 +19,8 @@
  * busy and in_store.
  */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+/* Signalled whenever a ticket's busy count drops. */
+static pthread_cond_t unbusy = PTHREAD_COND_INITIALIZER;
 static struct ticket **store;
 static size_t nr_store, cap_store;
 
@@ -318,7 +320,9 @@ tickets_acquire (const char *id, enum ticket_error *why)
 
   pthread_mutex_lock (&lock);
   i = find_live_locked (id, why);
-  if (i >= 0)
+  if (i >= 0 && store[i]->canceled)
+    *why = TICKET_CANCELED;
+  else if (i >= 0)
     {
       t = store[i];
       t->busy++;
@@ -336,6 +340,7 @@ tickets_release (struct ticket *t)
   t->busy--;
   t->access_time = clock_now_s ();
   t->expires = t->access_time + t->timeout;
+  pthread_cond_broadcast (&unbusy);
   unref_locked (t);
   pthread_mutex_unlock (&lock);
 }
@@ -356,21 +361,50 @@ ticket_unref (struct ticket *t)
   pthread_mutex_unlock (&lock);
 }
 
-int
-tickets_remove (const char *id)
+struct ticket *
+tickets_cancel (const char *id)
 {
+  struct ticket *t = NULL;
   ssize_t i;
-  int r = 0;
 
   pthread_mutex_lock (&lock);
   i = find_locked (id);
   if (i >= 0)
     {
-      if (store[i]->busy > 0)
-        r = -1;
-      else
-        drop_locked (i);
+      t = store[i];
+      /* Read without the lock by work_should_stop. */
+      __atomic_store_n (&t->canceled, true, __ATOMIC_RELAXED);
+      t->refs++;
     }
+  pthread_mutex_unlock (&lock);
+  return t;
+}
+
+int
+tickets_remove_unused (struct ticket *t, double timeout)
+{
+  double deadline = clock_now_s () + timeout;
+  struct timespec ts;
+  ssize_t i;
+  int r = 0;
+
+  pthread_mutex_lock (&lock);
+  while (t->busy > 0 && clock_now_s () < deadline)
+    {
+      clock_gettime (CLOCK_REALTIME, &ts);
+      ts.tv_nsec += 100 * 1000000L;
+      if (ts.tv_nsec >= 1000000000L)
+        {
+          ts.tv_sec++;
+          ts.tv_nsec -= 1000000000L;
+        }
+      pthread_cond_timedwait (&unbusy, &lock, &ts);
+    }
+  if (t->busy > 0)
+    r = -1;
+  else if (t->in_store && (i = find_locked (t->id)) >= 0 && store[i] == t)
+    drop_locked (i);
+  unref_locked (t);
   pthread_mutex_unlock (&lock);
   return r;
 }
@@ -468,7 +502,7 @@ tickets_describe (const char *id, size_t *len)
         gen_key_str (g, "filename", t->filename);
       gen_key_int (g, "expires", (long long)t->expires);
       gen_key_bool (g, "active", t->busy > 0);
-      gen_key_bool (g, "canceled", false);
+      gen_key_bool (g, "canceled", t->canceled);
       gen_key_int (g, "connections", t->refs - 1 - t->busy);
       gen_key_int (g, "idle_time",
                    t->busy > 0 ? 0 : (long long)(t_now - t->access_time));

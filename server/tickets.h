@@ -6,7 +6,10 @@
  *   (expiry, counters), which only tickets.c touches under its lock.
  * - tickets_acquire marks the ticket busy (a request in progress) and gives
  *   a reference; every acquire is paired with one tickets_release.  Busy
- *   tickets cannot be removed (DELETE -> 409) and do not expire.
+ *   tickets do not expire.
+ * - DELETE cancels a ticket (tickets_cancel): no request may start on it
+ *   any more; once its requests stopped it is removed
+ *   (tickets_remove_unused), as imageio does.
  * - ticket_ref/ticket_unref keep the memory alive (a connection's backend
  *   remembers the ticket it was opened for) without making it busy.
  * - A ticket expires TIMEOUT seconds after it was added or last used; an
@@ -36,6 +39,8 @@ struct ticket
   unsigned refs;
   unsigned busy;
   bool in_store;
+  bool canceled; /* no new request may start (DELETE); set atomically,
+                    read without the lock by work.c */
 };
 
 /* Parses ticket JSON (LEN bytes).  WANT_ID, when not NULL, must equal its
@@ -53,6 +58,7 @@ enum ticket_error
 {
   TICKET_MISSING,
   TICKET_EXPIRED,
+  TICKET_CANCELED,
 };
 
 /* Finds a live ticket, marks it busy and extends its expiry.  NULL if
@@ -64,8 +70,15 @@ void tickets_release (struct ticket *t);
 void ticket_ref (struct ticket *t);
 void ticket_unref (struct ticket *t);
 
-/* Returns 0 (removed, or there was no such ticket) or -1 (busy). */
-int tickets_remove (const char *id);
+/* Marks ticket ID canceled and returns a reference to it (ticket_unref),
+ * or NULL when there is no such ticket.
+ */
+struct ticket *tickets_cancel (const char *id);
+/* Waits up to TIMEOUT seconds for canceled ticket T to have no request in
+ * progress, then removes it from the store.  Returns 0 (removed, or
+ * already gone) or -1 (still busy).
+ */
+int tickets_remove_unused (struct ticket *t, double timeout);
 
 /* Sets a live ticket's timeout and expiry to TIMEOUT seconds from now.
  * Returns 0 or -1 (missing).
@@ -74,8 +87,8 @@ int tickets_extend (const char *id, uint64_t timeout);
 
 /* JSON description of a live ticket (malloc'd, *LEN bytes, ends in a
  * newline), or NULL if missing: the ticket's fields plus what imageio
- * reports: active (a request is running), canceled (always false: DELETE
- * of a busy ticket answers 409 instead), connections (connections whose
+ * reports: active (a request is running), canceled (a DELETE is
+ * waiting for its requests to stop), connections (connections whose
  * backend serves it), expires (the CLOCK_MONOTONIC reading, in whole
  * seconds, at which it expires), idle_time (seconds since the last request
  * ended; 0 while active) and transfer_id ("(ticket/" and the id's first 18

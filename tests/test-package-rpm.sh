@@ -4,7 +4,8 @@
 # accepts it with Source0 made from a copy of the tree, and `rpmbuild -ts`
 # with the spec inside the tarball (the README's way).  Then, when the
 # build dependencies are here, the binary RPMs are built with Fedora's
-# meson macros spelled out (Debian's rpm has none) and the plugindir made
+# meson macros (and its doc directory names) spelled out (Debian's rpm has
+# none) and the plugindir made
 # nbdkit's, so that %files is checked against what meson installs (rpm
 # fails on files installed but not packaged, and on packaged but missing).
 source "$(dirname "$0")/functions.sh"
@@ -56,6 +57,7 @@ rpmbuild -bb --nodeps --define "_topdir $top" \
   --define "meson_install DESTDIR=%{buildroot} meson install -C $b --no-rebuild" \
   --define "meson_test meson test -C $b --print-errorlogs" \
   --define "debug_package %{nil}" \
+  --define "_docdir_fmt %%{NAME}" \
   "$tmpdir/src/nbdkit-imageio-$version/nbdkit-imageio.spec" > "$tmpdir/bb.log" 2>&1 ||
   { tail -n 60 "$tmpdir/bb.log" >&2; fail "rpmbuild -bb failed"; }
 plugin_rpm=$(ls "$top"/RPMS/*/nbdkit-imageio-plugin-"$version"-1*.rpm)
@@ -70,4 +72,14 @@ grep -q "/man1/nbdkit-imageio-plugin.1" "$tmpdir/plugin.list" ||
 grep -q '^nbdkit-server' "$tmpdir/plugin.requires" ||
   fail "nbdkit-imageio-plugin does not require nbdkit-server"
 grep -qx /usr/bin/imageio-server "$tmpdir/server.list" || fail "imageio-server: no binary"
+# What deploying it as a service needs (imageio-server(8), DEPLOYING).
+for f in /usr/lib/systemd/system/imageio-server.service \
+         /usr/lib/sysusers.d/imageio-server.conf /usr/lib/tmpfiles.d/imageio-server.conf \
+         /usr/share/doc/imageio-server/imageio-server-security.md \
+         /usr/share/doc/imageio-server/examples/ticket.json \
+         /usr/share/doc/imageio-server/examples/local-only.conf; do
+  grep -qx "$f" "$tmpdir/server.list" || fail "imageio-server: no $f"
+done
+rpm -qp --scripts "$server_rpm" > "$tmpdir/server.scripts"
+grep -q 'useradd -r -g imageio' "$tmpdir/server.scripts" || fail "imageio-server: no user made in %pre"
 echo "rpmbuild -bb: $(basename "$plugin_rpm") $(basename "$server_rpm")"
