@@ -31,7 +31,10 @@ echo "RSS at start: $rs KiB; after 1000 abandoned requests (warm-up): $r0 KiB; a
 # server).
 refused=$(count_log 'status=414 .*Request target too long')
 echo "$refused of them answered 414 (the others were reset before the server read them)" >&2
-[ "$refused" -ge $(( n / 10 )) ] || fail "only $refused of the abandoned requests reached the server's parser"
+# How many the server reads before their reset depends on the scheduler
+# (277 of 3000 seen on a loaded 2-core machine): enough for the test to
+# mean something, not a fixed share.
+[ "$refused" -ge $(( n / 50 )) ] || fail "only $refused of the abandoned requests reached the server's parser"
 # 700 bytes a request would be 2 MiB for 3000.  ASan keeps freed memory
 # in quarantine: there its leak check at exit is the exact test instead.
 if ! ldd "$IMAGEIO_SERVER" | grep -q libasan; then
