@@ -18,7 +18,7 @@
 
 #include "minmax.h"
 #include "access.h"
-#include "backend.h"
+#include "backend-file.h"
 #include "tickets.h"
 
 struct file_backend
@@ -145,7 +145,7 @@ file_can_dirty (struct backend *b)
 
 static int
 file_extents (struct backend *b, enum extents_context ctx, uint64_t offset,
-              uint64_t length, struct extent_vec *out)
+              uint64_t length, extent_vec *out)
 {
   struct extent e = { .start = offset, .length = FB (b)->size - offset };
 
@@ -153,7 +153,7 @@ file_extents (struct backend *b, enum extents_context ctx, uint64_t offset,
     e.length = length;
 
   (void)ctx;
-  if (extent_vec_push (out, e) == -1)
+  if (extent_vec_append (out, e) == -1)
     return fail (b, "extents");
   return 0;
 }

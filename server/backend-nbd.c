@@ -20,7 +20,7 @@
 
 #include "minmax.h"
 #include "clock.h"
-#include "backend.h"
+#include "backend-nbd.h"
 #include "tickets.h"
 #include "vector.h"
 
@@ -243,8 +243,7 @@ merge_init (struct merge *mg, struct status_lists *sl, enum extents_context ctx,
  * memory).
  */
 static int
-merge_lists (struct merge *mg, uint64_t pos, uint64_t limit,
-             struct extent_vec *out)
+merge_lists (struct merge *mg, uint64_t pos, uint64_t limit, extent_vec *out)
 {
   while (pos < limit)
     {
@@ -268,7 +267,7 @@ merge_lists (struct merge *mg, uint64_t pos, uint64_t limit,
         e.hole = mg->depth->p->ptr[mg->depth->i + 1] == 0;
       if (mg->dirty)
         e.dirty = (mg->dirty->p->ptr[mg->dirty->i + 1] & NBD_STATE_DIRTY) != 0;
-      if (extent_vec_push (out, e) == -1)
+      if (extent_vec_append (out, e) == -1)
         return -1;
       pos += step;
       for (size_t k = 0; k < mg->nc; k++)
@@ -286,7 +285,7 @@ merge_lists (struct merge *mg, uint64_t pos, uint64_t limit,
 
 static int
 nbdb_extents (struct backend *b, enum extents_context ctx, uint64_t offset,
-              uint64_t length, struct extent_vec *out)
+              uint64_t length, extent_vec *out)
 {
   struct nbd_backend *nb = NB (b);
   struct status_lists sl = { .nb = nb };
@@ -314,7 +313,7 @@ nbdb_extents (struct backend *b, enum extents_context ctx, uint64_t offset,
 
       if (e.length > length)
         e.length = length;
-      if (extent_vec_push (out, e) == -1)
+      if (extent_vec_append (out, e) == -1)
         goto nomem;
       return 0;
     }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Backends: where a ticket's bytes live (file:///PATH or
- * nbd:unix:/PATH[:exportname=NAME]).
+/* The backend interface: where a ticket's bytes live (file:///PATH or
+ * nbd:unix:/PATH[:exportname=NAME]).  The backends (backend-file.c,
+ * backend-nbd.c) implement it; backend-open.c picks one for a ticket, and
+ * only it knows both, so nothing includes back up the chain.
  *
  * Contract: one backend per HTTP connection and ticket, used by that
  * connection's thread only, closed when the connection closes (or moves to
@@ -14,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vector.h"
+
 struct ticket;
 
 struct extent
@@ -23,14 +27,7 @@ struct extent
 };
 
 /* A growable array of extents. */
-struct extent_vec
-{
-  struct extent *ptr;
-  size_t len, cap;
-};
-
-int extent_vec_push (struct extent_vec *v, struct extent e);
-void extent_vec_free (struct extent_vec *v);
+DEFINE_VECTOR_TYPE (extent_vec, struct extent);
 
 enum extents_context
 {
@@ -58,7 +55,7 @@ struct backend_ops
    * before that end.
    */
   int (*extents) (struct backend *b, enum extents_context ctx, uint64_t offset,
-                  uint64_t length, struct extent_vec *out);
+                  uint64_t length, extent_vec *out);
   void (*close) (struct backend *b);
 };
 
@@ -68,26 +65,5 @@ struct backend
   const struct backend_ops *ops;
   char err[256];
 };
-
-enum backend_kind
-{
-  BACKEND_FILE,
-  BACKEND_NBD,
-};
-
-/* backend.c */
-enum backend_kind backend_kind_of_url (const char *url);
-/* Opens the backend for ticket T.  NULL with a reason in ERR. */
-struct backend *backend_open (const struct ticket *t, char *err, size_t errlen);
-void backend_close (struct backend *b);
-
-/* backend-file.c */
-struct backend *backend_file_open (const char *path, const struct ticket *t,
-                                   char *err, size_t errlen);
-
-/* backend-nbd.c */
-struct backend *backend_nbd_open (const char *socket, const char *export,
-                                  const struct ticket *t, char *err,
-                                  size_t errlen);
 
 #endif

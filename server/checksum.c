@@ -132,7 +132,7 @@ checksum_parse_block_size (const char *value, size_t *out, char *err,
 struct zero_map
 {
   struct backend *b;
-  struct extent_vec v;
+  extent_vec v;
   size_t i;    /* first extent that may still matter */
   bool no_map; /* extents failed: read everything */
 };
@@ -245,7 +245,7 @@ checksum_compute (struct backend *b, uint64_t size, const char *algorithm,
   ret = 0;
 
 out:
-  extent_vec_free (&zm.v);
+  extent_vec_reset (&zm.v);
   free (buf);
   return ret;
 }

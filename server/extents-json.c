@@ -25,14 +25,14 @@ struct extents_stream
 {
   struct backend *b;
   enum extents_context ctx;
-  uint64_t end;            /* the list covers [start, end) */
-  uint64_t next;           /* where the next backend chunk starts */
-  struct extent_vec batch; /* current backend chunk */
+  uint64_t end;     /* the list covers [start, end) */
+  uint64_t next;    /* where the next backend chunk starts */
+  extent_vec batch; /* current backend chunk */
   size_t batch_i;
   struct extent pending; /* merged, not yet emitted */
   bool has_pending;
   enum extents_fault fault;
-  struct extent_vec all; /* only under a corruption fault */
+  extent_vec all; /* only under a corruption fault */
   size_t all_i;
 
   yajl_gen g;
@@ -137,7 +137,7 @@ next_merged (struct extents_stream *xs, struct extent *e)
 
 /* Splits the first extent in two so a fault has two to work with. */
 static int
-ensure_two (struct extent_vec *v)
+ensure_two (extent_vec *v)
 {
   struct extent a, b;
 
@@ -150,7 +150,7 @@ ensure_two (struct extent_vec *v)
   b.start = a.start + a.length;
   b.length -= a.length;
   v->ptr[0] = a;
-  return extent_vec_push (v, b);
+  return extent_vec_append (v, b);
 }
 
 /* Collects the whole list and corrupts it as the fault says. */
@@ -158,11 +158,11 @@ static int
 prepare_fault (struct extents_stream *xs)
 {
   struct extent e, t;
-  struct extent_vec *v = &xs->all;
+  extent_vec *v = &xs->all;
   int r;
 
   while ((r = next_merged (xs, &e)) == 1)
-    if (extent_vec_push (v, e) == -1)
+    if (extent_vec_append (v, e) == -1)
       return -1;
   if (r == -1 || ensure_two (v) == -1)
     return -1;
@@ -373,8 +373,8 @@ extents_stream_free (struct extents_stream *xs)
     return;
   if (xs->g)
     yajl_gen_free (xs->g);
-  extent_vec_free (&xs->batch);
-  extent_vec_free (&xs->all);
+  extent_vec_reset (&xs->batch);
+  extent_vec_reset (&xs->all);
   byte_vec_reset (&xs->out);
   free (xs);
 }

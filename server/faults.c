@@ -34,6 +34,7 @@
 #include "log.h"
 #include "ranges.h"
 #include "redact.h"
+#include "vector.h"
 
 /* What lost bytes read as afterwards: easy to recognise in a hex dump. */
 #define LOSS_BYTE 0xEE
@@ -516,11 +517,12 @@ struct loss_range
 };
 
 /* The unflushed ranges of one ticket, over all its connections. */
+DEFINE_VECTOR_TYPE (loss_range_vec, struct loss_range);
+
 struct loss_group
 {
   const struct ticket *t; /* key; a connection with a backend holds a ref */
-  struct loss_range *v;
-  size_t n, cap;
+  loss_range_vec v;
   unsigned users; /* tracked backends of this ticket */
   struct loss_group *next;
 };
@@ -575,18 +577,7 @@ touch (struct tracked *tb)
 static int
 range_push (struct loss_group *g, struct loss_range r)
 {
-  if (g->n == g->cap)
-    {
-      size_t cap = g->cap ? g->cap * 2 : 64;
-      struct loss_range *p = realloc (g->v, cap * sizeof *p);
-
-      if (p == NULL)
-        return -1;
-      g->v = p;
-      g->cap = cap;
-    }
-  g->v[g->n++] = r;
-  return 0;
+  return loss_range_vec_append (&g->v, r);
 }
 
 /* Takes [OFF, OFF+LEN) away from every range of G (any owner). */
@@ -594,24 +585,24 @@ static void
 ranges_subtract (struct loss_group *g, uint64_t off, uint64_t len)
 {
   uint64_t end = off + len;
-  size_t n = g->n; /* pieces appended below need no second look */
+  size_t n = g->v.len; /* pieces appended below need no second look */
 
   for (size_t i = 0; i < n; i++)
     {
-      struct loss_range r = g->v[i];
+      struct loss_range r = g->v.ptr[i];
       uint64_t rend = r.off + r.len;
 
       if (r.len == 0 || rend <= off || r.off >= end)
         continue;
-      g->v[i].len = 0; /* removed; the pieces outside remain */
+      g->v.ptr[i].len = 0; /* removed; the pieces outside remain */
       if (r.off < off)
-        g->v[i] = (struct loss_range){ r.off, off - r.off, r.owner };
+        g->v.ptr[i] = (struct loss_range){ r.off, off - r.off, r.owner };
       if (rend > end)
         {
           struct loss_range right = { end, rend - end, r.owner };
 
-          if (g->v[i].len == 0)
-            g->v[i] = right;
+          if (g->v.ptr[i].len == 0)
+            g->v.ptr[i] = right;
           else if (range_push (g, right) == -1)
             log_msg ("fault: out of memory tracking unflushed ranges");
         }
@@ -624,10 +615,10 @@ ranges_compact (struct loss_group *g)
 {
   size_t j = 0;
 
-  for (size_t i = 0; i < g->n; i++)
-    if (g->v[i].len)
-      g->v[j++] = g->v[i];
-  g->n = j;
+  for (size_t i = 0; i < g->v.len; i++)
+    if (g->v.ptr[i].len)
+      g->v.ptr[j++] = g->v.ptr[i];
+  g->v.len = j;
 }
 
 /* Records that TB wrote or zeroed [OFF, OFF+LEN) without a flush. */
@@ -641,10 +632,10 @@ ranges_record (struct tracked *tb, uint64_t off, uint64_t len)
   ranges_subtract (g, off, len);
   ranges_compact (g);
   /* Sequential writes extend the connection's last range. */
-  for (size_t i = g->n; i-- > 0 && i + 8 >= g->n;)
-    if (g->v[i].owner == tb && g->v[i].off + g->v[i].len == off)
+  for (size_t i = g->v.len; i-- > 0 && i + 8 >= g->v.len;)
+    if (g->v.ptr[i].owner == tb && g->v.ptr[i].off + g->v.ptr[i].len == off)
       {
-        g->v[i].len += len;
+        g->v.ptr[i].len += len;
         return;
       }
   if (range_push (g, (struct loss_range){ off, len, tb }) == -1)
@@ -655,17 +646,17 @@ ranges_record (struct tracked *tb, uint64_t off, uint64_t len)
 static void
 ranges_forget (struct loss_group *g, const struct tracked *owner)
 {
-  for (size_t i = 0; i < g->n; i++)
-    if (owner == NULL || g->v[i].owner == owner)
-      g->v[i].len = 0;
+  for (size_t i = 0; i < g->v.len; i++)
+    if (owner == NULL || g->v.ptr[i].owner == owner)
+      g->v.ptr[i].len = 0;
   ranges_compact (g);
 }
 
 static bool
 has_ranges (const struct tracked *tb)
 {
-  for (size_t i = 0; i < tb->g->n; i++)
-    if (tb->g->v[i].owner == tb)
+  for (size_t i = 0; i < tb->g->v.len; i++)
+    if (tb->g->v.ptr[i].owner == tb)
       return true;
   return false;
 }
@@ -682,9 +673,9 @@ ranges_lose (struct tracked *tb, const struct tracked *owner, uint64_t *nr,
 
   if (garbage[0] == 0)
     memset (garbage, LOSS_BYTE, sizeof garbage);
-  for (size_t i = 0; i < g->n; i++)
+  for (size_t i = 0; i < g->v.len; i++)
     {
-      struct loss_range r = g->v[i];
+      struct loss_range r = g->v.ptr[i];
 
       if (owner && r.owner != owner)
         continue;
@@ -703,7 +694,7 @@ ranges_lose (struct tracked *tb, const struct tracked *owner, uint64_t *nr,
             }
           done += k;
         }
-      g->v[i].len = 0;
+      g->v.ptr[i].len = 0;
     }
   ranges_compact (g);
 }
@@ -897,7 +888,7 @@ tracked_can_dirty (struct backend *b)
 
 static int
 tracked_extents (struct backend *b, enum extents_context ctx, uint64_t offset,
-                 uint64_t length, struct extent_vec *out)
+                 uint64_t length, extent_vec *out)
 {
   struct tracked *tb = TR (b);
   int r = tb->inner->ops->extents (tb->inner, ctx, offset, length, out);
@@ -930,7 +921,7 @@ tracked_close (struct backend *b)
       if (*gp == tb->g)
         {
           *gp = tb->g->next;
-          free (tb->g->v);
+          loss_range_vec_reset (&tb->g->v);
           free (tb->g);
           break;
         }

@@ -34,7 +34,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "minmax.h"
-#include "backend.h"
+#include "backend-open.h"
 #include "checksum.h"
 #include "conn-limits.h"
 #include "extents-json.h"

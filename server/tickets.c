@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "tickets.h"
+#include "vector.h"
 #include "validate.h"
 
 /* The store: a small array of tickets, searched linearly (a test server
@@ -21,8 +22,8 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 /* Signalled whenever a ticket's busy count drops. */
 static pthread_cond_t unbusy = PTHREAD_COND_INITIALIZER;
-static struct ticket **store;
-static size_t nr_store, cap_store;
+DEFINE_VECTOR_TYPE (ticket_vec, struct ticket *);
+static ticket_vec store;
 
 static void
 ticket_free (struct ticket *t)
@@ -236,9 +237,9 @@ unref_locked (struct ticket *t)
 static void
 drop_locked (size_t i)
 {
-  struct ticket *t = store[i];
+  struct ticket *t = store.ptr[i];
 
-  store[i] = store[--nr_store];
+  store.ptr[i] = store.ptr[--store.len];
   t->in_store = false;
   unref_locked (t);
 }
@@ -247,8 +248,8 @@ drop_locked (size_t i)
 static ssize_t
 find_locked (const char *id)
 {
-  for (size_t i = 0; i < nr_store; i++)
-    if (strcmp (store[i]->id, id) == 0)
+  for (size_t i = 0; i < store.len; i++)
+    if (strcmp (store.ptr[i]->id, id) == 0)
       return i;
   return -1;
 }
@@ -264,7 +265,7 @@ find_live_locked (const char *id, enum ticket_error *why)
   *why = TICKET_MISSING;
   if (i == -1)
     return -1;
-  if (store[i]->busy == 0 && clock_now_s () > store[i]->expires)
+  if (store.ptr[i]->busy == 0 && clock_now_s () > store.ptr[i]->expires)
     {
       drop_locked (i);
       *why = TICKET_EXPIRED;
@@ -285,29 +286,20 @@ tickets_add (struct ticket *t)
   i = find_locked (t->id);
   if (i >= 0)
     {
-      store[i]->in_store = false;
-      unref_locked (store[i]);
-      store[i] = t;
+      store.ptr[i]->in_store = false;
+      unref_locked (store.ptr[i]);
+      store.ptr[i] = t;
     }
   else
     {
-      if (nr_store == cap_store)
+      if (ticket_vec_append (&store, t) == -1)
         {
-          size_t cap = cap_store ? cap_store * 2 : 16;
-          struct ticket **p = realloc (store, cap * sizeof *p);
-
-          if (p == NULL)
-            {
-              /* Out of memory: the ticket is not added. */
-              t->in_store = false;
-              unref_locked (t);
-              pthread_mutex_unlock (&lock);
-              return;
-            }
-          store = p;
-          cap_store = cap;
+          /* Out of memory: the ticket is not added. */
+          t->in_store = false;
+          unref_locked (t);
+          pthread_mutex_unlock (&lock);
+          return;
         }
-      store[nr_store++] = t;
     }
   pthread_mutex_unlock (&lock);
 }
@@ -320,11 +312,11 @@ tickets_acquire (const char *id, enum ticket_error *why)
 
   pthread_mutex_lock (&lock);
   i = find_live_locked (id, why);
-  if (i >= 0 && store[i]->canceled)
+  if (i >= 0 && store.ptr[i]->canceled)
     *why = TICKET_CANCELED;
   else if (i >= 0)
     {
-      t = store[i];
+      t = store.ptr[i];
       t->busy++;
       t->refs++;
       t->expires = clock_now_s () + t->timeout;
@@ -371,7 +363,7 @@ tickets_cancel (const char *id)
   i = find_locked (id);
   if (i >= 0)
     {
-      t = store[i];
+      t = store.ptr[i];
       /* Read without the lock by work_should_stop. */
       __atomic_store_n (&t->canceled, true, __ATOMIC_RELAXED);
       t->refs++;
@@ -402,7 +394,7 @@ tickets_remove_unused (struct ticket *t, double timeout)
     }
   if (t->busy > 0)
     r = -1;
-  else if (t->in_store && (i = find_locked (t->id)) >= 0 && store[i] == t)
+  else if (t->in_store && (i = find_locked (t->id)) >= 0 && store.ptr[i] == t)
     drop_locked (i);
   unref_locked (t);
   pthread_mutex_unlock (&lock);
@@ -419,8 +411,8 @@ tickets_extend (const char *id, uint64_t timeout)
   i = find_live_locked (id, &why);
   if (i >= 0)
     {
-      store[i]->timeout = timeout;
-      store[i]->expires = clock_now_s () + timeout;
+      store.ptr[i]->timeout = timeout;
+      store.ptr[i]->expires = clock_now_s () + timeout;
     }
   pthread_mutex_unlock (&lock);
   return i >= 0 ? 0 : -1;
@@ -471,7 +463,7 @@ tickets_describe (const char *id, size_t *len)
   i = find_live_locked (id, &why);
   if (i >= 0)
     {
-      struct ticket *t = store[i];
+      struct ticket *t = store.ptr[i];
 
       yajl_gen_map_open (g);
       gen_key_str (g, "uuid", t->id);
@@ -527,10 +519,8 @@ void
 tickets_clear (void)
 {
   pthread_mutex_lock (&lock);
-  while (nr_store > 0)
-    drop_locked (nr_store - 1);
-  free (store);
-  store = NULL;
-  cap_store = 0;
+  while (store.len > 0)
+    drop_locked (store.len - 1);
+  ticket_vec_reset (&store);
   pthread_mutex_unlock (&lock);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Backend selection from a ticket url and shared helpers; see backend.h. */
+/* Backend selection from a ticket url; see backend-open.h. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -7,33 +7,10 @@
 #include <string.h>
 
 #include "access.h"
-#include "backend.h"
+#include "backend-file.h"
+#include "backend-nbd.h"
+#include "backend-open.h"
 #include "tickets.h"
-
-int
-extent_vec_push (struct extent_vec *v, struct extent e)
-{
-  if (v->len == v->cap)
-    {
-      size_t cap = v->cap ? v->cap * 2 : 1024;
-      struct extent *p = realloc (v->ptr, cap * sizeof *p);
-
-      if (p == NULL)
-        return -1;
-      v->ptr = p;
-      v->cap = cap;
-    }
-  v->ptr[v->len++] = e;
-  return 0;
-}
-
-void
-extent_vec_free (struct extent_vec *v)
-{
-  free (v->ptr);
-  v->ptr = NULL;
-  v->len = v->cap = 0;
-}
 
 enum backend_kind
 backend_kind_of_url (const char *url)
