@@ -14,7 +14,10 @@
 #                               imageio_pid, imageio_port, imageio_ctl,
 #                               imageio_local, imageio_log.  Restarting
 #                               keeps the port.  KEY=VALUE: daemon options
-#                               (inactivity_timeout=N, max_connections=N).
+#                               (inactivity_timeout=N, max_connections=N,
+#                               local=abstract: the local socket is an
+#                               abstract one as in oVirt; imageio_local is
+#                               then @NAME).
 #   stop_imageio                SIGTERM, bounded wait
 #   imageio_ticket FILE         PUT FILE (make_ticket's JSON) on the control
 #                               socket; fails unless 200
@@ -89,11 +92,12 @@ _imageio_running=
 start_imageio ()
 {
   [ -n "${imageio_tree:-}" ] || realimageio_require
-  local inactivity=60 maxconn=8 kv
+  local inactivity=60 maxconn=8 kv abstract=0
   for kv in "$@"; do
     case "$kv" in
       inactivity_timeout=*) inactivity=${kv#*=} ;;
       max_connections=*) maxconn=${kv#*=} ;;
+      local=abstract) abstract=1 ;;
       *) fail "start_imageio: unknown option $kv" ;;
     esac
   done
@@ -102,6 +106,13 @@ start_imageio ()
   mkdir -p "$conf/conf.d" "$tmpdir/imageio-run"
   imageio_ctl=$tmpdir/imageio-ctl.sock
   imageio_local=$tmpdir/imageio-local.sock
+  # oVirt's local socket is abstract (\0/org/ovirt/imageio); a test's own
+  # name keeps parallel tests apart.  The config file holds the NUL byte.
+  local local_conf=$imageio_local
+  if [ "$abstract" = 1 ]; then
+    imageio_local="@/org/ovirt/imageio-test-$$-${tmpdir##*.}"
+    local_conf=$'\x01'${imageio_local#@}
+  fi
   imageio_log=$tmpdir/imageio-$_imageio_n.log
   rm -f "$imageio_ctl" "$imageio_local"
   # port 0 the first time; a restart listens where the clients connect.
@@ -126,7 +137,7 @@ port = ${imageio_port:-0}
 
 [local]
 enable = true
-socket = $imageio_local
+socket = $local_conf
 
 [control]
 transport = unix
@@ -157,6 +168,8 @@ formatter = long
 EOF
   # imageio logs ticket ids whole: the log keeps only their first 8
   # characters, so that a failed test never prints a bearer secret.
+  # The abstract name's leading NUL, which bash cannot hold in a string.
+  sed -i 's/\x01/\x00/' "$conf/conf.d/daemon.conf"
   "$_imageio_python" "$imageio_tree/ovirt-imageio" -c "$conf" </dev/null \
     > >(sed -u -E 's/([0-9a-f]{8})-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/\1-(redacted)/g' \
           >"$imageio_log") 2>&1 &
@@ -170,7 +183,7 @@ EOF
       sleep 0.2; cat "$imageio_log" >&2
       fail "ovirt-imageio exited at start-up"
     fi
-    if [ -S "$imageio_ctl" ] && [ -S "$imageio_local" ]; then
+    if [ -S "$imageio_ctl" ] && { [ "$abstract" = 1 ] || [ -S "$imageio_local" ]; }; then
       code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
                --unix-socket "$imageio_ctl" http://localhost/tickets/x) || true
       [ "${code:-000}" != 000 ] && break
@@ -255,4 +268,18 @@ start_plugin ()
   imageio_url "$ticket" >"$tmpdir/url-$_url_n"
   start_nbdkit -v --threads 8 "$IMAGEIO_PLUGIN" url=+"$tmpdir/url-$_url_n" \
     cafile="$imageio_pki/ca.pem" "$@"
+}
+
+# Fails if a whole ticket id given is in any nbdkit log of this test (the
+# plugin runs with -v).
+expect_nbdkit_logs_redacted ()
+{
+  local id log
+  for id in "$@"; do
+    for log in "$tmpdir"/nbdkit-*.log; do
+      [ -e "$log" ] || continue
+      grep -q -F -- "$id" "$log" && fail "whole ticket id found in $(basename "$log")"
+    done
+  done
+  return 0
 }

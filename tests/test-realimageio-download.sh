@@ -74,7 +74,7 @@ for kind in raw qcow2 file; do
       --request-size=4194304 --requests=16 ||
       { cat "$nbdkit_log" >&2; fail "$name: nbdcopy failed"; }
     if [ $via = local ]; then
-      grep -q "is_ovirt_host: using the server's Unix socket" "$nbdkit_log" ||
+      grep -q -F "is_ovirt_host: using the server's Unix socket $imageio_local" "$nbdkit_log" ||
         { cat "$nbdkit_log" >&2; fail "$name: the plugin did not use the local socket"; }
     fi
     finish $name
@@ -83,3 +83,4 @@ for kind in raw qcow2 file; do
     echo "$kind via $via: identical (qemu-img convert, nbdcopy)"
   done
 done
+expect_nbdkit_logs_redacted "${tickets[@]}"

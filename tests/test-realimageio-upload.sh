@@ -6,7 +6,7 @@
 # behind qemu-nbd and to a file backend, over HTTPS and over the daemon's
 # local socket (is_ovirt_host=true).  Every target is first filled with a
 # pattern, so a range the upload skipped (a zero run not written) shows up
-# in qemu-img compare.
+# in qemu-img compare.  The daemon's local socket is abstract, as in oVirt.
 source "$(dirname "$0")/functions.sh"
 source "$(dirname "$0")/realimageio-functions.sh"
 requires_cmd nbdkit nbdcopy qemu-img qemu-io qemu-nbd jq timeout
@@ -16,7 +16,10 @@ export LANG=C
 mib=1048576 size=$(( 64 * 1048576 ))
 # Half data: random runs and holes; the holes must overwrite the pattern.
 bash "$SRCDIR/tests/data/make-pattern.sh" raw "$tmpdir/src.raw" $size 60 31
-start_imageio
+# The local socket abstract, as oVirt's (\0/org/ovirt/imageio): OPTIONS
+# reports it as "\u0000/...".  (The download test uses a path.)
+start_imageio local=abstract
+all_tickets=()
 
 # new_target NAME FORMAT: an image of SIZE full of 0x5a, not sparse.
 new_target ()
@@ -36,6 +39,7 @@ nbd_ticket ()
   make_ticket "$tmpdir/$1.json" "$ticket" $size "nbd:unix:$nbd_sock" read,write \
     '"sparse": true, "dirty": false, "inactivity_timeout": 60'
   imageio_ticket "$tmpdir/$1.json"
+  all_tickets+=("$ticket")
 }
 
 file_ticket ()
@@ -45,6 +49,7 @@ file_ticket ()
   make_ticket "$tmpdir/$1.json" "$ticket" $size "file://$tmpdir/$1.raw" read,write \
     '"sparse": true, "dirty": false, "inactivity_timeout": 60'
   imageio_ticket "$tmpdir/$1.json"
+  all_tickets+=("$ticket")
 }
 
 # finish NAME: stop nbdkit (it must exit 0 and log no error).
@@ -88,9 +93,10 @@ for t in raw:raw:https qcow2:qcow2:local file:raw:local raw:raw:local; do
     --request-size=4194304 --requests=16 --flush ||
     { cat "$nbdkit_log" >&2; fail "$name: nbdcopy failed"; }
   if [ "$via" = local ]; then
-    grep -q "is_ovirt_host: using the server's Unix socket" "$nbdkit_log" ||
+    grep -q -F "is_ovirt_host: using the server's Unix socket $imageio_local" "$nbdkit_log" ||
       { cat "$nbdkit_log" >&2; fail "$name: the plugin did not use the local socket"; }
   fi
   finish $name
   check $name $fmt
 done
+expect_nbdkit_logs_redacted "${all_tickets[@]}"
