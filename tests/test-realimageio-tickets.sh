@@ -89,6 +89,33 @@ qemu-io -f raw -c "read -P 0x33 0 16M" "$tmpdir/del.raw" >/dev/null ||
   fail "deleted ticket: data flushed before the delete is missing"
 echo "deleted ticket: EPERM, data flushed before it intact"
 
+# ---- ticket deleted while nbdcopy uploads (virt-v2v's shape, the source
+# slowed by the rate filter): the copy fails, soon, and says why.
+truncate -s $size "$tmpdir/del2.raw"
+bash "$SRCDIR/tests/data/make-pattern.sh" raw "$tmpdir/del2-src.raw" $size 40 52
+new_ticket del2 read,write
+del2_ticket=$ticket
+start_plugin "$ticket" size=$size insecure=true
+timeout 120 nbdkit -r -U - --filter=rate file "$tmpdir/del2-src.raw" rate=32M \
+  --run "nbdcopy \"\$uri\" '$nbdkit_uri' --request-size=4194304 --requests=16 --flush" \
+  >"$tmpdir/del2-copy.log" 2>&1 &
+copy_pid=$!
+cleanup_fn kill_quiet "$copy_pid"
+wait_until 60 grep -q '\] WRITE ' "$imageio_log"
+imageio_delete_ticket "$ticket"
+t0=$(_now_ms)
+st=0
+wait "$copy_pid" || st=$?
+took=$(( $(_now_ms) - t0 ))
+[ "$st" -ne 0 ] || fail "deleted ticket: the copy succeeded after the ticket was deleted"
+[ "$took" -lt 60000 ] || fail "deleted ticket: the copy took ${took} ms to fail"
+grep -E ': error: ' "$nbdkit_log" | grep -q -E '403' ||
+  { cat "$nbdkit_log" >&2; fail "deleted ticket: nbdkit logged no error naming the 403"; }
+! grep -q -F -- "$del2_ticket" "$nbdkit_log" "$tmpdir/del2-copy.log" ||
+  fail "deleted ticket: a whole ticket id was printed"
+stop_nbdkit "$nbdkit_pid" || true
+echo "ticket deleted during nbdcopy: the copy failed in ${took} ms: $(grep -E ': error: ' "$nbdkit_log" | head -n 1)"
+
 # ---- idle past inactivity_timeout with unflushed writes
 truncate -s $size "$tmpdir/idle.raw"
 new_ticket idle read,write '"inactivity_timeout": 3'
