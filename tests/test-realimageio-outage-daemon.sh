@@ -6,7 +6,8 @@
 # again as soon as it answers (tickets live in its memory; oVirt's engine
 # adds them again).  Once stopped with SIGTERM (systemctl restart), once
 # killed with SIGKILL (a crash).  qemu-nbd keeps running.  The upload must
-# end with status 0 and an image identical to its source.
+# end with status 0 and an image identical to its source.  Fails with the
+# plugin before issue 17; passes with issue 17's recovery.
 source "$(dirname "$0")/functions.sh"
 source "$(dirname "$0")/realimageio-functions.sh"
 requires_cmd nbdkit nbdcopy qemu-img qemu-io qemu-nbd jq timeout
