@@ -11,6 +11,8 @@ packages=(
   nbdkit nbdkit-plugin-dev libnbd-bin python3-libnbd qemu-utils
   curl openssl valgrind clang libclang-rt-14-dev clang-format perl jq
   gnuplot-nox   # bench/ charts
+  python3-dev python3-setuptools   # tests/test-realimageio-*.sh build the real daemon's C extension
+  nbdkit-plugin-python   # bench/run-peers runs virt-v2v's Python plugins
   dpkg-dev debhelper lintian rpm   # tests/test-package-*.sh
   systemd       # systemd-analyze verify, systemd-sysusers/-tmpfiles --root (tests)
 )
