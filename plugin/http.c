@@ -29,6 +29,9 @@
 #include "http.h"
 #include "redact.h"
 
+/* -D imageio.http=1: each request line and response head (ticket
+ * redacted).
+ */
 NBDKIT_DLL_PUBLIC int imageio_debug_http = 0;
 
 /* Sockets opened by every connection object, for the transfer summary. */

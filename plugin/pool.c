@@ -26,6 +26,9 @@
 #include "locks.h"
 #include "pool.h"
 
+/* -D imageio.pool=1: connections taken and given back, retries, idle
+ * flushes, elided zeroes.
+ */
 NBDKIT_DLL_PUBLIC int imageio_debug_pool = 0;
 
 /* lock protects free_list, nr_free, all_waiters and every pool_conn's

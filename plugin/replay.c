@@ -101,6 +101,9 @@
 #include "replay.h"
 #include "stats.h"
 
+/* -D imageio.replay=1: the journal: writes sent again, flushes at the
+ * max_unflushed bound.
+ */
 NBDKIT_DLL_PUBLIC int imageio_debug_replay = 0;
 /* -D imageio.checkpoint=BYTES: checkpoints that often (tests). */
 NBDKIT_DLL_PUBLIC int imageio_debug_checkpoint = 0;
