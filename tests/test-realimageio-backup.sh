@@ -11,81 +11,19 @@
 source "$(dirname "$0")/functions.sh"
 requires_cmd nbdkit qemu-img qemu-io qemu-nbd jq curl timeout
 
-peers=${IMAGEIO_PEERS:-$SRCDIR/../shared/peers}
-if [ ! -f "$peers/ovirt-imageio/ovirt-imageio" ] || [ ! -x /usr/bin/python3 ]; then
-  echo "$(basename "$0"): no ovirt-imageio in $peers (or no /usr/bin/python3), skipping"
-  exit 77
-fi
-cp -r "$peers/ovirt-imageio" "$tmpdir/oi" && chmod -R u+w "$tmpdir/oi"
-if ! (cd "$tmpdir/oi" && /usr/bin/python3 setup.py build_ext --build-lib . \
-        >"$tmpdir/build_ext.log" 2>&1); then
-  echo "$(basename "$0"): cannot build ovirt-imageio's extension (python3-dev?), skipping"
-  exit 77
-fi
+source "$(dirname "$0")/realimageio-functions.sh"
+realimageio_require
 
 mib=1048576
 size=$(( 64 * mib ))
-pki=$tmpdir/oi/test/pki/system
-port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "$tmpdir/conf/conf.d" "$tmpdir/run"
-cat > "$tmpdir/conf/conf.d/daemon.conf" <<EOF
-[daemon]
-drop_privileges = false
-systemd_enable = false
-run_dir = $tmpdir/run
-
-[tls]
-enable = true
-key_file = $pki/key.pem
-cert_file = $pki/cert.pem
-ca_file = $pki/ca.pem
-
-[remote]
-host = 127.0.0.1
-port = $port
-
-[local]
-enable = false
-
-[control]
-transport = unix
-socket = $tmpdir/run/control.sock
-
-[handlers]
-keys = logfile
-
-[handler_logfile]
-keyword__class = logging.FileHandler
-args = ('$tmpdir/daemon.log',)
-kwargs = {}
-level = DEBUG
-formatter = long
-EOF
-(cd "$tmpdir/oi" && exec /usr/bin/python3 ./ovirt-imageio -c "$tmpdir/conf") \
-  </dev/null >"$tmpdir/daemon.out" 2>&1 &
-daemon_pid=$!
-cleanup_fn _kill_wait "$daemon_pid"
-control () { curl -s -o /dev/null -w '%{http_code}' --unix-socket "$tmpdir/run/control.sock" "$@"; }
-ready () { [ "$(control http://localhost/tickets/none)" = 404 ]; }
-deadline=$(( $(_now_ms) + 30000 ))
-until ready; do
-  _pid_exited "$daemon_pid" && { cat "$tmpdir/daemon.out" >&2; fail "imageio daemon exited at start-up"; }
-  [ "$(_now_ms)" -lt "$deadline" ] || fail "imageio daemon not ready in 30 s"
-  sleep 0.1
-done
+start_imageio
 
 # qemu-nbd as imageio runs it (plus -r: a backup only reads); ARGS added.
 # Sets q_sock, q_pid.
 imageio_nbd ()
 {
-  _nbd_n=$(( _nbd_n + 1 ))
-  q_sock=$tmpdir/q-$_nbd_n.sock
-  qemu-nbd --socket="$q_sock" --export-name= --persistent --shared=8 \
-    --cache=writeback --aio=threads --discard=unmap --detect-zeroes=unmap \
-    --format=qcow2 --allocation-depth -r "$@" "$disk" </dev/null >"$q_sock.log" 2>&1 &
-  q_pid=$!
-  cleanup_fn _kill_wait "$q_pid"
-  wait_until 10 test -S "$q_sock"
+  start_imageio_qemu_nbd "$disk" qcow2 --allocation-depth -r "$@"
+  q_sock=$nbd_sock q_pid=$nbd_pid
 }
 
 # Adds a ticket for q_sock with DIRTY (true|false); sets t and url.
@@ -94,15 +32,14 @@ add_ticket ()
   t=$(random_ticket)
   printf '{"uuid": "%s", "size": %s, "url": "nbd:unix:%s", "ops": ["read"], "timeout": 3000, "sparse": true, "dirty": %s}' \
     "$t" $size "$q_sock" "$1" > "$tmpdir/ticket.json"
-  [ "$(control -X PUT --data-binary @"$tmpdir/ticket.json" "http://localhost/tickets/$t")" = 200 ] ||
-    fail "cannot add a ticket to the daemon"
-  url=https://127.0.0.1:$port/images/$t
+  imageio_ticket "$tmpdir/ticket.json"
+  url=$(imageio_url "$t")
 }
 
 run_plugin ()
 {
   local what=$1; shift
-  timeout 120 nbdkit -U - -r "$IMAGEIO_PLUGIN" url="$url" cafile="$pki/ca.pem" "$@" \
+  timeout 120 nbdkit -U - -r "$IMAGEIO_PLUGIN" url="$url" cafile="$imageio_pki/ca.pem" "$@" \
     2>"$tmpdir/nbdkit.log" || { cat "$tmpdir/nbdkit.log" >&2; fail "$what failed"; }
   grep -q -F "$t" "$tmpdir/nbdkit.log" && fail "$what: the ticket id was printed"
   return 0
@@ -121,7 +58,7 @@ add_ticket false
 run_plugin "full backup" --run "qemu-img convert -f raw -O qcow2 \"\$uri\" $tmpdir/full.qcow2"
 qemu-img compare -U -q -f qcow2 -F qcow2 "$tmpdir/full.qcow2" "$disk" || fail "full backup differs"
 # extents=dirty on it: the daemon's 404, one start-up error.
-if timeout 60 nbdkit -U - -r "$IMAGEIO_PLUGIN" url="$url" cafile="$pki/ca.pem" \
+if timeout 60 nbdkit -U - -r "$IMAGEIO_PLUGIN" url="$url" cafile="$imageio_pki/ca.pem" \
      extents=dirty --run true 2>"$tmpdir/nodirty.log"; then
   fail "extents=dirty started on a ticket without dirty extents"
 fi
@@ -129,7 +66,7 @@ grep -q '404 Not Found: Ticket does not support dirty extents' "$tmpdir/nodirty.
   { cat "$tmpdir/nodirty.log" >&2; fail "no clear error for a ticket without dirty extents"; }
 # A dirty ticket whose qemu-nbd has no bitmap.
 add_ticket true
-if timeout 60 nbdkit -U - -r "$IMAGEIO_PLUGIN" url="$url" cafile="$pki/ca.pem" \
+if timeout 60 nbdkit -U - -r "$IMAGEIO_PLUGIN" url="$url" cafile="$imageio_pki/ca.pem" \
      extents=dirty --run true 2>"$tmpdir/nobitmap.log"; then
   fail "extents=dirty started on an export without a bitmap"
 fi
@@ -152,5 +89,5 @@ d=$(own_data "$tmpdir/incr.qcow2")
 [ "$d" -ge $(( 3 * mib )) ] && [ "$d" -le $(( 4 * mib )) ] ||
   fail "the incremental holds $d bytes of data, expected 3 MiB (the dirty data)"
 # The daemon served the dirty list once (it answers the whole list).
-[ "$(grep -c 'EXTENTS .*context=dirty' "$tmpdir/daemon.log")" -ge 1 ] ||
+[ "$(grep -c 'EXTENTS .*context=dirty' "$imageio_log")" -ge 1 ] ||
   fail "the daemon logged no dirty extents request"
