@@ -436,8 +436,13 @@ tls_handshake_error (struct transport *t, const char *name, int sslerr,
             "verify failed (%s)",
             name, X509_verify_cert_error_string (vr));
   else if (sslerr == SSL_ERROR_SYSCALL && ERR_peek_error () == 0)
-    seterr (errbuf, errlen, "TLS handshake with %s failed: %s", name,
-            errno ? strerror (errno) : "connection closed by peer");
+    /* A plain HTTP server may close (or reset) before its 400 to our
+     * ClientHello arrives, so the reply that tells it apart can be lost.
+     */
+    seterr (errbuf, errlen,
+            "TLS handshake with %s failed: %s (if this port does not "
+            "speak TLS, use an http:// URL)",
+            name, errno ? strerror (errno) : "connection closed by peer");
   else if (is_plain_http_reply (ERR_peek_error ()))
     seterr (errbuf, errlen,
             "TLS handshake with %s failed: the server does "
