@@ -82,11 +82,15 @@
  *   FAILED -> LOST (403 on a write, writes unflushed):
  *     test-plugin-refused-write.sh
  *
- * Contract: callers never hold a pool connection when they call in here.
+ * Contract: callers never hold a pool connection when they call in here
+ * (but the keeper, which flushes the one it holds); the journal is walked
+ * only with every connection held.  Both are asserted (pool_held), in
+ * release builds too, as nbdkit keeps its own asserts.
  */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -368,6 +372,7 @@ replay_from_head (struct pool_conn *pc, uint64_t cp_bytes, char *why,
   struct http_outcome o;
   char what[96];
 
+  assert (pool_held () == pool_size ());
   for (const struct journal_entry *next; e; e = next)
     {
       next = e->next; /* a checkpoint below frees E */
@@ -414,6 +419,7 @@ replay_and_flush (struct pool_conn **all, unsigned n, const char *cause,
   char why[400] = "";
   bool gaps;
 
+  assert (n == pool_size () && pool_held () == n);
   {
     LOCK_FOR_SCOPE (&state_lock);
     gaps = incomplete;
@@ -482,6 +488,7 @@ recover (const char *cause, int64_t deadline)
 {
   unsigned n;
 
+  assert (pool_held () == 0);
   if (!replay_pending ())
     return 0;
   POOL_ALL_FOR_SCOPE (all, n);
@@ -588,6 +595,7 @@ replay_send (const struct replay_request *rq, struct http_response *resp)
   struct http_outcome o;
   enum replay_verdict v;
 
+  assert (pool_held () == 0);
   if (rq->write && refuse_after_loss (rq) == -1)
     return -1;
   for (int attempt = 1;; attempt++)
@@ -674,6 +682,7 @@ replay_flush (void)
   char why[400] = "";
   int ret;
 
+  assert (pool_held () == 0);
   if (refuse_after_loss (NULL) == -1)
     return -1;
   if (!params.has_flush)
@@ -705,6 +714,7 @@ replay_flush_idle_conn (struct pool_conn *pc)
 {
   struct http_outcome o;
 
+  assert (pool_held () == 1);
   /* A failure here is not reported: the connection is closed and marked,
    * and the next flush sends the journal again.
    */
