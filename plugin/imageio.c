@@ -353,13 +353,13 @@ try_local_socket (void)
     struct http_request req = { .method = "OPTIONS",
                                 .target = config.path,
                                 .timeout_ms = startup_request_ms () };
-    struct http_response resp;
-    enum http_result r = http_request (c, &req, &resp, errbuf, sizeof errbuf);
+    struct http_outcome o;
 
-    ok = r == HTTP_OK && resp.status == 200;
+    http_send (c, &req, &o);
+    ok = http_outcome_ok (&o, 200);
     if (!ok)
       nbdkit_debug ("imageio: is_ovirt_host: OPTIONS via the Unix socket: %s",
-                    r != HTTP_OK ? errbuf : resp.reason);
+                    o.r != HTTP_OK ? o.errbuf : o.resp.reason);
   }
   if (!ok)
     {
@@ -434,8 +434,7 @@ fetch_extents (void *opaque, uint64_t offset, uint64_t length,
     .opaque = &cs,
     .timeout_ms = config.extents_timeout * 1000, /* not timeout= */
   };
-  struct http_response resp;
-  enum http_result r;
+  struct http_outcome o;
   bool reused;
 
   (void)opaque;
@@ -462,22 +461,25 @@ fetch_extents (void *opaque, uint64_t offset, uint64_t length,
       return -1;
     }
   reused = http_conn_is_open (extents_conn);
-  r = http_request (extents_conn, &req, &resp, errbuf, errlen);
-  if (r == HTTP_ERR_CLOSED && reused && cs.bytes == 0)
+  http_send (extents_conn, &req, &o);
+  if (o.r == HTTP_ERR_CLOSED && reused && cs.bytes == 0)
     /* The server closed the idle connection: once more on a new one. */
-    r = http_request (extents_conn, &req, &resp, errbuf, errlen);
+    http_send (extents_conn, &req, &o);
   free (target);
-  if (r != HTTP_OK)
-    return r == HTTP_ERR_TIMEOUT ? -2 : -1;
-  extents_status = resp.status;
-  if (resp.status != 200)
+  if (o.r != HTTP_OK)
     {
-      char text[sizeof resp.error_text + 32];
+      snprintf (errbuf, errlen, "%s", o.errbuf);
+      return o.r == HTTP_ERR_TIMEOUT ? -2 : -1;
+    }
+  extents_status = o.resp.status;
+  if (o.resp.status != 200)
+    {
+      char text[sizeof o.resp.error_text + 32];
 
       snprintf (errbuf, errlen, "GET extents%s: %d %s: %s",
-                config.extents_dirty ? "?context=dirty" : "", resp.status,
-                resp.reason,
-                errors_redact (resp.error_text, text, sizeof text));
+                config.extents_dirty ? "?context=dirty" : "", o.resp.status,
+                o.resp.reason,
+                errors_redact (o.resp.error_text, text, sizeof text));
       return -1;
     }
   return 0;
