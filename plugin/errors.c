@@ -8,6 +8,7 @@
 #include <nbdkit-plugin.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -65,15 +66,15 @@ is_read_only_refusal (const struct http_response *resp)
 }
 
 void
-errors_report (const char *what, enum http_result r,
-               const struct http_response *resp, const char *errbuf)
+errors_report (const char *what, const struct http_outcome *o)
 {
+  const struct http_response *resp = &o->resp;
   char text[sizeof resp->error_text + 32];
 
-  if (r != HTTP_OK)
+  if (o->r != HTTP_OK)
     {
-      nbdkit_error ("%s: %s: %s", what, http_result_str (r),
-                    errors_redact (errbuf, text, sizeof text));
+      nbdkit_error ("%s: %s: %s", what, http_result_str (o->r),
+                    errors_redact (o->errbuf, text, sizeof text));
       nbdkit_set_error (EIO);
       return;
     }
@@ -87,6 +88,21 @@ errors_report (const char *what, enum http_result r,
   else
     nbdkit_error ("%s: %d %s: %s", what, resp->status, resp->reason, text);
   nbdkit_set_error (status_errno (resp->status));
+}
+
+const char *
+errors_describe (const char *what, const struct http_outcome *o, char *buf,
+                 size_t len)
+{
+  char text[sizeof o->resp.error_text + 32];
+
+  if (o->r == HTTP_OK)
+    snprintf (buf, len, "%s: %d %s: %s", what, o->resp.status, o->resp.reason,
+              errors_redact (o->resp.error_text, text, sizeof text));
+  else
+    snprintf (buf, len, "%s: %s: %s", what, http_result_str (o->r),
+              errors_redact (o->errbuf, text, sizeof text));
+  return buf;
 }
 
 const char *

@@ -13,11 +13,16 @@
  */
 void errors_set_ticket_path (const char *path);
 
-/* nbdkit_error saying WHAT failed and how (R, or RESP's status and the
- * server's text with ticket ids shortened), and the matching errno.
+/* nbdkit_error saying WHAT failed and how (O's transport failure, or its
+ * status and the server's text with ticket ids shortened), and the
+ * matching errno.
  */
-void errors_report (const char *what, enum http_result r,
-                    const struct http_response *resp, const char *errbuf);
+void errors_report (const char *what, const struct http_outcome *o);
+/* "WHAT: STATUS REASON: TEXT" or "WHAT: FAILURE: MESSAGE" into BUF, ticket
+ * ids shortened: how a failed request is named in messages.  Returns BUF.
+ */
+const char *errors_describe (const char *what, const struct http_outcome *o,
+                             char *buf, size_t len);
 /* What to do about a failed first connection (ERRBUF from the transport):
  * "; ..." naming cafile= and insecure=true for a certificate the client
  * did not trust, or port 54322 when the URL had none and the connection

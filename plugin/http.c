@@ -882,3 +882,18 @@ http_request (struct http_conn *c, const struct http_request *req,
     }
   return HTTP_OK;
 }
+
+void
+http_send (struct http_conn *c, const struct http_request *req,
+           struct http_outcome *o)
+{
+  o->r = http_request (c, req, &o->resp, o->errbuf, sizeof o->errbuf);
+}
+
+bool
+http_outcome_ok (const struct http_outcome *o, int ok_status)
+{
+  if (o->r != HTTP_OK)
+    return false;
+  return ok_status ? o->resp.status == ok_status : o->resp.status / 100 == 2;
+}

@@ -92,6 +92,23 @@ enum http_result http_request (struct http_conn *c,
                                struct http_response *resp, char *errbuf,
                                size_t errlen);
 
+/* What one request came to: the transport's result, the answer (when R is
+ * HTTP_OK) and the transport's one-line error (when it is not), kept
+ * together from the socket to the message.
+ */
+struct http_outcome
+{
+  enum http_result r;
+  struct http_response resp;
+  char errbuf[256];
+};
+
+/* http_request into O. */
+void http_send (struct http_conn *c, const struct http_request *req,
+                struct http_outcome *o);
+/* Whether O is an answer with status OK_STATUS (0: any 2xx). */
+bool http_outcome_ok (const struct http_outcome *o, int ok_status);
+
 /* Debug flag: log each request line and response head (-D imageio.http=1). */
 extern int imageio_debug_http;
 

@@ -204,19 +204,21 @@ probe_options (struct http_conn *c, const char *where)
     .buf_len = sizeof body,
     .timeout_ms = startup_request_ms (),
   };
-  struct http_response resp;
+  struct http_outcome o;
+  const struct http_response *resp = &o.resp;
+  enum http_result r;
   struct imageio_options opts;
   char errbuf[256] = "", what[300];
-  enum http_result r;
 
   snprintf (what, sizeof what, "OPTIONS %s", where);
-  r = http_request (c, &req, &resp, errbuf, sizeof errbuf);
+  http_send (c, &req, &o);
+  r = o.r;
   if (r == HTTP_ERR_CLOSED && !config.remote.tls)
     {
       /* A TLS server closes a plain connection without a word. */
       nbdkit_error ("%s: %s: %s (if this port speaks TLS, use an https:// "
                     "URL)",
-                    what, http_result_str (r), errbuf);
+                    what, http_result_str (r), o.errbuf);
       return -1;
     }
   if (r == HTTP_ERR_CONNECT)
@@ -224,32 +226,32 @@ probe_options (struct http_conn *c, const char *where)
       char text[300];
 
       nbdkit_error ("%s: %s: %s%s", what, http_result_str (r),
-                    errors_redact (errbuf, text, sizeof text),
-                    errors_connect_hint (errbuf, config.port_given,
+                    errors_redact (o.errbuf, text, sizeof text),
+                    errors_connect_hint (o.errbuf, config.port_given,
                                          config.cafile != NULL));
       return -1;
     }
   if (r != HTTP_OK)
     {
-      errors_report (what, r, &resp, errbuf);
+      errors_report (what, &o);
       return -1;
     }
-  if (resp.status == 405 || (resp.status == 204 && resp.body_len == 0))
+  if (resp->status == 405 || (resp->status == 204 && resp->body_len == 0))
     {
       /* Old daemon (405) or proxy (204): only GET and PUT, one connection. */
       nbdkit_debug ("imageio: server has no OPTIONS (%d): old server mode, "
                     "no zero, flush or extents",
-                    resp.status);
+                    resp->status);
       server.can_write = true;
       server.max_readers = server.max_writers = 1;
       return 0;
     }
-  if (resp.status != 200)
+  if (resp->status != 200)
     {
-      errors_report (what, HTTP_OK, &resp, errbuf);
+      errors_report (what, &o);
       return -1;
     }
-  if (json_parse_options (body, resp.body_len, &opts, errbuf, sizeof errbuf)
+  if (json_parse_options (body, resp->body_len, &opts, errbuf, sizeof errbuf)
       == -1)
     {
       nbdkit_error ("%s: invalid answer from server: %s", what, errbuf);
@@ -264,14 +266,14 @@ probe_options (struct http_conn *c, const char *where)
   if (opts.size_error[0])
     nbdkit_debug ("imageio: OPTIONS: ignoring %s", opts.size_error);
   /* Without an Allow header, trust the features: zero means writable. */
-  if (resp.allow[0] != '\0')
-    server.can_write = strcasestr (resp.allow, "PUT") != NULL;
+  if (resp->allow[0] != '\0')
+    server.can_write = strcasestr (resp->allow, "PUT") != NULL;
   else
     server.can_write = opts.has_zero;
   if (!server.can_write)
     snprintf (read_only_why, sizeof read_only_why,
               "the ticket does not allow writing (the server allows %.100s)",
-              resp.allow[0] ? resp.allow : "no zero, so no writes");
+              resp->allow[0] ? resp->allow : "no zero, so no writes");
 
   if (config.is_ovirt_host && opts.unix_socket_len > 0)
     {
@@ -298,30 +300,27 @@ probe_size (struct http_conn *c, bool required)
     .buf_len = 1,
     .timeout_ms = startup_request_ms (),
   };
-  struct http_response resp;
-  char errbuf[256] = "";
-  enum http_result r;
+  struct http_outcome o;
   uint64_t first, last, total;
 
-  r = http_request (c, &req, &resp, errbuf, sizeof errbuf);
-  if (r != HTTP_OK || resp.status != 206)
+  http_send (c, &req, &o);
+  if (!http_outcome_ok (&o, 206))
     {
       if (required)
-        errors_report ("GET bytes=0-0 (to learn the image size)", r, &resp,
-                       errbuf);
+        errors_report ("GET bytes=0-0 (to learn the image size)", &o);
       else
         nbdkit_debug ("imageio: cannot check size=: GET bytes=0-0: %s",
-                      r != HTTP_OK ? errbuf : resp.reason);
+                      o.r != HTTP_OK ? o.errbuf : o.resp.reason);
       return -1;
     }
-  if (range_parse_content_range (resp.content_range, &first, &last, &total)
+  if (range_parse_content_range (o.resp.content_range, &first, &last, &total)
           == -1
       || total == UINT64_MAX || total > INT64_MAX)
     {
       if (required)
         nbdkit_error ("the server did not report the image size "
                       "(Content-Range: %.80s); give size=",
-                      resp.content_range);
+                      o.resp.content_range);
       return -1;
     }
   return total;
@@ -354,13 +353,13 @@ try_local_socket (void)
     struct http_request req = { .method = "OPTIONS",
                                 .target = config.path,
                                 .timeout_ms = startup_request_ms () };
-    struct http_response resp;
-    enum http_result r = http_request (c, &req, &resp, errbuf, sizeof errbuf);
+    struct http_outcome o;
 
-    ok = r == HTTP_OK && resp.status == 200;
+    http_send (c, &req, &o);
+    ok = http_outcome_ok (&o, 200);
     if (!ok)
       nbdkit_debug ("imageio: is_ovirt_host: OPTIONS via the Unix socket: %s",
-                    r != HTTP_OK ? errbuf : resp.reason);
+                    o.r != HTTP_OK ? o.errbuf : o.resp.reason);
   }
   if (!ok)
     {
@@ -435,8 +434,7 @@ fetch_extents (void *opaque, uint64_t offset, uint64_t length,
     .opaque = &cs,
     .timeout_ms = config.extents_timeout * 1000, /* not timeout= */
   };
-  struct http_response resp;
-  enum http_result r;
+  struct http_outcome o;
   bool reused;
 
   (void)opaque;
@@ -463,31 +461,32 @@ fetch_extents (void *opaque, uint64_t offset, uint64_t length,
       return -1;
     }
   reused = http_conn_is_open (extents_conn);
-  r = http_request (extents_conn, &req, &resp, errbuf, errlen);
-  if (r == HTTP_ERR_CLOSED && reused && cs.bytes == 0)
+  http_send (extents_conn, &req, &o);
+  if (o.r == HTTP_ERR_CLOSED && reused && cs.bytes == 0)
     /* The server closed the idle connection: once more on a new one. */
-    r = http_request (extents_conn, &req, &resp, errbuf, errlen);
+    http_send (extents_conn, &req, &o);
   free (target);
-  if (r != HTTP_OK)
-    return r == HTTP_ERR_TIMEOUT ? -2 : -1;
-  extents_status = resp.status;
-  if (resp.status != 200)
+  if (o.r != HTTP_OK)
     {
-      char text[sizeof resp.error_text + 32];
+      snprintf (errbuf, errlen, "%s", o.errbuf);
+      return o.r == HTTP_ERR_TIMEOUT ? -2 : -1;
+    }
+  extents_status = o.resp.status;
+  if (o.resp.status != 200)
+    {
+      char text[sizeof o.resp.error_text + 32];
 
       snprintf (errbuf, errlen, "GET extents%s: %d %s: %s",
-                config.extents_dirty ? "?context=dirty" : "", resp.status,
-                resp.reason,
-                errors_redact (resp.error_text, text, sizeof text));
+                config.extents_dirty ? "?context=dirty" : "", o.resp.status,
+                o.resp.reason,
+                errors_redact (o.resp.error_text, text, sizeof text));
       return -1;
     }
   return 0;
 }
 
-static enum http_result send_entry (struct http_conn *c,
-                                    const struct journal_entry *e,
-                                    struct http_response *resp, char *errbuf,
-                                    size_t errlen);
+static void send_entry (struct http_conn *c, const struct journal_entry *e,
+                        struct http_outcome *o);
 
 /* Sets server.size from the server's answer and size=: without size= the
  * server must tell; with it, a size= larger than the image is refused.
@@ -835,6 +834,13 @@ imageio_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
     .buf = buf,
     .buf_len = count,
   };
+  const struct replay_request rq = {
+    .op = "pread",
+    .offset = offset,
+    .length = count,
+    .http = &req,
+    .ok_status = 206,
+  };
   struct http_response resp;
   uint64_t first, last, total;
 
@@ -842,21 +848,21 @@ imageio_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
   (void)flags;
   snprintf (range, sizeof range, "bytes=%" PRIu64 "-%" PRIu64, offset,
             offset + count - 1);
-  snprintf (what, sizeof what, "pread offset %" PRIu64 " length %" PRIu32,
-            offset, count);
-  if (replay_send (what, &req, &resp, 206, NULL, false) == -1)
+  if (replay_send (&rq, &resp) == -1)
     return -1;
   if (range_parse_content_range (resp.content_range, &first, &last, &total)
           == -1
       || first != offset || last != offset + count - 1)
     {
-      nbdkit_error ("%s: server answered with Content-Range '%.80s'", what,
+      nbdkit_error ("%s: server answered with Content-Range '%.80s'",
+                    replay_describe (&rq, what, sizeof what),
                     resp.content_range);
       return -1;
     }
   if (resp.body_len != count)
     {
-      nbdkit_error ("%s: short answer, %" PRIu64 " bytes", what, resp.body_len);
+      nbdkit_error ("%s: short answer, %" PRIu64 " bytes",
+                    replay_describe (&rq, what, sizeof what), resp.body_len);
       return -1;
     }
   stats_add (STATS_BYTES_READ, count);
@@ -907,9 +913,9 @@ make_patch_zero (struct http_request *req, char *body, uint64_t offset,
 }
 
 /* Sends a journal entry again, unflushed (the replay flushes after). */
-static enum http_result
+static void
 send_entry (struct http_conn *c, const struct journal_entry *e,
-            struct http_response *resp, char *errbuf, size_t errlen)
+            struct http_outcome *o)
 {
   struct http_request req;
   char buf[160];
@@ -920,7 +926,7 @@ send_entry (struct http_conn *c, const struct journal_entry *e,
     make_patch_zero (&req, buf, e->offset, e->length, false);
   else
     make_put (&req, buf, zero_buf, e->length, e->offset, false);
-  return http_request (c, &req, resp, errbuf, errlen);
+  http_send (c, &req, o);
 }
 
 /* PUTs COUNT bytes of BUF at OFFSET.  FUA asks the server to flush first.
@@ -931,15 +937,20 @@ static int
 put_data (const void *buf, uint32_t count, uint64_t offset, bool fua,
           const char *op)
 {
-  char content_range[96], what[96];
+  char content_range[96];
   struct http_request req;
-  struct http_response resp;
-  struct replay_write w = { buf == zero_buf ? NULL : buf, offset, count };
+  const struct replay_request rq = {
+    .op = op,
+    .offset = offset,
+    .length = count,
+    .http = &req,
+    .write = true,
+    .data = buf == zero_buf ? NULL : buf,
+    .fua = fua,
+  };
 
   make_put (&req, content_range, buf, count, offset, fua);
-  snprintf (what, sizeof what, "%s offset %" PRIu64 " length %" PRIu32, op,
-            offset, count);
-  return replay_send (what, &req, &resp, 0, &w, fua);
+  return replay_send (&rq, NULL);
 }
 
 static int
@@ -966,15 +977,20 @@ static int imageio_flush (void *handle, uint32_t flags);
 static int
 patch_zero (uint64_t offset, uint64_t size, bool fua)
 {
-  char body[160], what[96];
+  char body[160];
   struct http_request req;
-  struct http_response resp;
-  struct replay_write w = { NULL, offset, size };
+  const struct replay_request rq = {
+    .op = "zero",
+    .offset = offset,
+    .length = size,
+    .http = &req,
+    .write = true,
+    .data = NULL, /* a zero */
+    .fua = fua,
+  };
 
   make_patch_zero (&req, body, offset, size, fua);
-  snprintf (what, sizeof what, "zero offset %" PRIu64 " length %" PRIu64,
-            offset, size);
-  return replay_send (what, &req, &resp, 0, &w, fua);
+  return replay_send (&rq, NULL);
 }
 
 static int

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The journal of unflushed writes; see journal.h. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -7,10 +8,46 @@
 #include "journal.h"
 #include "locks.h"
 
+/* The contract of the *_locked functions (and those said to run with the
+ * lock held): the calling thread holds J's lock.  Cheap enough to stay in
+ * release builds.
+ */
+static void
+assert_locked (const struct journal *j)
+{
+  assert (j->held && pthread_equal (j->holder, pthread_self ()));
+}
+
+/* j->lock, with its holder noted for the functions that require it:
+ * released when the enclosing scope ends.
+ */
+#define JOURNAL_LOCK_FOR_SCOPE(j)                                              \
+  __attribute__ ((cleanup (journal_unlock_cleanup), unused)) struct journal *  \
+  LOCKS_UNIQUE (journal_lock_)                                                 \
+      = journal_lock (j)
+
+static struct journal *
+journal_lock (struct journal *j)
+{
+  mutex_lock (&j->lock);
+  j->holder = pthread_self ();
+  j->held = true;
+  return j;
+}
+
+static void
+journal_unlock_cleanup (struct journal **j)
+{
+  assert_locked (*j);
+  (*j)->held = false;
+  locks_check (pthread_mutex_unlock (&(*j)->lock), "pthread_mutex_unlock");
+}
+
 void
 journal_init (struct journal *j, uint64_t max_bytes)
 {
   pthread_mutex_init (&j->lock, NULL);
+  j->held = false;
   j->head = j->tail = NULL;
   j->count = j->bytes = 0;
   j->max_bytes = max_bytes;
@@ -39,6 +76,7 @@ entry_cost (const struct journal_entry *e)
 static bool
 append_locked (struct journal *j, struct journal_entry *e)
 {
+  assert_locked (j);
   e->next = NULL;
   if (j->tail)
     j->tail->next = e;
@@ -56,6 +94,7 @@ append_locked (struct journal *j, struct journal_entry *e)
 static int
 ring_take (struct journal *j, uint64_t len, uint64_t *pos)
 {
+  assert_locked (j);
   if (j->ring_size == 0 && j->max_bytes > 0)
     {
       uint64_t size = j->max_bytes + JOURNAL_SLACK;
@@ -97,9 +136,13 @@ static void
 ring_give_back (struct journal *j, const struct journal_entry *e,
                 const struct journal_entry *stop)
 {
+  assert_locked (j);
   for (; e != stop; e = e->next)
     if (e->in_ring)
-      j->ring_entries--;
+      {
+        assert (j->ring_entries > 0);
+        j->ring_entries--;
+      }
   for (e = stop; e; e = e->next)
     if (e->in_ring)
       {
@@ -122,7 +165,7 @@ journal_append_copy (struct journal *j, const void *buf, uint64_t offset,
   e->length = length;
   if (buf)
     {
-      LOCK_FOR_SCOPE (&j->lock);
+      JOURNAL_LOCK_FOR_SCOPE (j);
       if (ring_take (j, length, &pos) == 0)
         {
           e->in_ring = true;
@@ -181,7 +224,7 @@ journal_entry_free (struct journal_entry *e)
 bool
 journal_append (struct journal *j, struct journal_entry *e)
 {
-  LOCK_FOR_SCOPE (&j->lock);
+  JOURNAL_LOCK_FOR_SCOPE (j);
   return append_locked (j, e);
 }
 
@@ -191,7 +234,7 @@ journal_clear (struct journal *j)
   struct journal_entry *e;
 
   {
-    LOCK_FOR_SCOPE (&j->lock);
+    JOURNAL_LOCK_FOR_SCOPE (j);
     e = j->head;
     j->head = j->tail = NULL;
     j->count = j->bytes = 0;
@@ -210,7 +253,7 @@ journal_clear (struct journal *j)
 const struct journal_entry *
 journal_head (struct journal *j)
 {
-  LOCK_FOR_SCOPE (&j->lock);
+  JOURNAL_LOCK_FOR_SCOPE (j);
   return j->head;
 }
 
@@ -220,10 +263,11 @@ journal_drop_before (struct journal *j, const struct journal_entry *next)
   struct journal_entry *e, *stop;
 
   {
-    LOCK_FOR_SCOPE (&j->lock);
+    JOURNAL_LOCK_FOR_SCOPE (j);
     e = j->head;
     for (stop = e; stop && stop != next; stop = stop->next)
       {
+        assert (j->count > 0 && j->bytes >= entry_cost (stop));
         j->count--;
         j->bytes -= entry_cost (stop);
       }
@@ -244,14 +288,14 @@ journal_drop_before (struct journal *j, const struct journal_entry *next)
 uint64_t
 journal_bytes (struct journal *j)
 {
-  LOCK_FOR_SCOPE (&j->lock);
+  JOURNAL_LOCK_FOR_SCOPE (j);
   return j->bytes;
 }
 
 uint64_t
 journal_count (struct journal *j)
 {
-  LOCK_FOR_SCOPE (&j->lock);
+  JOURNAL_LOCK_FOR_SCOPE (j);
   return j->count;
 }
 
@@ -260,7 +304,7 @@ journal_covered (struct journal *j)
 {
   uint64_t sum = 0;
 
-  LOCK_FOR_SCOPE (&j->lock);
+  JOURNAL_LOCK_FOR_SCOPE (j);
   for (const struct journal_entry *e = j->head; e; e = e->next)
     sum += e->length;
   return sum;
@@ -274,7 +318,7 @@ journal_foreach (struct journal *j,
   struct journal_entry *e;
 
   {
-    LOCK_FOR_SCOPE (&j->lock);
+    JOURNAL_LOCK_FOR_SCOPE (j);
     e = j->head;
   }
   for (; e; e = e->next)

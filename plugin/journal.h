@@ -37,6 +37,9 @@ struct journal_entry
 struct journal
 {
   pthread_mutex_t lock; /* protects everything below */
+  /* Who holds lock (held): the *_locked functions assert it is them. */
+  bool held;
+  pthread_t holder;
   struct journal_entry *head, *tail;
   uint64_t count;
   uint64_t bytes;     /* memory held: data and entry overhead */

@@ -15,6 +15,7 @@
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -47,6 +48,19 @@ static unsigned nr_conns, nr_free, all_waiters;
 
 /* What pool_get_all hands out: every connection (its holder owns it). */
 static struct pool_conn **all_list;
+
+/* Connections the calling thread holds.  A thread that holds one must not
+ * wait for another, nor for all of them: a flush waiting for every
+ * connection makes new requests wait behind it, so both would wait
+ * forever.  Checked by assert (kept in release builds, as nbdkit does).
+ */
+static __thread unsigned held;
+
+unsigned
+pool_held (void)
+{
+  return held;
+}
 
 unsigned
 pool_size (void)
@@ -112,12 +126,15 @@ pool_get (void)
 {
   struct pool_conn *pc;
 
+  assert (held == 0);
   {
     LOCK_FOR_SCOPE (&lock);
     while (nr_free == 0 || all_waiters > 0)
       pthread_cond_wait (&cond, &lock);
+    assert (nr_free > 0);
     pc = free_list[--nr_free];
   }
+  held++;
   if (imageio_debug_pool)
     nbdkit_debug ("pool: get connection %u", pc->id);
   return pc;
@@ -126,10 +143,13 @@ pool_get (void)
 void
 pool_put (struct pool_conn *pc)
 {
+  assert (held == 1);
+  held--;
   clock_gettime (CLOCK_MONOTONIC, &pc->last_used);
   if (imageio_debug_pool)
     nbdkit_debug ("pool: put connection %u", pc->id);
   LOCK_FOR_SCOPE (&lock);
+  assert (nr_free < nr_conns);
   free_list[nr_free++] = pc;
   if (all_waiters > 0)
     {
@@ -143,6 +163,7 @@ pool_put (struct pool_conn *pc)
 struct pool_conn **
 pool_get_all (unsigned *n)
 {
+  assert (held == 0);
   {
     LOCK_FOR_SCOPE (&lock);
     all_waiters++;
@@ -153,6 +174,7 @@ pool_get_all (unsigned *n)
       all_list[i] = free_list[i];
     nr_free = 0;
   }
+  held = nr_conns;
   if (imageio_debug_pool)
     nbdkit_debug ("pool: took all %u connections", nr_conns);
   *n = nr_conns;
@@ -164,8 +186,11 @@ pool_put_all (void)
 {
   struct timespec now;
 
+  assert (held == nr_conns);
+  held = 0;
   clock_gettime (CLOCK_MONOTONIC, &now);
   LOCK_FOR_SCOPE (&lock);
+  assert (nr_free == 0);
   for (unsigned i = 0; i < nr_conns; i++)
     {
       all_list[i]->last_used = now;
@@ -190,6 +215,7 @@ pool_take_idle_dirty (unsigned idle)
   struct timespec now;
   struct pool_conn *pc = NULL;
 
+  assert (held == 0);
   clock_gettime (CLOCK_MONOTONIC, &now);
   LOCK_FOR_SCOPE (&lock);
   if (all_waiters > 0)
@@ -201,6 +227,7 @@ pool_take_idle_dirty (unsigned idle)
         {
           pc = free_list[i];
           free_list[i] = free_list[--nr_free];
+          held++;
           break;
         }
     }

@@ -45,6 +45,10 @@ unsigned pool_size (void);
 struct pool_conn *pool_take_idle_dirty (unsigned idle);
 /* Whether every connection is free and unused for IDLE seconds. */
 bool pool_idle_for (unsigned idle);
+/* How many connections the calling thread holds (all of them after
+ * pool_get_all): for the contracts of the functions that take them.
+ */
+unsigned pool_held (void);
 
 static inline void
 pool_put_cleanup (struct pool_conn **pc)

@@ -82,11 +82,15 @@
  *   FAILED -> LOST (403 on a write, writes unflushed):
  *     test-plugin-refused-write.sh
  *
- * Contract: callers never hold a pool connection when they call in here.
+ * Contract: callers never hold a pool connection when they call in here
+ * (but the keeper, which flushes the one it holds); the journal is walked
+ * only with every connection held.  Both are asserted (pool_held), in
+ * release builds too, as nbdkit keeps its own asserts.
  */
 #define NBDKIT_API_VERSION 2
 #include <nbdkit-plugin.h>
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -167,48 +171,31 @@ replay_pending (void)
   return !data_lost && (unflushed > 0 || replay_needed);
 }
 
-bool
-replay_curable (enum http_result r, const struct http_response *resp)
+enum replay_verdict
+replay_classify (const struct http_outcome *o, int ok_status, bool in_outage)
 {
-  switch (r)
+  int status = o->resp.status;
+
+  if (http_outcome_ok (o, ok_status))
+    return REPLAY_OK;
+  switch (o->r)
     {
     case HTTP_OK:
-      return resp->status == 500 || resp->status == 502 || resp->status == 503
-             || resp->status == 504;
+      /* Once an outage has begun, a restarted daemon answers 403 until
+       * its ticket is added again.
+       */
+      if (status == 500 || status == 502 || status == 503 || status == 504
+          || (in_outage && status == 403))
+        return REPLAY_CURABLE;
+      return REPLAY_HOPELESS;
     case HTTP_ERR_CLOSED:
     case HTTP_ERR_IO:
     case HTTP_ERR_TIMEOUT:
     case HTTP_ERR_CONNECT:
-      return true;
+      return REPLAY_CURABLE;
     default:
-      return false;
+      return REPLAY_HOPELESS;
     }
-}
-
-/* Curable once an outage has begun: a restarted daemon answers 403 until
- * its ticket is added again.
- */
-static bool
-curable_in_outage (enum http_result r, const struct http_response *resp)
-{
-  return replay_curable (r, resp) || (r == HTTP_OK && resp->status == 403);
-}
-
-/* "WHAT: STATUS REASON: TEXT" or "WHAT: FAILURE: MESSAGE" into BUF, ticket
- * ids shortened: how a failed request is named in messages.
- */
-static void
-describe_failure (char *buf, size_t len, const char *what, enum http_result r,
-                  const struct http_response *resp, const char *errbuf)
-{
-  char text[300];
-
-  if (r == HTTP_OK)
-    snprintf (buf, len, "%s: %d %s: %s", what, resp->status, resp->reason,
-              errors_redact (resp->error_text, text, sizeof text));
-  else
-    snprintf (buf, len, "%s: %s: %s", what, http_result_str (r),
-              errors_redact (errbuf, text, sizeof text));
 }
 
 /* LOST: makes the loss sticky, reporting it once. */
@@ -236,10 +223,11 @@ mark_lost (const char *why)
                   why);
 }
 
-/* Fails a write or flush after an earlier loss. */
+/* Fails a write (RQ) or, with RQ NULL, a flush after an earlier loss. */
 static int
-refuse_after_loss (const char *what)
+refuse_after_loss (const struct replay_request *rq)
 {
+  char what[96];
   bool lost;
 
   {
@@ -249,7 +237,7 @@ refuse_after_loss (const char *what)
   if (!lost)
     return 0;
   nbdkit_debug ("%s: refused: earlier acknowledged writes may have been lost",
-                what);
+                rq ? replay_describe (rq, what, sizeof what) : "flush");
   nbdkit_set_error (EIO);
   return -1;
 }
@@ -296,10 +284,11 @@ backoff_sleep (unsigned *backoff, int64_t deadline)
   *backoff = *backoff * 2 < BACKOFF_MAX_MS ? *backoff * 2 : BACKOFF_MAX_MS;
 }
 
-/* Sends PATCH flush on PC. */
-static enum http_result
-flush_conn (struct pool_conn *pc, struct http_response *resp, char *errbuf,
-            size_t errlen)
+/* Sends PATCH flush on PC; its outcome into O.  Returns the verdict
+ * (outside an outage).
+ */
+static enum replay_verdict
+flush_conn (struct pool_conn *pc, struct http_outcome *o)
 {
   static const char body[] = "{\"op\": \"flush\"}";
   struct http_request req = {
@@ -309,14 +298,16 @@ flush_conn (struct pool_conn *pc, struct http_response *resp, char *errbuf,
     .body = body,
     .body_len = sizeof body - 1,
   };
-  enum http_result r = http_request (pc->http, &req, resp, errbuf, errlen);
+  enum replay_verdict v;
 
-  if (r == HTTP_OK && resp->status / 100 == 2)
+  http_send (pc->http, &req, o);
+  v = replay_classify (o, 0, false);
+  if (v == REPLAY_OK)
     pc->dirty = false;
-  else if (replay_curable (r, resp))
+  else if (v == REPLAY_CURABLE)
     drop_failed (pc);
   note_closed (pc);
-  return r;
+  return v;
 }
 
 /* Flushes every connection of ALL that wrote.  Returns 0; 1 when a
@@ -329,17 +320,16 @@ flush_dirty (struct pool_conn **all, unsigned n, const char *what, char *why,
 {
   for (unsigned i = 0; i < n; i++)
     {
-      struct http_response resp;
-      char errbuf[256] = "";
-      enum http_result r;
+      struct http_outcome o;
+      enum replay_verdict v;
 
       if (!all[i]->dirty)
         continue;
-      r = flush_conn (all[i], &resp, errbuf, sizeof errbuf);
-      if (r == HTTP_OK && resp.status / 100 == 2)
+      v = flush_conn (all[i], &o);
+      if (v == REPLAY_OK)
         continue;
-      describe_failure (why, whylen, what, r, &resp, errbuf);
-      return replay_curable (r, &resp) ? 1 : -1;
+      errors_describe (what, &o, why, whylen);
+      return v == REPLAY_CURABLE ? 1 : -1;
     }
   return 0;
 }
@@ -355,6 +345,19 @@ flushed_all (void)
   incomplete = false;
 }
 
+/* A failed request (WHAT, outcome O) while resending on PC: WHY (WHYLEN
+ * bytes) says what failed, PC is closed.  Returns 1 when the failure is
+ * curable (in an outage: 403 too), else -1.
+ */
+static int
+replay_failed (struct pool_conn *pc, const char *what,
+               const struct http_outcome *o, char *why, size_t whylen)
+{
+  errors_describe (what, o, why, whylen);
+  drop_failed (pc);
+  return replay_classify (o, 0, true) == REPLAY_CURABLE ? 1 : -1;
+}
+
 /* REPLAY and CHECKPOINT, once: sends the journal from its head on PC,
  * flushing after every *CP_BYTES resent and at the end.  Returns 0 (the
  * journal was resent and flushed), 1 (a curable failure: PC is closed) or
@@ -366,22 +369,20 @@ replay_from_head (struct pool_conn *pc, uint64_t cp_bytes, char *why,
 {
   const struct journal_entry *e = journal_head (&journal);
   uint64_t since = 0;
-  struct http_response resp;
-  char errbuf[256] = "", what[96];
-  enum http_result r;
+  struct http_outcome o;
+  char what[96];
 
+  assert (pool_held () == pool_size ());
   for (const struct journal_entry *next; e; e = next)
     {
       next = e->next; /* a checkpoint below frees E */
-      r = params.send_entry (pc->http, e, &resp, errbuf, sizeof errbuf);
-      if (r != HTTP_OK || resp.status / 100 != 2)
+      params.send_entry (pc->http, e, &o);
+      if (!http_outcome_ok (&o, 0))
         {
           snprintf (what, sizeof what,
                     "resending offset %" PRIu64 " length %" PRIu64, e->offset,
                     e->length);
-          describe_failure (why, whylen, what, r, &resp, errbuf);
-          drop_failed (pc);
-          return curable_in_outage (r, &resp) ? 1 : -1;
+          return replay_failed (pc, what, &o, why, whylen);
         }
       pc->dirty = true;
       *sent_any = true;
@@ -389,27 +390,17 @@ replay_from_head (struct pool_conn *pc, uint64_t cp_bytes, char *why,
       since += e->data ? e->length : 0;
       if (next && since >= cp_bytes)
         {
-          r = flush_conn (pc, &resp, errbuf, sizeof errbuf);
-          if (r != HTTP_OK || resp.status / 100 != 2)
-            {
-              describe_failure (why, whylen, "checkpoint flush while resending",
-                                r, &resp, errbuf);
-              drop_failed (pc);
-              return curable_in_outage (r, &resp) ? 1 : -1;
-            }
+          if (flush_conn (pc, &o) != REPLAY_OK)
+            return replay_failed (pc, "checkpoint flush while resending", &o,
+                                  why, whylen);
           stats_add (STATS_CHECKPOINTS, 1);
           /* What was resent is durable: a failure resumes after it. */
           journal_drop_before (&journal, next);
           since = 0;
         }
     }
-  r = flush_conn (pc, &resp, errbuf, sizeof errbuf);
-  if (r != HTTP_OK || resp.status / 100 != 2)
-    {
-      describe_failure (why, whylen, "flush after resending", r, &resp, errbuf);
-      drop_failed (pc);
-      return curable_in_outage (r, &resp) ? 1 : -1;
-    }
+  if (flush_conn (pc, &o) != REPLAY_OK)
+    return replay_failed (pc, "flush after resending", &o, why, whylen);
   return 0;
 }
 
@@ -428,6 +419,7 @@ replay_and_flush (struct pool_conn **all, unsigned n, const char *cause,
   char why[400] = "";
   bool gaps;
 
+  assert (n == pool_size () && pool_held () == n);
   {
     LOCK_FOR_SCOPE (&state_lock);
     gaps = incomplete;
@@ -496,6 +488,7 @@ recover (const char *cause, int64_t deadline)
 {
   unsigned n;
 
+  assert (pool_held () == 0);
   if (!replay_pending ())
     return 0;
   POOL_ALL_FOR_SCOPE (all, n);
@@ -509,14 +502,13 @@ recover (const char *cause, int64_t deadline)
  * every connection, sees it.  *REUSED_CLEAN: the connection was open and
  * held nothing unflushed before.
  */
-static enum http_result
-send_once (const struct http_request *req, struct http_response *resp,
-           char *errbuf, size_t errlen, const struct replay_write *w, bool fua,
+static void
+send_once (const struct replay_request *rq, struct http_outcome *o,
            bool *over_bound, bool *reused_clean)
 {
   POOL_CONN_FOR_SCOPE (pc);
   unsigned epoch = __atomic_load_n (&failure_epoch, __ATOMIC_RELAXED);
-  enum http_result r;
+  enum replay_verdict v;
 
   /* A clean connection from before the latest failure may be one the
    * server answers 500 on until it is closed: open a fresh one.  A dirty
@@ -527,17 +519,19 @@ send_once (const struct http_request *req, struct http_response *resp,
     http_conn_close (pc->http);
   pc->epoch = epoch;
   *reused_clean = http_conn_is_open (pc->http) && !pc->dirty;
-  r = http_request (pc->http, req, resp, errbuf, errlen);
-  if (r == HTTP_OK && resp->status / 100 == 2 && w && params.has_flush)
+  http_send (pc->http, rq->http, o);
+  v = replay_classify (o, 0, false);
+  if (v == REPLAY_OK && rq->write && params.has_flush)
     {
-      pc->dirty = !fua;
+      pc->dirty = !rq->fua;
       {
         LOCK_FOR_SCOPE (&state_lock);
         unflushed++;
       }
       if (replay_journal_on ())
         {
-          int a = journal_append_copy (&journal, w->data, w->offset, w->length);
+          int a = journal_append_copy (&journal, rq->data, rq->offset,
+                                       rq->length);
 
           if (a >= 0)
             *over_bound = a == 1;
@@ -551,31 +545,31 @@ send_once (const struct http_request *req, struct http_response *resp,
             }
         }
     }
-  else if (r == HTTP_ERR_CLOSED && *reused_clean)
+  else if (o->r == HTTP_ERR_CLOSED && *reused_clean)
     http_conn_close (pc->http); /* maybe closed while idle: no failure */
-  else if (replay_curable (r, resp))
+  else if (v == REPLAY_CURABLE)
     drop_failed (pc);
   note_closed (pc);
-  return r;
 }
 
 /* FAILED: the error, and whether that makes the loss sticky. */
 static void
-report_failure (const char *what, enum http_result r,
-                const struct http_response *resp, const char *errbuf,
-                bool is_write)
+report_failure (const struct replay_request *rq, const struct http_outcome *o)
 {
-  char why[400], lost[460];
+  char what[96], why[400], lost[460];
+  int status = o->resp.status;
 
-  errors_report (what, r, resp, errbuf);
-  describe_failure (why, sizeof why, what, r, resp, errbuf);
-  if (is_write && r == HTTP_OK && (resp->status == 403 || resp->status == 401)
+  replay_describe (rq, what, sizeof what);
+  errors_report (what, o);
+  errors_describe (what, o, why, sizeof why);
+  if (rq->write && o->r == HTTP_OK && (status == 403 || status == 401)
       && replay_pending ())
     {
       snprintf (lost, sizeof lost, "the server refused a write (%s)", why);
       mark_lost (lost);
     }
-  else if (curable_in_outage (r, resp) && replay_pending ())
+  else if (replay_classify (o, rq->ok_status, true) == REPLAY_CURABLE
+           && replay_pending ())
     {
       snprintf (lost, sizeof lost,
                 "the server kept failing past retry_timeout (%s)", why);
@@ -584,41 +578,47 @@ report_failure (const char *what, enum http_result r,
   stats_failed (why, 0);
 }
 
+const char *
+replay_describe (const struct replay_request *rq, char *buf, size_t len)
+{
+  snprintf (buf, len, "%s offset %" PRIu64 " length %" PRIu64, rq->op,
+            rq->offset, rq->length);
+  return buf;
+}
+
 int
-replay_send (const char *what, const struct http_request *req,
-             struct http_response *resp, int ok_status,
-             const struct replay_write *w, bool fua)
+replay_send (const struct replay_request *rq, struct http_response *resp)
 {
   bool over_bound = false;
   int64_t first_failure = 0, deadline = 0;
   unsigned backoff = BACKOFF_FIRST_MS;
-  char errbuf[256] = "";
-  enum http_result r;
+  struct http_outcome o;
+  enum replay_verdict v;
 
-  if (w && refuse_after_loss (what) == -1)
+  assert (pool_held () == 0);
+  if (rq->write && refuse_after_loss (rq) == -1)
     return -1;
   for (int attempt = 1;; attempt++)
     {
-      char cause[400];
+      char what[96], cause[400];
       bool reused_clean;
       int64_t now;
 
-      r = send_once (req, resp, errbuf, sizeof errbuf, w, fua, &over_bound,
-                     &reused_clean);
-      if (!(first_failure ? curable_in_outage (r, resp)
-                          : replay_curable (r, resp)))
+      send_once (rq, &o, &over_bound, &reused_clean);
+      v = replay_classify (&o, rq->ok_status, first_failure != 0);
+      if (v != REPLAY_CURABLE)
         break;
       stats_add (STATS_REQUESTS_RETRIED, 1);
       /* A kept-alive connection that the server closed while it was idle
        * (imageio does after inactivity_timeout) held nothing unflushed:
        * that is no server failure, just send again on a new connection.
        */
-      if (r == HTTP_ERR_CLOSED && reused_clean && attempt == 1)
+      if (o.r == HTTP_ERR_CLOSED && reused_clean && attempt == 1)
         {
           if (imageio_debug_replay)
             nbdkit_debug ("imageio: %s: idle connection was closed, sending "
                           "again",
-                          what);
+                          replay_describe (rq, what, sizeof what));
           continue;
         }
       now = clock_now_ms ();
@@ -629,7 +629,8 @@ replay_send (const char *what, const struct http_request *req,
         }
       if (now >= deadline)
         break;
-      describe_failure (cause, sizeof cause, what, r, resp, errbuf);
+      errors_describe (replay_describe (rq, what, sizeof what), &o, cause,
+                       sizeof cause);
       if (attempt <= 2 || imageio_debug_replay)
         nbdkit_debug ("imageio: %s; sending again (attempt %d, %" PRIi64
                       " ms left)",
@@ -637,7 +638,7 @@ replay_send (const char *what, const struct http_request *req,
       if (replay_pending ())
         {
           /* RECOVER waits for the server itself. */
-          if (recover (cause, deadline) == -1 && w)
+          if (recover (cause, deadline) == -1 && rq->write)
             break;
           if (!replay_pending ())
             continue;
@@ -645,21 +646,23 @@ replay_send (const char *what, const struct http_request *req,
       backoff_sleep (&backoff, deadline);
     }
 
-  if (r != HTTP_OK
-      || (ok_status ? resp->status != ok_status : resp->status / 100 != 2))
+  if (v != REPLAY_OK)
     {
-      report_failure (what, r, resp, errbuf, w != NULL);
+      report_failure (rq, &o);
       return -1;
     }
+  if (resp)
+    *resp = o.resp;
   if (first_failure)
     {
       int64_t outage = clock_now_ms () - first_failure;
+      char what[96];
 
       stats_max (STATS_LONGEST_OUTAGE_MS, outage);
       nbdkit_debug ("imageio: %s: succeeded after %" PRIi64 " ms of failures",
-                    what, outage);
+                    replay_describe (rq, what, sizeof what), outage);
     }
-  if (w && refuse_after_loss (what) == -1)
+  if (rq->write && refuse_after_loss (rq) == -1)
     return -1;
   if (over_bound)
     {
@@ -679,7 +682,8 @@ replay_flush (void)
   char why[400] = "";
   int ret;
 
-  if (refuse_after_loss ("flush") == -1)
+  assert (pool_held () == 0);
+  if (refuse_after_loss (NULL) == -1)
     return -1;
   if (!params.has_flush)
     return 0;
@@ -708,17 +712,16 @@ replay_flush (void)
 int
 replay_flush_idle_conn (struct pool_conn *pc)
 {
-  struct http_response resp;
-  char errbuf[256] = "";
-  enum http_result r = flush_conn (pc, &resp, errbuf, sizeof errbuf);
+  struct http_outcome o;
 
+  assert (pool_held () == 1);
   /* A failure here is not reported: the connection is closed and marked,
    * and the next flush sends the journal again.
    */
-  if (r != HTTP_OK || resp.status / 100 != 2)
+  if (flush_conn (pc, &o) != REPLAY_OK)
     {
       nbdkit_debug ("imageio: flush of idle connection %u failed: %s", pc->id,
-                    r == HTTP_OK ? resp.reason : errbuf);
+                    o.r == HTTP_OK ? o.resp.reason : o.errbuf);
       if (pc->dirty)
         {
           http_conn_close (pc->http);

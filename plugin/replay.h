@@ -14,10 +14,9 @@
 struct journal_entry;
 
 /* Sends journal entry E again on C (a PUT of its data, or a zero). */
-typedef enum http_result (*replay_send_entry_fn) (struct http_conn *c,
-                                                  const struct journal_entry *e,
-                                                  struct http_response *resp,
-                                                  char *errbuf, size_t errlen);
+typedef void (*replay_send_entry_fn) (struct http_conn *c,
+                                      const struct journal_entry *e,
+                                      struct http_outcome *o);
 
 struct replay_params
 {
@@ -36,26 +35,49 @@ bool replay_journal_on (void);
  * may still be saved: false after a loss).
  */
 bool replay_pending (void);
-/* A write as the journal keeps it: DATA (NULL: a zero) is copied only
- * once the server acknowledged it.
+/* One data-path request: what it is (named in messages only when one is
+ * printed), what goes on the wire and what answer it wants.
  */
-struct replay_write
+struct replay_request
 {
+  const char *op;                  /* "pread", "pwrite", "zero", ... */
+  uint64_t offset, length;         /* the range it reads or writes */
+  const struct http_request *http; /* the HTTP request sent */
+  int ok_status;                   /* the status wanted; 0: any 2xx */
+  /* A write (PUT or zero) is journaled once the server acknowledged it:
+   * DATA (NULL: a zero) is copied then.  FUA: sent with flush=y.
+   */
+  bool write;
   const void *data;
-  uint64_t offset, length;
+  bool fua;
 };
 
-/* Whether a failure is one that waiting can cure (see replay.c). */
-bool replay_curable (enum http_result r, const struct http_response *resp);
-
-/* Sends REQ on a pooled connection, retrying and recovering as the file's
- * comment says.  Returns 0 when the answer has status OK_STATUS (0: any
- * 2xx), else -1 after nbdkit_error, with nbdkit's errno set.  W: a PUT or
- * zero (NULL: a read), sent with flush=y when FUA.
+/* "OP offset OFFSET length LENGTH" into BUF: how RQ is named in messages.
+ * Returns BUF.
  */
-int replay_send (const char *what, const struct http_request *req,
-                 struct http_response *resp, int ok_status,
-                 const struct replay_write *w, bool fua);
+const char *replay_describe (const struct replay_request *rq, char *buf,
+                             size_t len);
+
+/* What a request's outcome means to recovery (see replay.c). */
+enum replay_verdict
+{
+  REPLAY_OK,       /* the answer wanted */
+  REPLAY_CURABLE,  /* a failure that waiting can cure */
+  REPLAY_HOPELESS, /* a failure that waiting cannot cure */
+};
+
+/* O judged against the status wanted, OK_STATUS (0: any 2xx).  IN_OUTAGE:
+ * an outage has begun, so 403 is curable too.
+ */
+enum replay_verdict replay_classify (const struct http_outcome *o,
+                                     int ok_status, bool in_outage);
+
+/* Sends RQ on a pooled connection, retrying and recovering as the file's
+ * comment says.  Returns 0 when the answer has the status wanted (its
+ * response into RESP unless NULL), else -1 after nbdkit_error, with
+ * nbdkit's errno set.
+ */
+int replay_send (const struct replay_request *rq, struct http_response *resp);
 /* Image-wide flush: every connection that wrote, replaying first when one
  * of them broke.  Returns 0 or -1 (reported, errno set).
  */

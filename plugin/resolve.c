@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Host name lookup with a deadline; see resolve.h. */
+#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -20,6 +21,8 @@
 struct lookup
 {
   pthread_mutex_t lock;
+  bool held; /* lock is held, by holder (lookup_lock) */
+  pthread_t holder;
   pthread_cond_t done_cond; /* CLOCK_MONOTONIC */
   bool done;
   int refs;
@@ -40,12 +43,34 @@ lookup_free (struct lookup *l)
   free (l);
 }
 
+/* Notes that the calling thread holds L's lock, for lookup_unref_locked's
+ * contract; again after a wait on done_cond, as the other thread may have
+ * held the lock meanwhile.
+ */
+static void
+lookup_held (struct lookup *l)
+{
+  l->held = true;
+  l->holder = pthread_self ();
+}
+
+static void
+lookup_lock (struct lookup *l)
+{
+  pthread_mutex_lock (&l->lock);
+  lookup_held (l);
+}
+
 /* Drops one reference; L is locked by the caller and unlocked here. */
 static void
 lookup_unref_locked (struct lookup *l)
 {
-  bool last = --l->refs == 0;
+  bool last;
 
+  assert (l->held && pthread_equal (l->holder, pthread_self ()));
+  assert (l->refs > 0);
+  last = --l->refs == 0;
+  l->held = false;
   pthread_mutex_unlock (&l->lock);
   if (last)
     lookup_free (l);
@@ -63,7 +88,7 @@ lookup_main (void *arg)
   int rc = getaddrinfo (l->host, l->port, &hints, &res);
   int err = errno;
 
-  pthread_mutex_lock (&l->lock);
+  lookup_lock (l);
   l->rc = rc;
   l->sys_errno = err;
   l->res = res;
@@ -142,9 +167,10 @@ resolve_host (const char *host, const char *port, int64_t deadline,
       lookup_free (l);
       return -1;
     }
-  pthread_mutex_lock (&l->lock);
+  lookup_lock (l);
   while (!l->done && clock_now_ms () < deadline)
     pthread_cond_timedwait (&l->done_cond, &l->lock, &ts);
+  lookup_held (l);
   if (!l->done)
     {
       snprintf (errbuf, errlen,
