@@ -29,6 +29,9 @@
 #   imageio_python ARGS...      /usr/bin/python3 with the copy on PYTHONPATH
 #   start_plugin TICKET [ARGS...]   nbdkit -v --threads 8 with the plugin
 #                               on TICKET's URL (from a file)
+#   start_slow_upload NAME FORMAT [SOCK], finish_slow_upload NAME FORMAT WHAT
+#                               a few seconds' upload in virt-v2v's shape to
+#                               break in the middle, then checked (outages)
 
 # A test may run with any python3 first on PATH; the daemon needs Debian's.
 _imageio_python=/usr/bin/python3
@@ -286,4 +289,59 @@ expect_nbdkit_logs_redacted ()
     done
   done
   return 0
+}
+
+# PUTs the daemon has logged so far.
+imageio_writes () { grep -c '\] WRITE ' "$imageio_log" || true; }
+
+# An upload in virt-v2v's shape (nbdkit --threads 8, nbdcopy
+# --request-size=4194304 --requests=16 --flush) of $tmpdir/src.raw ($size
+# bytes) to a new image NAME.FORMAT pre-filled with 0x5a, behind qemu-nbd
+# on SOCK (default: the harness's), read at 64 Mbit/s so that it lasts a
+# few seconds.  Returns once the daemon has logged 6 of its writes, with
+# the copy running; sets upload_target, upload_ticket_file, upload_pid.
+# For the outage tests: break something, then finish_slow_upload.
+start_slow_upload ()
+{
+  local name=$1 fmt=$2 sock=${3:-}
+  upload_target=$tmpdir/$name.$fmt
+  upload_ticket_file=$tmpdir/$name.json
+  qemu-img create -q -f "$fmt" "$upload_target" $size
+  qemu-io -f "$fmt" -c "write -P 0x5a 0 $size" "$upload_target" >/dev/null
+  IMAGEIO_NBD_SOCK=$sock start_imageio_qemu_nbd "$upload_target" "$fmt"
+  local ticket before
+  ticket=$(random_ticket)
+  make_ticket "$upload_ticket_file" "$ticket" $size "nbd:unix:$nbd_sock" read,write \
+    '"sparse": true, "dirty": false, "inactivity_timeout": 60'
+  imageio_ticket "$upload_ticket_file"
+  start_plugin "$ticket" -D nbdkit.backend.datapath=0 size=$size insecure=true
+  before=$(imageio_writes)
+  timeout 180 nbdkit -r -U - --filter=rate file "$tmpdir/src.raw" rate=64M \
+    --run "nbdcopy \"\$uri\" '$nbdkit_uri' --request-size=4194304 --requests=16 --flush" \
+    >"$tmpdir/$name-copy.log" 2>&1 &
+  upload_pid=$!
+  cleanup_fn kill_quiet "$upload_pid"
+  wait_until 60 eval '[ $(( $(imageio_writes) - before )) -ge 6 ]'
+  proc_running "$upload_pid" || fail "$name: the upload ended before the fault (test not testing)"
+}
+
+# Waits for the upload of start_slow_upload NAME FORMAT: it must end with
+# status 0, nbdkit too, and the image must equal its source.  WHAT says
+# what happened to it, for the messages.
+finish_slow_upload ()
+{
+  local name=$1 fmt=$2 what=$3 st=0
+  wait "$upload_pid" || st=$?
+  if [ "$st" -ne 0 ]; then
+    cat "$tmpdir/$name-copy.log" >&2
+    grep -E ': error: ' "$nbdkit_log" | head -n 5 >&2
+    fail "$name: the upload failed (status $st) after $what"
+  fi
+  st=0
+  stop_nbdkit "$nbdkit_pid" || st=$?
+  [ "$st" -eq 0 ] || fail "$name: nbdkit exit status $st"
+  _kill_wait "$nbd_pid" || true
+  qemu-img compare -q -f raw -F "$fmt" "$tmpdir/src.raw" "$upload_target" ||
+    fail "$name: the image differs from its source after $what"
+  echo "$name: identical"
 }

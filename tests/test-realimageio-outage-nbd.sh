@@ -23,51 +23,19 @@ size=$(( 128 * 1048576 ))
 bash "$SRCDIR/tests/data/make-pattern.sh" raw "$tmpdir/src.raw" $size 120 61
 start_imageio
 
-writes () { grep -c '\] WRITE ' "$imageio_log" || true; }
-
 # outage NAME FORMAT SECONDS_DOWN
 outage ()
 {
   local name=$1 fmt=$2 down=$3
-  local target=$tmpdir/$name.$fmt sock=$tmpdir/$name-nbd.sock
-  qemu-img create -q -f "$fmt" "$target" $size
-  qemu-io -f "$fmt" -c "write -P 0x5a 0 $size" "$target" >/dev/null
-  IMAGEIO_NBD_SOCK=$sock start_imageio_qemu_nbd "$target" "$fmt"
-  local ticket
-  ticket=$(random_ticket)
-  make_ticket "$tmpdir/$name.json" "$ticket" $size "nbd:unix:$sock" read,write \
-    '"sparse": true, "dirty": false, "inactivity_timeout": 60'
-  imageio_ticket "$tmpdir/$name.json"
-  start_plugin "$ticket" -D nbdkit.backend.datapath=0 size=$size insecure=true
-  local before
-  before=$(writes)
-  # 64 Mbit/s from the source: about 4 s for the data of this image.
-  timeout 180 nbdkit -r -U - --filter=rate file "$tmpdir/src.raw" rate=64M \
-    --run "nbdcopy \"\$uri\" '$nbdkit_uri' --request-size=4194304 --requests=16 --flush" \
-    >"$tmpdir/$name-copy.log" 2>&1 &
-  local copy_pid=$!
-  cleanup_fn kill_quiet "$copy_pid"
-  wait_until 60 eval '[ $(( $(writes) - before )) -ge 6 ]'
-  proc_running "$copy_pid" || fail "$name: the upload ended before the outage (test not testing)"
+  local sock=$tmpdir/$name-nbd.sock before
+  before=$(imageio_writes)
+  start_slow_upload "$name" "$fmt" "$sock"
   kill -KILL "$nbd_pid"
   wait "$nbd_pid" 2>/dev/null || true   # reaped here: no "Killed" line
   sleep "$down"
-  IMAGEIO_NBD_SOCK=$sock start_imageio_qemu_nbd "$target" "$fmt"
-  echo "$name: qemu-nbd killed and restarted after ${down} s, at write $(( $(writes) - before ))"
-  local st=0
-  wait "$copy_pid" || st=$?
-  if [ "$st" -ne 0 ]; then
-    cat "$tmpdir/$name-copy.log" >&2
-    grep -E ': error: ' "$nbdkit_log" | head -n 5 >&2
-    fail "$name: the upload failed (status $st) after qemu-nbd was down ${down} s"
-  fi
-  st=0
-  stop_nbdkit "$nbdkit_pid" || st=$?
-  [ "$st" -eq 0 ] || fail "$name: nbdkit exit status $st"
-  _kill_wait "$nbd_pid" || true
-  qemu-img compare -q -f raw -F "$fmt" "$tmpdir/src.raw" "$target" ||
-    fail "$name: the image differs from its source after the outage"
-  echo "$name: identical"
+  IMAGEIO_NBD_SOCK=$sock start_imageio_qemu_nbd "$upload_target" "$fmt"
+  echo "$name: qemu-nbd killed and restarted after ${down} s, at write $(( $(imageio_writes) - before ))"
+  finish_slow_upload "$name" "$fmt" "qemu-nbd was down ${down} s"
 }
 
 outage qcow2-0.2s qcow2 0.2
