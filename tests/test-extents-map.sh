@@ -81,82 +81,6 @@ for img in "${images[@]}"; do
 done
 start_server --tcp 127.0.0.1:0 --no-tls "${args[@]}"
 
-cat > "$tmpdir/compare.py" <<'EOF'
-import json, sys
-
-size = int(sys.argv[1])
-d = sys.argv[2]
-
-def runs(items, skey, lkey, val, clip=True, exact=False, what=""):
-    """[(start, end, value)] merged, contiguous from 0, clipped to size."""
-    out, pos = [], 0
-    for it in items:
-        s, n = it[skey], it[lkey]
-        if s != pos or n <= 0:
-            sys.exit("%s: not contiguous at %d: %r" % (what, pos, it))
-        pos = s + n
-        e = min(pos, size)
-        if s >= size:
-            break
-        v = val(it)
-        if out and out[-1][2] == v:
-            out[-1][1] = e
-        else:
-            out.append([s, e, v])
-    if (exact and pos != size) or pos < size:
-        sys.exit("%s: covers 0..%d, image size %d" % (what, pos, size))
-    return out
-
-def combine(a, b, f):
-    """Pointwise f over two run lists covering [0, size)."""
-    out, i, j, pos = [], 0, 0, 0
-    while pos < size:
-        while a[i][1] <= pos: i += 1
-        while b[j][1] <= pos: j += 1
-        e = min(a[i][1], b[j][1])
-        v = f(a[i][2], b[j][2])
-        if out and out[-1][2] == v:
-            out[-1][1] = e
-        else:
-            out.append([pos, e, v])
-        pos = e
-    return out
-
-def load(name):
-    return json.load(open("%s/%s" % (d, name)))
-
-def check(what, got, want):
-    if got != want:
-        print("%s differs" % what, file=sys.stderr)
-        print("  got:  %s" % got[:20], file=sys.stderr)
-        print("  want: %s" % want[:20], file=sys.stderr)
-        sys.exit(1)
-
-base = runs(load("base.json"), "offset", "length", lambda it: it["type"] & 2,
-            what="qemu-nbd base:allocation")
-depth = runs(load("depth.json"), "offset", "length", lambda it: it["type"],
-             what="qemu-nbd qemu:allocation-depth")
-want = combine(base, depth, lambda z, dp: z | (1 if z and dp == 0 else 0))
-
-got = runs(load("plugin.json"), "offset", "length", lambda it: it["type"],
-           exact=True, what="plugin nbdinfo --map")
-check("nbdinfo --map through the plugin", got, want)
-
-qt = load("qimg-truth.json")
-qp = load("qimg-plugin.json")
-check("qemu-img map zero flags",
-      runs(qp, "start", "length", lambda it: it["zero"], what="qemu-img map plugin"),
-      runs(qt, "start", "length", lambda it: it["zero"], what="qemu-img map qemu-nbd"))
-check("qemu-img map data flags",
-      runs(qp, "start", "length", lambda it: it["data"], what="qemu-img map plugin"),
-      combine(want, want, lambda a, b: not (a & 1)))
-# The image must show the kinds of extents it was made for.
-kinds = "".join(sorted(set(str(r[2]) for r in want)))
-if kinds != sys.argv[3]:
-    sys.exit("extent types %s, the image was made for %s" % (kinds, sys.argv[3]))
-print("%d extents, %d runs, types %s ok" % (len(load("plugin.json")), len(want), kinds))
-EOF
-
 for img in "${images[@]}"; do
   read -r name format file sz types qname <<<"$img"
   d=$tmpdir/out-$name
@@ -180,7 +104,7 @@ for img in "${images[@]}"; do
     fail "$name: nbdkit logged an error"
   fi
   echo -n "$name ($format, ${size[$name]} bytes): "
-  /usr/bin/python3 "$tmpdir/compare.py" "${size[$name]}" "$d" "$types" ||
+  /usr/bin/python3 "$SRCDIR/tests/data/compare-map.py" "${size[$name]}" "$d" "$types" ||
     fail "$name: the plugin's map differs from qemu-nbd's"
 done
 
