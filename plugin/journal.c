@@ -152,6 +152,19 @@ ring_give_back (struct journal *j, const struct journal_entry *e,
   j->ring_start = j->ring_end = 0;
 }
 
+/* Gives E a malloc'd copy of its LENGTH bytes from BUF.  -1 when out of
+ * memory.
+ */
+static int
+entry_copy_data (struct journal_entry *e, const void *buf)
+{
+  e->data = malloc (e->length);
+  if (e->data == NULL)
+    return -1;
+  memcpy (e->data, buf, e->length);
+  return 0;
+}
+
 int
 journal_append_copy (struct journal *j, const void *buf, uint64_t offset,
                      uint64_t length)
@@ -178,15 +191,11 @@ journal_append_copy (struct journal *j, const void *buf, uint64_t offset,
           return append_locked (j, e) ? 1 : 0;
         }
     }
-  if (buf)
+  /* A zero, or a copy that does not fit in the ring. */
+  if (buf && entry_copy_data (e, buf) == -1)
     {
-      e->data = malloc (length);
-      if (e->data == NULL)
-        {
-          free (e);
-          return -1;
-        }
-      memcpy (e->data, buf, length);
+      free (e);
+      return -1;
     }
   return journal_append (j, e) ? 1 : 0;
 }
@@ -200,15 +209,10 @@ journal_entry_new (const void *buf, uint64_t offset, uint64_t length)
     return NULL;
   e->offset = offset;
   e->length = length;
-  if (buf)
+  if (buf && entry_copy_data (e, buf) == -1)
     {
-      e->data = malloc (length);
-      if (e->data == NULL)
-        {
-          free (e);
-          return NULL;
-        }
-      memcpy (e->data, buf, length);
+      free (e);
+      return NULL;
     }
   return e;
 }
