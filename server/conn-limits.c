@@ -294,13 +294,6 @@ limits_conn_wait (struct limits_conn *lc, double seconds)
 }
 
 bool
-limits_conn_was_cut (struct limits_conn *lc)
-{
-  LOCK_FOR_SCOPE (&lock);
-  return lc->cut;
-}
-
-bool
 limits_put_reserve (size_t bytes)
 {
   LOCK_FOR_SCOPE (&lock);

@@ -102,8 +102,6 @@ void limits_conn_busy (struct limits_conn *lc);
  * within SECONDS from now.
  */
 void limits_conn_wait (struct limits_conn *lc, double seconds);
-/* Whether the watchdog cut the connection (for the log). */
-bool limits_conn_was_cut (struct limits_conn *lc);
 
 /* Takes BYTES from the PUT budget.  False when the budget is spent. */
 bool limits_put_reserve (size_t bytes);
