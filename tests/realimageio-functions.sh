@@ -48,7 +48,13 @@ _realimageio_skip ()
 # a lock instead of building twice.
 realimageio_require ()
 {
-  local peers=${IMAGEIO_PEERS:-$SRCDIR/../shared/peers}
+  local peers=${IMAGEIO_PEERS:-$SRCDIR/../shared/peers} origin
+  # A clone made elsewhere (git clone . /tmp/x) looks beside the checkout
+  # it was cloned from.
+  origin=$(git -C "$SRCDIR" config remote.origin.url 2>/dev/null || true)
+  if [ -z "${IMAGEIO_PEERS:-}" ] && [ ! -d "$peers" ] && [ -d "$origin/../shared/peers" ]; then
+    peers=$origin/../shared/peers
+  fi
   local src=$peers/ovirt-imageio
   if [ ! -f "$src/ovirt-imageio" ] || [ ! -d "$src/ovirt_imageio" ]; then
     # CI (.ci/run) has the peers beside the checkout and must not skip.
