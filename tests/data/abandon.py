@@ -9,9 +9,15 @@ ADDR is HOST:PORT or a Unix socket path.  KIND:
   checksum:FILE  GET /images/ID/checksum (ID read from FILE, so that it is
                  not in any command line), the connection closed 0.05 s
                  after the request was sent
-  longquery:N    a request whose query string is N bytes of short
+  longquery:N[:S] a request whose query string is N bytes of short
                  arguments (more than libmicrohttpd's memory pool holds:
-                 it answers 431 itself), the connection closed at once
+                 it answers 431 itself), the connection closed at once,
+                 or S seconds after the batch was sent (a slow server,
+                 e.g. under valgrind, reads none of them otherwise)
+  halfhead:N:S   the same request without the blank line that ends its
+                 head (the server has its request line, then waits for
+                 the rest), the connection closed S seconds after the batch
+                 was sent
 
 Sends COUNT such requests (up to 50 at a time) within SECONDS (default
 60), then prints sent=N.  Bounded in count and time; loopback or Unix
@@ -42,12 +48,15 @@ def main():
         req = ("GET /images/%s/checksum HTTP/1.1\r\nHost: localhost\r\n\r\n"
                % ticket).encode()
         linger = 0.05
-    elif name == "longquery":
-        n = int(arg)
+    elif name in ("longquery", "halfhead"):
+        n, _, wait = arg.partition(":")
+        n = int(n)
         query = b"&".join(b"a%d=b" % i for i in range(n // 4))[:n]
         req = (b"GET /images/x?" + query
-               + b" HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        linger = 0.0
+               + b" HTTP/1.1\r\nHost: localhost\r\n")
+        if name == "longquery":
+            req += b"\r\n"
+        linger = float(wait) if wait else 0.0
     else:
         sys.exit("unknown kind %r" % kind)
     deadline = time.monotonic() + seconds
