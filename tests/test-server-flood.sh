@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # 1500 slow connections from one address (127.0.0.2, each sending its
 # request head one byte every 0.5 s) do not lock a legitimate client
-# (127.0.0.1) out: it is served, right data, within a second, while the
+# (127.0.0.1) out: it is served, right data, well before a flood connection
+# could be cut to make room for it (2.5 s, under --head-timeout), while the
 # server holds at most --max-per-ip of the flood's connections and cuts
 # each after --head-timeout.  Loopback only; bounded in count and time.
 source "$(dirname "$0")/functions.sh"
@@ -39,8 +40,10 @@ for i in 1 2 3; do
   secs=$(icurl --interface 127.0.0.1 -o "$tmpdir/got" -w '%{time_total}' "$url") ||
     fail "GET under the flood ($i) failed"
   cmp -s "$tmpdir/got" "$tmpdir/disk.img" || fail "GET under the flood ($i): wrong data"
-  awk -v t="$secs" 'BEGIN { exit !(t < 1.0) }' ||
-    fail "GET under the flood ($i) took $secs s, expected under 1 s"
+  # Not a speed target: a client locked out would wait for a cut (3 s) or
+  # for ever; 2.5 s leaves a loaded machine (ASan build) room.
+  awk -v t="$secs" 'BEGIN { exit !(t < 2.5) }' ||
+    fail "GET under the flood ($i) took $secs s, expected under 2.5 s"
   echo "legitimate GET $i under the flood: $secs s" >&2
   sleep 1
 done
