@@ -37,14 +37,15 @@ struct limits_peer
 };
 
 /* Protects the connection list (head, all pools), every pool, every
- * registered entry's fields but fd, put_used and stopping.  Never held
- * across I/O but shutdown(2), which does not block.
+ * registered entry's fields but fd, put_used, stopping and closing.
+ * Never held across I/O but shutdown(2), which does not block.
  */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t all_gone = PTHREAD_COND_INITIALIZER;
 static struct limits_conn *head;
 static size_t put_used;
-static bool stopping, started;
+static bool stopping, started, closing;
 static pthread_t watchdog;
 
 void
@@ -180,9 +181,37 @@ limits_stop (void)
 }
 
 bool
+limits_close_all (double seconds)
+{
+  struct timespec until;
+
+  clock_gettime (CLOCK_REALTIME, &until);
+  until.tv_sec += (time_t)seconds;
+  until.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
+  if (until.tv_nsec >= 1000000000L)
+    {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+  LOCK_FOR_SCOPE (&lock);
+  closing = true;
+  for (struct limits_conn *lc = head; lc; lc = lc->next)
+    if (!lc->cut)
+      cut_locked (lc);
+    else
+      shutdown (lc->fd, SHUT_RDWR);
+  while (head != NULL)
+    if (pthread_cond_timedwait (&all_gone, &lock, &until) == ETIMEDOUT)
+      break;
+  return head == NULL;
+}
+
+bool
 limits_accept (struct limits_pool *pool)
 {
   LOCK_FOR_SCOPE (&lock);
+  if (closing)
+    return false;
   if (pool->strangers >= strangers_max () || pool->nr >= cfg.max_connections)
     return make_room_locked (pool);
   return true;
@@ -230,6 +259,9 @@ limits_conn_start (struct limits_conn *lc, struct limits_pool *pool, int fd,
       lc->peer->strangers++;
       pool->strangers++;
       pool->nr++;
+      /* Accepted just before limits_close_all: closed like the rest. */
+      if (closing)
+        cut_locked (lc);
     }
   lc->prev = NULL;
   lc->next = head;
@@ -251,6 +283,8 @@ limits_conn_end (struct limits_conn *lc)
   if (lc->next)
     lc->next->prev = lc->prev;
   lc->prev = lc->next = NULL;
+  if (head == NULL)
+    pthread_cond_broadcast (&all_gone);
   if (lc->peer == NULL)
     return;
   if (!lc->cut)

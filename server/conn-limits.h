@@ -25,6 +25,9 @@
  *   The entry is removed before libmicrohttpd closes the socket, so the
  *   watchdog never touches a reused descriptor.
  * - limits_put_reserve/release account PUT buffers against the budget.
+ * - At shutdown main calls limits_close_all before stopping the
+ *   listeners: no connection is accepted any more, and each is closed
+ *   while libmicrohttpd still runs normally (see limits_close_all).
  */
 #ifndef SERVER_CONN_LIMITS_H
 #define SERVER_CONN_LIMITS_H
@@ -76,6 +79,15 @@ void limits_configure (const struct limits *l);
 const struct limits *limits_get (void);
 int limits_start (void);
 void limits_stop (void);
+/* Refuses new connections from now on, shuts down every registered
+ * connection's socket, and waits (SECONDS at most) until their threads
+ * have closed them all.  MHD_stop_daemon does the same, but it first
+ * marks the daemon as stopping, and libmicrohttpd 0.9.75 then crashes
+ * (a NULL response in build_header_response) in any connection thread
+ * that is answering an over-long request head with 431 at that moment.
+ * True when every connection closed in time.
+ */
+bool limits_close_all (double seconds);
 
 /* Whether one more connection may be accepted in POOL now, making room
  * as the top of this file says.

@@ -26,6 +26,7 @@
 
 #include "minmax.h"
 #include "access.h"
+#include "conn-limits.h"
 #include "control.h"
 #include "faults.h"
 #include "http.h"
@@ -42,6 +43,10 @@
  * not) does not delay a client's handshake.
  */
 #define BACKLOG 1024
+/* At a stop signal, how long open connections get to close before the
+ * listeners stop regardless (cancelled work ends within a second).
+ */
+#define STOP_GRACE_SECONDS 2
 
 /* Settings from the command line, read-only once the daemons start. */
 static struct
@@ -818,6 +823,10 @@ main (int argc, char *argv[])
 out:
   /* Long requests stop now rather than when they would end. */
   work_cancel_all ();
+  /* Connections end before the listeners stop (conn-limits.h says why). */
+  if (!limits_close_all (STOP_GRACE_SECONDS))
+    log_debug ("connections still open after %d s; stopping anyway",
+               STOP_GRACE_SECONDS);
   /* MHD_stop_daemon closes the listening socket it was given. */
   http_stop (&control);
   http_stop (&local);

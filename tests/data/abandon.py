@@ -14,7 +14,10 @@ ADDR is HOST:PORT or a Unix socket path.  KIND:
                  it answers 431 itself), the connection closed at once,
                  or S seconds after the batch was sent (a slow server,
                  e.g. under valgrind, reads none of them otherwise)
-  halfhead:N:S   the same request without the blank line that ends its
+  bighead:N      a request head with one N-byte header line (over
+                 libmicrohttpd's 256 KiB pool: it answers 431 itself), the
+                 connection closed at once
+  halfhead:N:S   the same request as longquery without the blank line that ends its
                  head (the server has its request line, then waits for
                  the rest), the connection closed S seconds after the batch
                  was sent
@@ -57,6 +60,10 @@ def main():
         if name == "longquery":
             req += b"\r\n"
         linger = float(wait) if wait else 0.0
+    elif name == "bighead":
+        req = (b"GET /images/x HTTP/1.1\r\nHost: localhost\r\nX-Big: "
+               + b"a" * int(arg) + b"\r\n\r\n")
+        linger = 0.0
     else:
         sys.exit("unknown kind %r" % kind)
     deadline = time.monotonic() + seconds
