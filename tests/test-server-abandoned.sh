@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
 # No leak on any path (issue 20): requests with a 200 KB query string of
-# short arguments whose client closes before the answer, and requests whose
-# head never ends (no ticket needed), leave nothing allocated.  The check is exact, never RSS: RSS moved by
-# -12 MiB to +5 MiB between runs with no leak at all (thread stacks and
-# malloc arenas), and once failed CI that way.  In the ASan build, ASan's
-# leak check at the server's exit decides; in the plain build the server
-# runs under valgrind, whose leak check at exit sets its exit status.
+# short arguments whose client closes before the answer, and requests
+# whose head never ends (no ticket needed), leave nothing allocated.  The
+# check is exact, never RSS: RSS moved by -12 MiB to +5 MiB between runs
+# with no leak at all (thread stacks and malloc arenas), and once failed
+# CI that way.  In the ASan build, ASan's leak check at the server's exit
+# decides; in the plain build the server runs under valgrind, whose leak
+# check at exit sets its exit status.
 # ABANDONED=N sets the count (default 3000; 600 under valgrind, slower).
 source "$(dirname "$0")/functions.sh"
 requires_cmd /usr/bin/python3

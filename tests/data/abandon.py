@@ -17,10 +17,10 @@ ADDR is HOST:PORT or a Unix socket path.  KIND:
   bighead:N      a request head with one N-byte header line (over
                  libmicrohttpd's 256 KiB pool: it answers 431 itself), the
                  connection closed at once
-  halfhead:N:S   the same request as longquery without the blank line that ends its
-                 head (the server has its request line, then waits for
-                 the rest), the connection closed S seconds after the batch
-                 was sent
+  halfhead:N:S   longquery's request without the blank line that ends
+                 its head (the server has its request line, then waits
+                 for the rest), the connection closed S seconds after the
+                 batch was sent
 
 Sends COUNT such requests (up to 50 at a time) within SECONDS (default
 60), then prints sent=N.  Bounded in count and time; loopback or Unix
