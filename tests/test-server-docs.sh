@@ -3,7 +3,7 @@
 # imageio-server(8) and the example systemd unit stay true: the POD is
 # valid and built, it documents every option --help lists (and no other),
 # and the unit uses only options the server has (systemd-analyze verify
-# when present).
+# when present); the grace a stop gives connections is the code's.
 source "$(dirname "$0")/functions.sh"
 requires_cmd podchecker
 
@@ -34,6 +34,13 @@ for o in $(grep -o -- '--[a-z-]*' <<< "$execstart"); do
 done
 grep -q '^Documentation=man:imageio-server(8)' "$unit" || fail "the unit does not point at the man page"
 grep -q 'imageio-server\.service' "$pod" || fail "the man page does not mention the unit"
+# The grace a stop gives open connections, as the code has it.
+grace=$(sed -n 's/^#define STOP_GRACE_SECONDS \([0-9]*\)$/\1/p' "$SRCDIR/server/main.c")
+[ -n "$grace" ] || fail "no STOP_GRACE_SECONDS in server/main.c"
+tr '\n' ' ' < "$pod" | grep -q "threads get $grace seconds at most" ||
+  fail "the man page does not say that a stop gives connections $grace seconds"
+grep -q "waits ($grace s at most)" "$SRCDIR/docs/imageio-server-security.md" ||
+  fail "docs/imageio-server-security.md does not say that a stop waits $grace s"
 
 if command -v systemd-analyze >/dev/null; then
   sed "s|/usr/bin/imageio-server|$IMAGEIO_SERVER|" "$unit" > "$tmpdir/imageio-server.service"
