@@ -435,6 +435,7 @@ fetch_extents (void *opaque, uint64_t offset, uint64_t length,
     .timeout_ms = config.extents_timeout * 1000, /* not timeout= */
   };
   struct http_outcome o;
+  struct replay_retry rt = { 0 };
   bool reused;
 
   (void)opaque;
@@ -465,6 +466,20 @@ fetch_extents (void *opaque, uint64_t offset, uint64_t length,
   if (o.r == HTTP_ERR_CLOSED && reused && cs.bytes == 0)
     /* The server closed the idle connection: once more on a new one. */
     http_send (extents_conn, &req, &o);
+  /* An outage: sent again, on a new connection (after a backend restart
+   * the old one answers 500 until it is closed), within retry_timeout=
+   * (replay.c), while nothing reached the parser.  extents_timeout= is a
+   * deadline of its own: a timeout is not retried.
+   */
+  while (!http_outcome_ok (&o, 200) && cs.bytes == 0 && o.r != HTTP_ERR_TIMEOUT)
+    {
+      http_conn_close (extents_conn);
+      if (!replay_retry_wait (&rt, "GET extents", &o, 200))
+        break;
+      http_send (extents_conn, &req, &o);
+    }
+  if (http_outcome_ok (&o, 200))
+    replay_retry_end (&rt, "GET extents");
   free (target);
   if (o.r != HTTP_OK)
     {
@@ -667,9 +682,7 @@ imageio_get_ready (void)
   n = pool_connections ();
   if (pool_init (n, server.ep, c) == -1)
     return -1; /* the pool owns C now */
-  extents_init (server.size, config.extents_timeout, fetch_extents, NULL);
-  if (config.extents_dirty && start_dirty_extents () == -1)
-    return -1;
+  /* Before the extents: their download retries within its window. */
   replay_init (&(struct replay_params){
       .target = config.path,
       .has_flush = server.has_flush && server.can_write,
@@ -677,6 +690,9 @@ imageio_get_ready (void)
       .retry_window_ms = config.retry_timeout * 1000,
       .send_entry = send_entry,
   });
+  extents_init (server.size, config.extents_timeout, fetch_extents, NULL);
+  if (config.extents_dirty && start_dirty_extents () == -1)
+    return -1;
 
   if (!server.can_write)
     say_read_only (read_only_why);

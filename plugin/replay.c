@@ -55,6 +55,13 @@
  *   FAILED   the request's error; a write refused with 403/401 while
  *            writes are unflushed -> LOST too.
  *
+ * The extents download runs on a connection of its own, outside the pool,
+ * and writes nothing: it has SEND and WAIT only (replay_retry_wait).
+ * Its curable failures are retried within the same window on a new
+ * connection while none of the document reached the parser (after that,
+ * and on a timeout, which has its own deadline, extents_timeout=, the
+ * map falls back to "all data", which is always safe).
+ *
  * Order: the journal is replayed in acknowledgement order on one
  * connection, so a later write to a range is never overtaken by an older
  * one; a checkpoint drops only entries older than every entry not yet
@@ -66,6 +73,7 @@
  *   idle keep-alive closed -> SEND: test-plugin-idle.sh
  *   SEND -> WAIT -> SEND (nothing at risk; reads): test-faults-outage.sh
  *     (download), test-plugin-summary.sh (probe-free copies)
+ *   the same for the extents download: test-extents-outage.sh
  *   stale clean connections closed: test-faults-outage.sh
  *     (backend-restart: old connections answer 500 until closed)
  *   SEND -> RECOVER -> REPLAY -> CLEAN: test-faults-outage.sh,
@@ -672,6 +680,48 @@ replay_send (const struct replay_request *rq, struct http_response *resp)
       return replay_flush ();
     }
   return 0;
+}
+
+bool
+replay_retry_wait (struct replay_retry *rt, const char *what,
+                   const struct http_outcome *o, int ok_status)
+{
+  char cause[400];
+  int64_t now;
+
+  if (replay_classify (o, ok_status, rt->first_failure != 0) != REPLAY_CURABLE)
+    return false;
+  stats_add (STATS_REQUESTS_RETRIED, 1);
+  rt->attempts++;
+  now = clock_now_ms ();
+  if (rt->first_failure == 0)
+    {
+      rt->first_failure = now;
+      rt->deadline = now + (int64_t)params.retry_window_ms;
+      rt->backoff = BACKOFF_FIRST_MS;
+    }
+  if (now >= rt->deadline)
+    return false;
+  errors_describe (what, o, cause, sizeof cause);
+  if (rt->attempts <= 2 || imageio_debug_replay)
+    nbdkit_debug ("imageio: %s; sending again (attempt %d, %" PRIi64
+                  " ms left)",
+                  cause, rt->attempts + 1, rt->deadline - now);
+  backoff_sleep (&rt->backoff, rt->deadline);
+  return true;
+}
+
+void
+replay_retry_end (struct replay_retry *rt, const char *what)
+{
+  int64_t outage;
+
+  if (rt->first_failure == 0)
+    return;
+  outage = clock_now_ms () - rt->first_failure;
+  stats_max (STATS_LONGEST_OUTAGE_MS, outage);
+  nbdkit_debug ("imageio: %s: succeeded after %" PRIi64 " ms of failures", what,
+                outage);
 }
 
 int

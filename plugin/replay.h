@@ -78,6 +78,27 @@ enum replay_verdict replay_classify (const struct http_outcome *o,
  * nbdkit's errno set.
  */
 int replay_send (const struct replay_request *rq, struct http_response *resp);
+/* A request outside the pool, on a connection of the caller's own (the
+ * extents download), which puts nothing at risk: SEND and WAIT only.
+ * Zeroed before the first attempt.
+ */
+struct replay_retry
+{
+  int64_t first_failure, deadline; /* ms (clock_now_ms); 0: no failure */
+  unsigned backoff;                /* the next WAIT, ms */
+  int attempts;                    /* failed attempts so far */
+};
+
+/* After a failed attempt of such a request, named WHAT in messages, with
+ * outcome O (OK_STATUS as replay_classify): true, after the WAIT sleep,
+ * when O is curable and retry_timeout= has not passed since the first
+ * failure; the caller then sends again on a new connection.
+ */
+bool replay_retry_wait (struct replay_retry *rt, const char *what,
+                        const struct http_outcome *o, int ok_status);
+/* After a successful attempt: reports the outage ridden out, if any. */
+void replay_retry_end (struct replay_retry *rt, const char *what);
+
 /* Image-wide flush: every connection that wrote, replaying first when one
  * of them broke.  Returns 0 or -1 (reported, errno set).
  */
