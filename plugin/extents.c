@@ -700,10 +700,14 @@ fetch_and_publish (uint64_t w, uint64_t n)
  * free) or waits for the download running.  Returns true with *W, *BASE
  * and *STEP (the window's index, its first byte, the window size) while it
  * is present (it may be dropped again once state_lock is released: the
- * caller checks WMAP), false when there is no map to answer from.
+ * caller checks WMAP), false when there is no map to answer from.  QUERY:
+ * a client's block status asks, so a window present counts as used now
+ * (a prefetch or a start-up fetch that finds it present does not: it
+ * would keep alive a window no client asked about).
  */
 static bool
-ensure_window (uint64_t offset, uint64_t *w, uint64_t *base, uint64_t *step)
+ensure_window (uint64_t offset, bool query, uint64_t *w, uint64_t *base,
+               uint64_t *step)
 {
   struct timespec deadline;
   bool have_deadline = false;
@@ -724,7 +728,8 @@ ensure_window (uint64_t offset, uint64_t *w, uint64_t *base, uint64_t *step)
       if (wstate[k] == W_PRESENT)
         {
           k = wfirst[k];
-          wused[k] = ++tick;
+          if (query)
+            wused[k] = ++tick;
           *w = k;
           *base = k * win_size;
           *step = extent_map_size (wmap[k]);
@@ -781,7 +786,7 @@ extents_ensure (void)
 {
   uint64_t w, base, step;
 
-  ensure_window (0, &w, &base, &step);
+  ensure_window (0, false, &w, &base, &step);
 }
 
 void
@@ -800,7 +805,7 @@ extents_start (char *errbuf, size_t errlen)
     LOCK_FOR_SCOPE (&state_lock);
     quiet_fallback = true;
   }
-  ok = ensure_window (0, &w, &base, &step);
+  ok = ensure_window (0, false, &w, &base, &step);
   {
     LOCK_FOR_SCOPE (&state_lock);
     quiet_fallback = false;
@@ -819,7 +824,7 @@ prefetch_main (void *arg)
   uint64_t offset = *(uint64_t *)arg, w, base, step;
 
   free (arg);
-  ensure_window (offset, &w, &base, &step);
+  ensure_window (offset, false, &w, &base, &step);
   {
     LOCK_FOR_SCOPE (&prefetch_lock);
     prefetch_done = true;
@@ -899,7 +904,7 @@ extents_query (uint64_t offset, uint32_t count, bool req_one,
       bool ahead = false;
       int r = 0;
 
-      if (!ensure_window (offset, &w, &base, &step))
+      if (!ensure_window (offset, true, &w, &base, &step))
         break;
       {
         RDLOCK_FOR_SCOPE (&map_lock);
