@@ -49,6 +49,7 @@ run ()
   local kind=$1 ms=$2 client=$3 window=$4
   local name="$kind/$ms/$client" target t url st log fault cmd result rec
   local -a nbdkit_opts=()
+  local nproblems=${#problems[@]}
   [[ $name =~ $filter ]] || return 0
   target=$tmpdir/target.raw
   if [ "$client" = download ]; then
@@ -111,8 +112,9 @@ run ()
   fi
   printf '%-16s %6s ms %-9s window %2ss: %-22s recovery %5ss\n' \
     "$kind" "$ms" "$client" "$window" "$result" "${rec:-?}"
-  if [ "$result" != survived ] && [ "$window" -ge 5 ]; then
-    tail -n 15 "$log" | sed 's/^/  /'
+  if { [ "$result" != survived ] && [ "$window" -ge 5 ]; } ||
+     [ "${#problems[@]}" -gt "$nproblems" ]; then
+    tail -n 25 "$log" | sed 's/^/  /'
   fi
   : > "$server_log"
 }
