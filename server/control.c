@@ -134,6 +134,30 @@ handle_delete (struct request *r)
   return http_reply_buffer (r, MHD_HTTP_NO_CONTENT, NULL, "", 0);
 }
 
+/* DELETE /tickets/: every ticket, each as DELETE /tickets/ID, as imageio
+ * does (204; 409 if one is still in use after REMOVE_TIMEOUT).
+ */
+static enum MHD_Result
+handle_delete_all (struct request *r)
+{
+  struct ticket *t;
+  unsigned n = 0, busy = 0;
+
+  while ((t = tickets_cancel_next ()) != NULL)
+    {
+      n++;
+      work_cancel_ticket (t);
+      if (tickets_remove_unused (t, REMOVE_TIMEOUT) == -1)
+        busy++;
+    }
+  log_debug ("all tickets deleted: %u canceled, %u still in use", n, busy);
+  if (busy)
+    return http_reply_text (r, MHD_HTTP_CONFLICT, false,
+                            "%u tickets are still in use after %d s", busy,
+                            REMOVE_TIMEOUT);
+  return http_reply_buffer (r, MHD_HTTP_NO_CONTENT, NULL, "", 0);
+}
+
 static enum MHD_Result
 control_handle (struct request *r, const char *url)
 {
@@ -144,6 +168,16 @@ control_handle (struct request *r, const char *url)
     return MHD_NO;
   r->data_free = free;
   http_shown_path (url, r->path_shown, sizeof r->path_shown);
+  /* /tickets/ without an id: all of them for DELETE, else 400 (as
+   * imageio).
+   */
+  if (strcmp (url, "/tickets/") == 0)
+    {
+      if (strcmp (m, "DELETE") == 0)
+        return handle_delete_all (r);
+      return http_reply_text (r, MHD_HTTP_BAD_REQUEST, false,
+                              "Ticket id is required");
+    }
   if (parse_control_path (url, ID (r), sizeof ID (r)) == -1)
     return http_reply_text (r, MHD_HTTP_NOT_FOUND, false, "No handler for %s",
                             r->path_shown);

@@ -84,6 +84,11 @@ struct image_req
   struct work work;      /* registered while the ticket is held */
   bool close_after;      /* ?close=y on PUT */
 
+  /* Bytes of [offset, offset + length) done: read and handed out (GET),
+   * or acknowledged (PUT, zero); counted in the ticket's "transferred".
+   */
+  uint64_t done;
+
   /* PUT */
   uint64_t written; /* bytes written to the backend */
   size_t buffered;  /* bytes in the connection's putbuf */
@@ -121,6 +126,13 @@ image_req_free (void *data)
   struct image_req *q = data;
 
   work_end (&q->work);
+  if (q->ticket && q->done && q->op)
+    {
+      bool read = strcmp (q->op, "read") == 0;
+
+      if (read || strcmp (q->op, "write") == 0 || strcmp (q->op, "zero") == 0)
+        tickets_count_transferred (q->ticket, q->offset, q->done, read);
+    }
   if (q->ticket)
     tickets_release (q->ticket);
   extents_stream_free (q->xs);
@@ -235,7 +247,8 @@ get_ticket (struct request *r, const char *id, bool write, enum MHD_Result *ret)
     }
   Q (r)->ticket = t;
   work_begin (&Q (r)->work, t, http_conn_fd (r));
-  if ((write && !t->can_write) || (!write && !t->can_read))
+  /* As imageio: write allows reading too. */
+  if ((write && !t->can_write) || (!write && !t->can_read && !t->can_write))
     {
       *ret = http_reply_text (r, MHD_HTTP_FORBIDDEN, true,
                               FORBIDDEN ": Ticket '%s' forbids %s",
@@ -490,6 +503,7 @@ read_cb (void *cls, uint64_t pos, char *buf, size_t max)
       snprintf (r->error, sizeof r->error, "%.80s", b->err);
       return MHD_CONTENT_READER_END_WITH_ERROR;
     }
+  Q (r)->done = pos + n;
   return n;
 }
 
@@ -675,6 +689,7 @@ put_end (struct request *r)
     return loss_fault_answer (r, &lf);
   if (Q (r)->flush == 1 && b->ops->flush (b) == -1)
     return backend_error (r, "Error flushing");
+  Q (r)->done = Q (r)->written;
   resp
       = MHD_create_response_from_buffer (0, (void *)"", MHD_RESPMEM_PERSISTENT);
   if (resp && Q (r)->close_after)
@@ -799,6 +814,7 @@ patch_end (struct request *r)
     return backend_error (r, "Error zeroing");
   if (p.flush && b->ops->flush (b) == -1)
     return backend_error (r, "Error flushing");
+  Q (r)->done = Q (r)->length;
   return http_reply_buffer (r, MHD_HTTP_OK, NULL, "", 0);
 }
 

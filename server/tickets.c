@@ -17,7 +17,7 @@
 
 /* The store: a small array of tickets, searched linearly (a test server
  * holds a handful).  Protects the array and every ticket's expires, refs,
- * busy and in_store.
+ * busy, in_store and transferred.
  */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 /* Signalled whenever a ticket's busy count drops. */
@@ -32,6 +32,7 @@ ticket_free (struct ticket *t)
   free (t->url);
   free (t->transfer_id);
   free (t->filename);
+  range_set_reset (&t->transferred);
   free (t);
 }
 
@@ -105,9 +106,9 @@ parse_ops (yajl_val root, struct ticket *t, char *err, size_t errlen)
           return -1;
         }
     }
-  /* write implies read, as imageio does in practice. */
-  if (t->can_write)
-    t->can_read = true;
+  /* The ops as given (GET shows them, "transferred" counts by them);
+   * write also allows reading, as in imageio (images.c).
+   */
   return 0;
 }
 /* Parses TEXT (NUL-terminated) as a JSON object; NULL with the reason. */
@@ -372,6 +373,24 @@ tickets_cancel (const char *id)
   return t;
 }
 
+struct ticket *
+tickets_cancel_next (void)
+{
+  struct ticket *t = NULL;
+
+  pthread_mutex_lock (&lock);
+  for (size_t i = 0; i < store.len; i++)
+    if (!store.ptr[i]->canceled)
+      {
+        t = store.ptr[i];
+        __atomic_store_n (&t->canceled, true, __ATOMIC_RELAXED);
+        t->refs++;
+        break;
+      }
+  pthread_mutex_unlock (&lock);
+  return t;
+}
+
 int
 tickets_remove_unused (struct ticket *t, double timeout)
 {
@@ -410,10 +429,7 @@ tickets_extend (const char *id, uint64_t timeout)
   pthread_mutex_lock (&lock);
   i = find_live_locked (id, &why);
   if (i >= 0)
-    {
-      store.ptr[i]->timeout = timeout;
-      store.ptr[i]->expires = clock_now_s () + timeout;
-    }
+    store.ptr[i]->expires = clock_now_s () + timeout;
   pthread_mutex_unlock (&lock);
   return i >= 0 ? 0 : -1;
 }
@@ -498,6 +514,8 @@ tickets_describe (const char *id, size_t *len)
       gen_key_int (g, "connections", t->refs - 1 - t->busy);
       gen_key_int (g, "idle_time",
                    t->busy > 0 ? 0 : (long long)(t_now - t->access_time));
+      if (t->can_read != t->can_write)
+        gen_key_int (g, "transferred", (long long)t->transferred.total);
       yajl_gen_map_close (g);
     }
   pthread_mutex_unlock (&lock);
@@ -513,6 +531,17 @@ tickets_describe (const char *id, size_t *len)
     }
   yajl_gen_free (g);
   return ret;
+}
+
+void
+tickets_count_transferred (struct ticket *t, uint64_t start, uint64_t len,
+                           bool read)
+{
+  if (t->can_read == t->can_write || read != t->can_read)
+    return;
+  pthread_mutex_lock (&lock);
+  range_set_add (&t->transferred, start, len);
+  pthread_mutex_unlock (&lock);
 }
 
 void

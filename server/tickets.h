@@ -22,12 +22,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "range-set.h"
+
 struct ticket
 {
   char *id;
   uint64_t size;
   char *url;
-  bool can_read, can_write;
+  bool can_read, can_write; /* the ops as given ("write" reads too) */
   uint64_t timeout;
   uint64_t inactivity_timeout;
   bool sparse, dirty;
@@ -41,6 +43,8 @@ struct ticket
   bool in_store;
   bool canceled; /* no new request may start (DELETE); set atomically,
                     read without the lock by work.c */
+  /* What the ticket's completed requests covered, for "transferred". */
+  struct range_set transferred;
 };
 
 /* Parses ticket JSON (LEN bytes).  WANT_ID, when not NULL, must equal its
@@ -74,16 +78,28 @@ void ticket_unref (struct ticket *t);
  * or NULL when there is no such ticket.
  */
 struct ticket *tickets_cancel (const char *id);
+/* The same for any one ticket not canceled yet (NULL: none is left). */
+struct ticket *tickets_cancel_next (void);
 /* Waits up to TIMEOUT seconds for canceled ticket T to have no request in
  * progress, then removes it from the store.  Returns 0 (removed, or
  * already gone) or -1 (still busy).
  */
 int tickets_remove_unused (struct ticket *t, double timeout);
 
-/* Sets a live ticket's timeout and expiry to TIMEOUT seconds from now.
- * Returns 0 or -1 (missing).
+/* Sets a live ticket's expiry to TIMEOUT seconds from now (PATCH).  As in
+ * imageio, its timeout stays: the next request's end sets the expiry to
+ * the ticket's timeout from then.  Returns 0 or -1 (missing).
  */
 int tickets_extend (const char *id, uint64_t timeout);
+
+/* A request on T covered [START, START + LEN) of the image: READ (a GET)
+ * or a write (PUT, zero).  Counted in "transferred" when it is the
+ * ticket's one operation, as imageio counts: a read-only ticket counts
+ * reads, a write-only one writes and zeroes (the reads write allows are
+ * not counted), a read-write one nothing.
+ */
+void tickets_count_transferred (struct ticket *t, uint64_t start, uint64_t len,
+                                bool read);
 
 /* JSON description of a live ticket (malloc'd, *LEN bytes, ends in a
  * newline), or NULL if missing: the ticket's fields plus what imageio
@@ -91,9 +107,10 @@ int tickets_extend (const char *id, uint64_t timeout);
  * waiting for its requests to stop), connections (connections whose
  * backend serves it), expires (the CLOCK_MONOTONIC reading, in whole
  * seconds, at which it expires), idle_time (seconds since the last request
- * ended; 0 while active) and transfer_id ("(ticket/" and the id's first 18
- * characters ")" unless given).  It holds the whole ticket id: it is the
- * manager's own data, never for a log.
+ * ended; 0 while active), transfer_id ("(ticket/" and the id's first 18
+ * characters ")" unless given) and, for a ticket with one operation,
+ * transferred (bytes its completed requests covered, each counted once).  It
+ * holds the whole ticket id: it is the manager's own data, never for a log.
  */
 char *tickets_describe (const char *id, size_t *len);
 
