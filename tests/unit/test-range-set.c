@@ -1,21 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* server/range-set.c: a ticket's "transferred" counts each byte once. */
 #include <stdio.h>
-#include <stdlib.h>
 
+#include "check.h"
 #include "range-set.h"
-
-#define CHECK(x)                                                               \
-  do                                                                           \
-    {                                                                          \
-      if (!(x))                                                                \
-        {                                                                      \
-          fprintf (stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,    \
-                   #x);                                                        \
-          abort ();                                                            \
-        }                                                                      \
-    }                                                                          \
-  while (0)
 
 int
 main (void)
