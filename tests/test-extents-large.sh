@@ -12,16 +12,7 @@ requires /usr/bin/python3 -c 'import nbd'
 pairs=75000
 size=$(( pairs * 8192 ))
 img=$tmpdir/frag.img
-/usr/bin/python3 - "$img" $pairs <<'PY'
-import os, sys
-path, pairs = sys.argv[1], int(sys.argv[2])
-fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-os.ftruncate(fd, pairs * 8192)
-buf = b"\x5a" * 4096
-for i in range(pairs):
-    os.pwrite(fd, buf, i * 8192)
-os.close(fd)
-PY
+/usr/bin/python3 "$SRCDIR/tests/data/make-fragmented.py" "$img" $pairs
 
 start_qemu_nbd "$img" raw -r
 t=$(random_ticket)

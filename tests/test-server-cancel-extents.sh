@@ -14,16 +14,7 @@ requires_cmd curl qemu-nbd /usr/bin/python3
 pairs=20000
 size=$(( pairs * 8192 ))
 img=$tmpdir/frag.img
-/usr/bin/python3 - "$img" $pairs <<'PY'
-import os, sys
-path, pairs = sys.argv[1], int(sys.argv[2])
-fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-os.ftruncate(fd, pairs * 8192)
-buf = b"\x5a" * 4096
-for i in range(pairs):
-    os.pwrite(fd, buf, i * 8192)
-os.close(fd)
-PY
+/usr/bin/python3 "$SRCDIR/tests/data/make-fragmented.py" "$img" $pairs
 start_qemu_nbd "$img" raw -r
 t=$(random_ticket)
 printf '%s\n' "$t" > "$tmpdir/ticket"
@@ -43,30 +34,8 @@ full=$(stat -c %s "$tmpdir/extents.json")
 # closes the connection.  Prints got=BYTES.
 slow_client ()
 {
-  /usr/bin/python3 - "$server_sock" "$tmpdir/ticket" "$1" <<'EOF'
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX)
-s.connect(sys.argv[1])
-t = open(sys.argv[2]).read().strip()
-s.sendall(("GET /images/%s/extents HTTP/1.1\r\nHost: localhost\r\n\r\n"
-           % t).encode())
-s.settimeout(30)
-got = len(s.recv(65536))
-if sys.argv[3] == "leave":
-    s.close()
-else:
-    time.sleep(6)
-    t0 = time.monotonic()
-    try:
-        while time.monotonic() - t0 < 30:
-            d = s.recv(1 << 20)
-            if not d:
-                break
-            got += len(d)
-    except OSError:
-        pass
-print("got=%d" % got)
-EOF
+  /usr/bin/python3 "$SRCDIR/tests/data/slow-get.py" "$server_sock" \
+    "$tmpdir/ticket" /extents "$1" 6
 }
 
 # 1. A stalled list stops when its ticket is deleted.
