@@ -594,26 +594,52 @@ replay_describe (const struct replay_request *rq, char *buf, size_t len)
   return buf;
 }
 
+/* A curable failure of the request named WHAT, outcome O: the first one
+ * opens RT's retry window.  False once the window is over; else true, with
+ * CAUSE (CAUSELEN bytes) saying what failed (logged for the first tries).
+ */
+static bool
+retry_within_window (struct replay_retry *rt, const char *what,
+                     const struct http_outcome *o, char *cause, size_t causelen)
+{
+  int64_t now = clock_now_ms ();
+
+  rt->attempts++;
+  if (rt->first_failure == 0)
+    {
+      rt->first_failure = now;
+      rt->deadline = now + (int64_t)params.retry_window_ms;
+      rt->backoff = BACKOFF_FIRST_MS;
+    }
+  if (now >= rt->deadline)
+    return false;
+  errors_describe (what, o, cause, causelen);
+  if (rt->attempts <= 2 || imageio_debug_replay)
+    nbdkit_debug ("imageio: %s; sending again (attempt %d, %" PRIi64
+                  " ms left)",
+                  cause, rt->attempts + 1, rt->deadline - now);
+  return true;
+}
+
 int
 replay_send (const struct replay_request *rq, struct http_response *resp)
 {
   bool over_bound = false;
-  int64_t first_failure = 0, deadline = 0;
-  unsigned backoff = BACKOFF_FIRST_MS;
+  struct replay_retry rt = { 0 };
   struct http_outcome o;
   enum replay_verdict v;
+  char what[96];
 
   assert (pool_held () == 0);
   if (rq->write && refuse_after_loss (rq) == -1)
     return -1;
   for (int attempt = 1;; attempt++)
     {
-      char what[96], cause[400];
+      char cause[400];
       bool reused_clean;
-      int64_t now;
 
       send_once (rq, &o, &over_bound, &reused_clean);
-      v = replay_classify (&o, rq->ok_status, first_failure != 0);
+      v = replay_classify (&o, rq->ok_status, rt.first_failure != 0);
       if (v != REPLAY_CURABLE)
         break;
       stats_add (STATS_REQUESTS_RETRIED, 1);
@@ -629,29 +655,18 @@ replay_send (const struct replay_request *rq, struct http_response *resp)
                           replay_describe (rq, what, sizeof what));
           continue;
         }
-      now = clock_now_ms ();
-      if (first_failure == 0)
-        {
-          first_failure = now;
-          deadline = now + (int64_t)params.retry_window_ms;
-        }
-      if (now >= deadline)
+      if (!retry_within_window (&rt, replay_describe (rq, what, sizeof what),
+                                &o, cause, sizeof cause))
         break;
-      errors_describe (replay_describe (rq, what, sizeof what), &o, cause,
-                       sizeof cause);
-      if (attempt <= 2 || imageio_debug_replay)
-        nbdkit_debug ("imageio: %s; sending again (attempt %d, %" PRIi64
-                      " ms left)",
-                      cause, attempt + 1, deadline - now);
       if (replay_pending ())
         {
           /* RECOVER waits for the server itself. */
-          if (recover (cause, deadline) == -1 && rq->write)
+          if (recover (cause, rt.deadline) == -1 && rq->write)
             break;
           if (!replay_pending ())
             continue;
         }
-      backoff_sleep (&backoff, deadline);
+      backoff_sleep (&rt.backoff, rt.deadline);
     }
 
   if (v != REPLAY_OK)
@@ -661,15 +676,8 @@ replay_send (const struct replay_request *rq, struct http_response *resp)
     }
   if (resp)
     *resp = o.resp;
-  if (first_failure)
-    {
-      int64_t outage = clock_now_ms () - first_failure;
-      char what[96];
-
-      stats_max (STATS_LONGEST_OUTAGE_MS, outage);
-      nbdkit_debug ("imageio: %s: succeeded after %" PRIi64 " ms of failures",
-                    replay_describe (rq, what, sizeof what), outage);
-    }
+  if (rt.first_failure)
+    replay_retry_end (&rt, replay_describe (rq, what, sizeof what));
   if (rq->write && refuse_after_loss (rq) == -1)
     return -1;
   if (over_bound)
@@ -687,26 +695,12 @@ replay_retry_wait (struct replay_retry *rt, const char *what,
                    const struct http_outcome *o, int ok_status)
 {
   char cause[400];
-  int64_t now;
 
   if (replay_classify (o, ok_status, rt->first_failure != 0) != REPLAY_CURABLE)
     return false;
   stats_add (STATS_REQUESTS_RETRIED, 1);
-  rt->attempts++;
-  now = clock_now_ms ();
-  if (rt->first_failure == 0)
-    {
-      rt->first_failure = now;
-      rt->deadline = now + (int64_t)params.retry_window_ms;
-      rt->backoff = BACKOFF_FIRST_MS;
-    }
-  if (now >= rt->deadline)
+  if (!retry_within_window (rt, what, o, cause, sizeof cause))
     return false;
-  errors_describe (what, o, cause, sizeof cause);
-  if (rt->attempts <= 2 || imageio_debug_replay)
-    nbdkit_debug ("imageio: %s; sending again (attempt %d, %" PRIi64
-                  " ms left)",
-                  cause, rt->attempts + 1, rt->deadline - now);
   backoff_sleep (&rt->backoff, rt->deadline);
   return true;
 }

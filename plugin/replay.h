@@ -78,9 +78,10 @@ enum replay_verdict replay_classify (const struct http_outcome *o,
  * nbdkit's errno set.
  */
 int replay_send (const struct replay_request *rq, struct http_response *resp);
-/* A request outside the pool, on a connection of the caller's own (the
- * extents download), which puts nothing at risk: SEND and WAIT only.
- * Zeroed before the first attempt.
+/* One request's retry window (replay_send keeps one per request).  A
+ * request outside the pool, on a connection of the caller's own (the
+ * extents download), which puts nothing at risk, has SEND and WAIT only
+ * through replay_retry_wait.  Zeroed before the first attempt.
  */
 struct replay_retry
 {
