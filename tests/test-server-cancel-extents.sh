@@ -67,7 +67,9 @@ request --unix-socket "$ctl" -X PUT --data-binary @"$tmpdir/t.json" "http://loca
 expect_status 200 "PUT of the ticket again"
 slow_client leave > "$tmpdir/leave.out" || fail "the leaving client failed"
 # Its request ends (an error logged) without the ticket being deleted.
-wait_until 10 test "$(count_log 'op=extents .* error=')" -ge 2
+# (A function, so that the log is counted at each poll, not once.)
+extents_errors_at_least () { [ "$(count_log 'op=extents .* error=')" -ge "$1" ]; }
+wait_until 10 extents_errors_at_least 2
 request --unix-socket "$ctl" -X DELETE "http://localhost/tickets/$t"
 expect_status 204 "DELETE after the client left"
 [ "$(count_log 'canceled, stopping')" -eq 1 ] ||
