@@ -282,6 +282,14 @@ def brief(a):
     return out
 
 
+def loud(line):
+    """Prints a failing verdict on stdout, in order, and on stderr too, which
+    meson shows in full when it cuts a long log to its last 100 lines."""
+    print(line)
+    sys.stdout.flush()
+    print(line, file=sys.stderr)
+
+
 def judge(name, a, b, diffs, allowed, quiet_same=False):
     """Prints one line on request NAME, answered A by the real daemon and B
     by ours, which differ in DIFFS ([(field, message)]); ALLOWED: the
@@ -289,7 +297,7 @@ def judge(name, a, b, diffs, allowed, quiet_same=False):
     the answers differ in a way not allowed, else 0."""
     if not isinstance(a["status"], int):
         # Both silent would compare equal: that is no test.
-        print("NO ANSWER %s from the real daemon: %s" % (name, a["status"]))
+        loud("NO ANSWER %s from the real daemon: %s" % (name, a["status"]))
         return 1
     fields = set(f for f, _ in diffs)
     text = "; ".join(m for _, m in diffs)
@@ -299,11 +307,11 @@ def judge(name, a, b, diffs, allowed, quiet_same=False):
     elif allowed and fields == allowed[1]:
         print("allowed   %s [%s]: %s" % (name, allowed[0], text))
     elif allowed:
-        print("CHANGED   %s: allowed [%s] differs in %s, now in %s: %s"
-              % (name, allowed[0], sorted(allowed[1]), sorted(fields), text or "nothing"))
+        loud("CHANGED   %s: allowed [%s] differs in %s, now in %s: %s"
+             % (name, allowed[0], sorted(allowed[1]), sorted(fields), text or "nothing"))
         return 1
     else:
-        print("DIFFERENT %s: %s" % (name, text))
+        loud("DIFFERENT %s: %s" % (name, text))
         return 1
     return 0
 
