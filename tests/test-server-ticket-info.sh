@@ -116,6 +116,8 @@ jq -e '.active == true and .idle_time == 0 and .connections == 2' "$resp_body" >
   fail "during a PUT: $(cat "$resp_body")"
 touch "$tmpdir/finish-put"
 wait_until 20 test -e "$tmpdir/put-done"
+# The request ends a moment after the client has its answer: poll.
+wait_until 10 sh -c "curl -sS --max-time 5 --unix-socket '$ctl_sock' '$ctl/$t' | jq -e '.active == false' >/dev/null"
 info "$t"
 jq -e '.active == false and .connections == 2' "$resp_body" >/dev/null ||
   fail "after the PUT, connections open: $(cat "$resp_body")"
