@@ -98,7 +98,8 @@ cleanup_fn ()
 }
 
 # Runs every registered command once, newest first, whatever they return;
-# on a failed test shows the tail of each server log first.
+# on a failed test shows the tail of each server log first (TAIL_LINES
+# lines, 40 unless set).
 _run_cleanup ()
 {
   local status=$1 i cmd log
@@ -108,7 +109,7 @@ _run_cleanup ()
     for log in "${_server_logs[@]}"; do
       if [ -s "$log" ]; then
         echo "---- last lines of $(basename "$log") ----" >&2
-        tail -n 40 "$log" >&2
+        tail -n "${TAIL_LINES:-40}" "$log" >&2
       fi
     done
   fi
@@ -479,6 +480,21 @@ expect_body ()
 count_log ()
 {
   grep -c -E -- "$1" "${2:-$server_log}" || true
+}
+
+# The server logs a request just after its client has the answer, and a
+# connection's close after its last request.  Once the clients are gone
+# (nbdkit exited, curl returned), waits (10 s at most) until every
+# connection opened in LOG has its close line, so that counts taken next
+# see every request.
+settle_log ()
+{
+  wait_until 10 _log_settled "${1:-$server_log}"
+}
+
+_log_settled ()
+{
+  [ "$(count_log 'conn=[0-9]+ open ' "$1")" -eq "$(count_log 'conn=[0-9]+ close$' "$1")" ]
 }
 
 # Polls until the log has a line matching the ERE, at most SECONDS (10).

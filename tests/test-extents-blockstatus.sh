@@ -154,6 +154,7 @@ $(( 60 * 1024 )) $(( s - 60 * 1024 ))
 run_checks "$t_r"
 
 # One document per nbdkit run.
+settle_log
 [ "$(count_log 'op=extents .*status=200')" -eq 2 ] ||
   fail "$(count_log 'op=extents')" "GET extents for two runs, expected 2"
 expect_log_redacted "$t_q" "$t_r"

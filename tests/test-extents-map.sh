@@ -110,6 +110,7 @@ done
 
 # Each map came from one GET extents per nbdkit run: nbdinfo and qemu-img
 # ran in the same nbdkit, so one document per image.
+settle_log
 n=$(count_log 'op=extents .*status=200')
 [ "$n" -eq "${#images[@]}" ] ||
   fail "$n GET extents for ${#images[@]} images (expected one per nbdkit run)"

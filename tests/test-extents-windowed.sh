@@ -197,6 +197,7 @@ for x in cuts:
     n += 1
 print("nbdinfo --map: %d extents, equal at %d boundaries" % (len(got), n))
 PY
+  settle_log
   windows=$(tail -n +"$from" "$server_log" | grep -cE 'op=extents context=zero count=[0-9]+ offset=[0-9]+ length=[0-9]+ status=200' || true)
   whole=$(tail -n +"$from" "$server_log" | grep -E 'op=extents .*status=200' | grep -vc 'offset=' || true)
   dropped=$(grep -c 'extents: dropped window' "$log" || true)

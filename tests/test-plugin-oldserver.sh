@@ -36,6 +36,7 @@ upload ()
   timeout 120 nbdkit -U - "$IMAGEIO_PLUGIN" url="$url" \
     --run 'qemu-img convert -n -f raw -O raw "$src" "$uri"' 2>"$tmpdir/$1.nbdkit.log" ||
     { cat "$tmpdir/$1.nbdkit.log" >&2; fail "$1: upload failed"; }
+  settle_log
   qemu-img compare -U -f raw -F qcow2 "$src" "$target" || fail "$1: target differs from the source"
 }
 

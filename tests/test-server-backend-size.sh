@@ -46,6 +46,7 @@ grep -q -F "$tmpdir/missing.img" "$server_log" || fail "the log lacks the path"
 # -v lines name the peer.
 request "http://127.0.0.1:$server_port/images/$t_ok" -H 'Range: bytes=0-0'
 expect_status 206 "GET over TCP"
+settle_log
 [ "$(count_log "conn=[0-9]+ method=GET ticket=${t_ok:0:8}\.\.\. .* status=206 .* peer=127\.0\.0\.1:[0-9]+")" -eq 1 ] ||
   fail "no TCP request line with the peer's address"
 [ "$(count_log "open transport=tcp peer=127\.0\.0\.1:[0-9]+")" -ge 1 ] || fail "no open line with the peer"
