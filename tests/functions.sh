@@ -497,6 +497,14 @@ _log_settled ()
   [ "$(count_log 'conn=[0-9]+ open ' "$1")" -eq "$(count_log 'conn=[0-9]+ close$' "$1")" ]
 }
 
+# True while the control service on Unix socket CTL shows ticket ID as
+# "active" (a request on it running).  Needs jq.
+ticket_active ()
+{
+  curl -sS --max-time 5 --unix-socket "$1" "http://localhost/tickets/$2" |
+    jq -e '.active == true' >/dev/null
+}
+
 # Polls until the log has a line matching the ERE, at most SECONDS (10).
 wait_for_log ()
 {

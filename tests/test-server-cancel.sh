@@ -8,7 +8,7 @@
 # checksums run.  Times are reported, not asserted (but for generous
 # bounds that only a request left running would exceed).
 source "$(dirname "$0")/functions.sh"
-requires_cmd curl /usr/bin/python3
+requires_cmd curl jq /usr/bin/python3
 
 # A sparse 8 GiB file: the file backend reports it all as data, so a
 # checksum reads and hashes all of it (many seconds on this machine).
@@ -70,9 +70,21 @@ icurl "${u[@]}" --max-time 60 -o /dev/null "$url/checksum" 2>/dev/null &
 c2_pid=$!
 cleanup_fn kill_quiet "$c1_pid"
 cleanup_fn kill_quiet "$c2_pid"
-wait_for_log 'conn=[0-9]+ open transport=unix' 5
-sleep 0.5
-request "${u[@]}" "$url/checksum"
+# Both hold the ticket (its "connections"); a moment later both run.
+two_on_ticket ()
+{
+  request --unix-socket "$ctl" "http://localhost/tickets/$t"
+  jq -e '.connections == 2' "$resp_body" >/dev/null
+}
+wait_until 20 two_on_ticket
+# A third is refused once both run; one admitted before that leaves
+# after 1 s, which stops it.
+third_refused ()
+{
+  request "${u[@]}" --max-time 1 "$url/checksum"
+  [ "$status" = 503 ]
+}
+wait_until 20 third_refused
 expect_status 503 "a third checksum on the ticket"
 [ "$(header Retry-After)" = 2 ] || fail "503 without Retry-After: 2"
 grep -q 'Too many checksums' "$resp_body" || fail "503 body: $(cat "$resp_body")"
@@ -104,7 +116,7 @@ expect_status 200 "PUT of the ticket again"
   "" stall 2 > "$tmpdir/slowget.out" &
 get_pid=$!
 cleanup_fn kill_quiet "$get_pid"
-sleep 1
+wait_until 10 ticket_active "$ctl" "$t"
 t0=$(_now_ms)
 request --unix-socket "$ctl" -X DELETE "http://localhost/tickets/$t"
 del_ms=$(( $(_now_ms) - t0 ))
