@@ -2,6 +2,7 @@
 /* Connection pools, head deadlines (a watchdog thread) and the PUT
  * memory budget; see conn-limits.h.
  */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -37,14 +38,15 @@ struct limits_peer
 };
 
 /* Protects the connection list (head, all pools), every pool, every
- * registered entry's fields but fd, put_used, stopping and closing.
+ * registered entry's fields but fd, put_used, put_peak, stopping and
+ * closing.
  * Never held across I/O but shutdown(2), which does not block.
  */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t all_gone = PTHREAD_COND_INITIALIZER;
 static struct limits_conn *head;
-static size_t put_used;
+static size_t put_used, put_peak;
 static bool stopping, started, closing;
 static pthread_t watchdog;
 
@@ -334,6 +336,8 @@ limits_put_reserve (size_t bytes)
   if (put_used + bytes > cfg.put_memory)
     return false;
   put_used += bytes;
+  if (put_used > put_peak)
+    put_peak = put_used;
   return true;
 }
 
@@ -341,5 +345,13 @@ void
 limits_put_release (size_t bytes)
 {
   LOCK_FOR_SCOPE (&lock);
+  assert (put_used >= bytes);
   put_used -= bytes;
+}
+
+size_t
+limits_put_peak (void)
+{
+  LOCK_FOR_SCOPE (&lock);
+  return put_peak;
 }

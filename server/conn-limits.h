@@ -118,5 +118,7 @@ void limits_conn_wait (struct limits_conn *lc, double seconds);
 /* Takes BYTES from the PUT budget.  False when the budget is spent. */
 bool limits_put_reserve (size_t bytes);
 void limits_put_release (size_t bytes);
+/* The most bytes the PUT buffers held at once since the start. */
+size_t limits_put_peak (void);
 
 #endif
