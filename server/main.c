@@ -832,8 +832,9 @@ out:
   http_stop (&local);
   http_stop (&tcp);
   limits_stop ();
-  log_debug ("PUT buffers: at most %zu KiB of the %zu KiB budget at once",
-             limits_put_peak () / 1024, lim.put_memory / 1024);
+  if (status == EXIT_SUCCESS)
+    log_debug ("PUT buffers: at most %zu KiB of the %zu KiB budget at once",
+               limits_put_peak () / 1024, lim.put_memory / 1024);
   if (opt.control && control.fd >= 0)
     unlink (opt.control);
   if (opt.unix_name && opt.unix_name[0] != '@' && local.fd >= 0)
