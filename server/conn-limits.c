@@ -136,19 +136,12 @@ watchdog_main (void *arg)
   LOCK_FOR_SCOPE (&lock);
   while (!stopping)
     {
-      struct timespec ts;
+      struct timespec ts = clock_realtime_after_ms (WATCHDOG_PERIOD_MS);
       double t = clock_now_s ();
 
       for (struct limits_conn *lc = head; lc; lc = lc->next)
         if (lc->deadline > 0 && t > lc->deadline && !lc->cut)
           cut_locked (lc);
-      clock_gettime (CLOCK_REALTIME, &ts);
-      ts.tv_nsec += WATCHDOG_PERIOD_MS * 1000000L;
-      if (ts.tv_nsec >= 1000000000L)
-        {
-          ts.tv_sec++;
-          ts.tv_nsec -= 1000000000L;
-        }
       pthread_cond_timedwait (&wake, &lock, &ts);
     }
   return NULL;
@@ -185,16 +178,8 @@ limits_stop (void)
 bool
 limits_close_all (double seconds)
 {
-  struct timespec until;
+  struct timespec until = clock_realtime_after_ms ((int64_t)(seconds * 1000));
 
-  clock_gettime (CLOCK_REALTIME, &until);
-  until.tv_sec += (time_t)seconds;
-  until.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
-  if (until.tv_nsec >= 1000000000L)
-    {
-      until.tv_sec++;
-      until.tv_nsec -= 1000000000L;
-    }
   LOCK_FOR_SCOPE (&lock);
   closing = true;
   for (struct limits_conn *lc = head; lc; lc = lc->next)

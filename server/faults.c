@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "clock.h"
 #include "minmax.h"
 #include "backend.h"
 #include "faults.h"
@@ -411,13 +412,7 @@ start_restart (enum restart_kind kind, const char *name, uint64_t n,
     restart_last = kind;
     restart_conn_floor = atomic_load (&max_conn_id);
     clock_gettime (CLOCK_MONOTONIC, &restart_until);
-    restart_until.tv_sec += ms / 1000;
-    restart_until.tv_nsec += (ms % 1000) * 1000000L;
-    if (restart_until.tv_nsec >= 1000000000L)
-      {
-        restart_until.tv_sec++;
-        restart_until.tv_nsec -= 1000000000L;
-      }
+    restart_until = timespec_add_ms (restart_until, ms);
     restarted = true;
     pthread_mutex_unlock (&restart_lock);
   }
