@@ -354,6 +354,16 @@ ticket_unref (struct ticket *t)
   pthread_mutex_unlock (&lock);
 }
 
+/* Marks T canceled and returns it with a reference for the caller. */
+static struct ticket *
+cancel_locked (struct ticket *t)
+{
+  /* Read without the lock by work_should_stop. */
+  __atomic_store_n (&t->canceled, true, __ATOMIC_RELAXED);
+  t->refs++;
+  return t;
+}
+
 struct ticket *
 tickets_cancel (const char *id)
 {
@@ -363,12 +373,7 @@ tickets_cancel (const char *id)
   pthread_mutex_lock (&lock);
   i = find_locked (id);
   if (i >= 0)
-    {
-      t = store.ptr[i];
-      /* Read without the lock by work_should_stop. */
-      __atomic_store_n (&t->canceled, true, __ATOMIC_RELAXED);
-      t->refs++;
-    }
+    t = cancel_locked (store.ptr[i]);
   pthread_mutex_unlock (&lock);
   return t;
 }
@@ -379,14 +384,9 @@ tickets_cancel_next (void)
   struct ticket *t = NULL;
 
   pthread_mutex_lock (&lock);
-  for (size_t i = 0; i < store.len; i++)
+  for (size_t i = 0; i < store.len && t == NULL; i++)
     if (!store.ptr[i]->canceled)
-      {
-        t = store.ptr[i];
-        __atomic_store_n (&t->canceled, true, __ATOMIC_RELAXED);
-        t->refs++;
-        break;
-      }
+      t = cancel_locked (store.ptr[i]);
   pthread_mutex_unlock (&lock);
   return t;
 }
@@ -402,13 +402,7 @@ tickets_remove_unused (struct ticket *t, double timeout)
   pthread_mutex_lock (&lock);
   while (t->busy > 0 && clock_now_s () < deadline)
     {
-      clock_gettime (CLOCK_REALTIME, &ts);
-      ts.tv_nsec += 100 * 1000000L;
-      if (ts.tv_nsec >= 1000000000L)
-        {
-          ts.tv_sec++;
-          ts.tv_nsec -= 1000000000L;
-        }
+      ts = clock_realtime_after_ms (100);
       pthread_cond_timedwait (&unbusy, &lock, &ts);
     }
   if (t->busy > 0)
