@@ -497,6 +497,16 @@ _log_settled ()
   [ "$(count_log 'conn=[0-9]+ open ' "$1")" -eq "$(count_log 'conn=[0-9]+ close$' "$1")" ]
 }
 
+# DELETE of ticket ID on the control service's Unix socket CTL, through
+# request (status, answer); sets del_ms to how long it took.
+timed_delete ()
+{
+  local t0
+  t0=$(_now_ms)
+  request --unix-socket "$1" -X DELETE "http://localhost/tickets/$2"
+  del_ms=$(( $(_now_ms) - t0 ))
+}
+
 # True while the control service on Unix socket CTL shows ticket ID as
 # "active" (a request on it running).  Needs jq.
 ticket_active ()

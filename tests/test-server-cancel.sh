@@ -90,9 +90,7 @@ expect_status 503 "a third checksum on the ticket"
 grep -q 'Too many checksums' "$resp_body" || fail "503 body: $(cat "$resp_body")"
 
 # 3. DELETE of the ticket stops both and answers 204 once they stopped.
-t0=$(_now_ms)
-request --unix-socket "$ctl" -X DELETE "http://localhost/tickets/$t"
-del_ms=$(( $(_now_ms) - t0 ))
+timed_delete "$ctl" "$t"
 expect_status 204 "DELETE of a ticket with checksums running"
 echo "DELETE with 2 checksums running answered in $del_ms ms" >&2
 [ "$del_ms" -lt 10000 ] || fail "DELETE took $del_ms ms"
@@ -117,9 +115,7 @@ expect_status 200 "PUT of the ticket again"
 get_pid=$!
 cleanup_fn kill_quiet "$get_pid"
 wait_until 10 ticket_active "$ctl" "$t"
-t0=$(_now_ms)
-request --unix-socket "$ctl" -X DELETE "http://localhost/tickets/$t"
-del_ms=$(( $(_now_ms) - t0 ))
+timed_delete "$ctl" "$t"
 expect_status 204 "DELETE of a ticket with a GET stalled"
 echo "DELETE with a stalled 8 GiB GET answered in $del_ms ms" >&2
 wait_until 40 _pid_exited "$get_pid"
